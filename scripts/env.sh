@@ -1,0 +1,20 @@
+# Sourced by the README commands: makes sure libtorch (PyTorch 2.13.0 wheels, as tch 0.26 expects)
+# and the Python reference (torchvision) exist in a cache outside the checkout, then exports the
+# variables that build and run against them. Idempotent: a second run downloads nothing.
+set -euo pipefail
+AUGLOADER_CACHE="${AUGLOADER_CACHE:-$HOME/.cache/augloader}"
+VENV="$AUGLOADER_CACHE/venv-torch-2.13.0"
+if [ ! -f "$VENV/.complete" ]; then
+  echo "augloader: installing PyTorch 2.13.0 + torchvision into $VENV (once, about 5 GB)" >&2
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+    torch==2.13.0 torchvision==0.28.0 numpy pillow safetensors
+  touch "$VENV/.complete"
+fi
+TORCH_DIR="$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+export LIBTORCH_USE_PYTORCH=1
+export LIBTORCH_BYPASS_VERSION_CHECK="${LIBTORCH_BYPASS_VERSION_CHECK:-0}"
+export PATH="$VENV/bin:$PATH"
+export LD_LIBRARY_PATH="$TORCH_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export AUGLOADER_PYTHON="$VENV/bin/python"

@@ -1,0 +1,210 @@
+//! Collation: one contiguous NCHW buffer per batch, and its conversion to a tch::Tensor.
+
+use image::RgbImage;
+
+use crate::transform::Normalize;
+
+/// Element type of collated batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    /// Raw 0..=255 values; normalise later (on the device). The default.
+    #[default]
+    U8,
+    /// Normalised `(v / 255 - mean) / std`.
+    F32,
+}
+
+/// The pixels of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BatchData {
+    /// u8 NCHW.
+    U8(Vec<u8>),
+    /// f32 NCHW, normalised.
+    F32(Vec<f32>),
+}
+
+/// A sample replaced under the skip policy: its index, its name and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Skipped {
+    /// Dataset index.
+    pub index: usize,
+    /// File name or record.
+    pub name: String,
+    /// The error.
+    pub reason: String,
+}
+
+/// One collated batch: contiguous CHW images one after another, labels and dataset indices.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    /// Pixels; for a fixed-size pipeline this is one NCHW array.
+    pub data: BatchData,
+    /// (height, width) of each image (all equal for fixed-size pipelines).
+    pub sizes: Vec<(u32, u32)>,
+    /// Label of each image.
+    pub labels: Vec<i64>,
+    /// Dataset index of each image (a replacement's index under the skip policy).
+    pub indices: Vec<usize>,
+    /// Samples that failed and were replaced (skip policy).
+    pub skipped: Vec<Skipped>,
+    /// Normalisation of the pipeline (applied to F32 data, to apply on the device for U8).
+    pub normalize: Normalize,
+}
+
+impl Batch {
+    /// Collates HWC images into one CHW-per-image buffer.
+    pub fn collate(
+        images: &[RgbImage],
+        labels: Vec<i64>,
+        indices: Vec<usize>,
+        dtype: Dtype,
+        normalize: Normalize,
+    ) -> Batch {
+        let total: usize = images.iter().map(|i| i.len()).sum();
+        let sizes = images.iter().map(|i| (i.height(), i.width())).collect();
+        let data = match dtype {
+            Dtype::U8 => {
+                let mut out = vec![0u8; total];
+                let mut off = 0;
+                for img in images {
+                    let plane = img.len() / 3;
+                    let dst = &mut out[off..off + img.len()];
+                    for (i, px) in img.as_raw().chunks_exact(3).enumerate() {
+                        dst[i] = px[0];
+                        dst[plane + i] = px[1];
+                        dst[2 * plane + i] = px[2];
+                    }
+                    off += img.len();
+                }
+                BatchData::U8(out)
+            }
+            Dtype::F32 => {
+                let mut out = vec![0f32; total];
+                let mut off = 0;
+                for img in images {
+                    normalize.hwc_u8_to_chw_f32(img.as_raw(), &mut out[off..off + img.len()]);
+                    off += img.len();
+                }
+                BatchData::F32(out)
+            }
+        };
+        Batch {
+            data,
+            sizes,
+            labels,
+            indices,
+            skipped: Vec::new(),
+            normalize,
+        }
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True for an empty batch.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// [N, 3, H, W] when every image has the same size.
+    pub fn shape(&self) -> Option<[usize; 4]> {
+        let first = *self.sizes.first()?;
+        self.sizes
+            .iter()
+            .all(|s| *s == first)
+            .then(|| [self.len(), 3, first.0 as usize, first.1 as usize])
+    }
+
+    /// The raw bytes of the pixel buffer (for hashing).
+    pub fn bytes(&self) -> &[u8] {
+        match &self.data {
+            BatchData::U8(v) => v,
+            BatchData::F32(v) => {
+                // SAFETY: f32 has no padding and any bit pattern is a valid u8.
+                unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * 4) }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "torch")]
+mod torch {
+    use super::*;
+    use tch::{Device, Kind, Tensor};
+
+    impl Batch {
+        /// The images as an [N, 3, H, W] tensor on the CPU (u8 or f32 as collated), with one
+        /// copy; pinned when CUDA is available so the host-to-device copy can be asynchronous.
+        /// Panics on a ragged batch (see [`Batch::shape`]).
+        pub fn images_tensor(&self) -> Tensor {
+            let shape = self.shape().expect("images of one size").map(|d| d as i64);
+            let t = match &self.data {
+                BatchData::U8(v) => Tensor::from_slice(v),
+                BatchData::F32(v) => Tensor::from_slice(v),
+            }
+            .view(shape);
+            if tch::Cuda::is_available() {
+                t.pin_memory(Device::Cuda(0))
+            } else {
+                t
+            }
+        }
+
+        /// Labels as an i64 tensor.
+        pub fn labels_tensor(&self) -> Tensor {
+            Tensor::from_slice(&self.labels)
+        }
+
+        /// (images, labels) on `device`: u8 batches are moved as u8 and normalised there.
+        pub fn to_device(&self, device: Device) -> (Tensor, Tensor) {
+            let x = self
+                .images_tensor()
+                .to_device_(device, self.images_kind(), true, false);
+            let x = match self.data {
+                BatchData::U8(_) => {
+                    let n = self.normalize;
+                    let mean = Tensor::from_slice(&n.mean.map(|m| m * 255.0))
+                        .to_device(device)
+                        .view([1, 3, 1, 1]);
+                    let std = Tensor::from_slice(&n.std.map(|s| s * 255.0))
+                        .to_device(device)
+                        .view([1, 3, 1, 1]);
+                    (x.to_kind(Kind::Float) - mean) / std
+                }
+                BatchData::F32(_) => x,
+            };
+            (x, self.labels_tensor().to_device(device))
+        }
+
+        fn images_kind(&self) -> Kind {
+            match self.data {
+                BatchData::U8(_) => Kind::Uint8,
+                BatchData::F32(_) => Kind::Float,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collate_is_nchw() {
+        let a = RgbImage::from_fn(2, 1, |x, _| {
+            image::Rgb([x as u8, 10 + x as u8, 20 + x as u8])
+        });
+        let b = Batch::collate(
+            &[a.clone(), a],
+            vec![0, 1],
+            vec![4, 5],
+            Dtype::U8,
+            Normalize::IMAGENET,
+        );
+        assert_eq!(b.shape(), Some([2, 3, 1, 2]));
+        assert_eq!(b.bytes(), &[0, 1, 10, 11, 20, 21, 0, 1, 10, 11, 20, 21]);
+    }
+}

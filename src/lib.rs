@@ -1,0 +1,46 @@
+//! # augloader
+//!
+//! A deterministic, multi-threaded, prefetching image loader for CNN training, with
+//! torchvision-exact ResNet-style augmentation, multi-crop test-time augmentation and (feature
+//! `torch`) a libtorch VGG/ResNet trainer.
+//!
+//! Data flows one way: a [`source::Source`] (ImageFolder, CIFAR binaries, CSV list) ->
+//! [`sampler::Sampler`] (shuffle per epoch, shards, resume cursor) -> worker threads that decode
+//! ([`decode`]) and augment ([`transform::Pipeline`], randomness from (seed, epoch, index)) ->
+//! [`batch::Batch`] (one contiguous NCHW buffer) -> a bounded queue delivering batches in order
+//! ([`loader::Loader`]).
+//!
+//! ```no_run
+//! use augloader::{open_dataset, Loader, Pipeline, Split};
+//!
+//! let train = open_dataset("data".as_ref(), Split::Train)?;
+//! let loader = Loader::builder(train, Pipeline::resnet_train())
+//!     .batch_size(64).workers(2).prefetch(4).seed(42)
+//!     .build()?;
+//! for epoch in 0..2 {
+//!     for batch in loader.epoch(epoch) {
+//!         let batch = batch?; // errors name the file
+//!         assert_eq!(batch.shape().unwrap()[1..], [3, 224, 224]);
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod batch;
+pub mod bench;
+pub mod decode;
+pub mod loader;
+pub mod rng;
+pub mod sampler;
+pub mod source;
+pub mod synth;
+pub mod transform;
+
+pub use batch::{Batch, BatchData, Dtype};
+pub use decode::{decode_rgb8, DecodeError, DecodeOptions};
+pub use loader::{ErrorPolicy, LoadError, Loader, LoaderBuilder};
+pub use source::{
+    open_dataset, Cifar, CifarKind, ImageFolder, ListFile, Source, SourceError, Split,
+};
+pub use transform::{Params, Pipeline};

@@ -1,0 +1,573 @@
+//! The loader: a worker pool that decodes and augments batches in parallel and delivers them in
+//! sampler order through a bounded queue.
+//!
+//! Memory is bounded by the prefetch depth: at most `prefetch` batches are in flight (being built
+//! or waiting in the reorder buffer) at any time, whatever the dataset size.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use image::RgbImage;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::batch::{Batch, Dtype, Skipped};
+use crate::decode::{decode_rgb8, DecodeError, DecodeOptions};
+use crate::rng::sample_rng;
+use crate::sampler::Sampler;
+use crate::source::{Payload, Source, SourceError};
+use crate::transform::{Params, Pipeline, Resize};
+
+/// What to do with a sample that cannot be read or decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ErrorPolicy {
+    /// The epoch yields an error naming the file, then ends. The default.
+    #[default]
+    Fail,
+    /// The sample is replaced (deterministically, by another sample of its batch) and counted.
+    Skip,
+}
+
+/// A loading error. Sample errors name the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// Reading the sample failed (the error names the path).
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Decoding failed.
+    #[error("{name}: {source}")]
+    Decode {
+        /// File or record name.
+        name: String,
+        /// Why.
+        source: DecodeError,
+    },
+    /// A worker panicked while building a batch.
+    #[error("worker panicked while building batch {batch}: {message}")]
+    WorkerPanic {
+        /// The batch number in the epoch.
+        batch: usize,
+        /// The panic message.
+        message: String,
+    },
+    /// Under the skip policy, no sample of a batch could be loaded.
+    #[error("batch {batch}: none of its {count} samples could be loaded (first: {first})")]
+    BatchFailed {
+        /// The batch number.
+        batch: usize,
+        /// Its size.
+        count: usize,
+        /// The first error.
+        first: String,
+    },
+    /// An invalid setting.
+    #[error("invalid loader setting: {0}")]
+    Config(String),
+}
+
+/// Builds a [`Loader`]. By default: batch 256, workers = available cores, prefetch = 2 x
+/// workers, seed 0, shuffled, keeping the last partial batch, rank 0 of 1, fail on errors,
+/// u8 output, 100-megapixel decode limit, no progress bar.
+pub struct LoaderBuilder {
+    source: Arc<dyn Source>,
+    pipeline: Pipeline,
+    batch_size: usize,
+    workers: usize,
+    prefetch: Option<usize>,
+    seed: u64,
+    shuffle: bool,
+    drop_last: bool,
+    rank: usize,
+    world_size: usize,
+    policy: ErrorPolicy,
+    dtype: Dtype,
+    decode: DecodeOptions,
+    progress: bool,
+}
+
+impl LoaderBuilder {
+    /// Samples per batch.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n;
+        self
+    }
+    /// Worker threads.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+    /// Batches in flight at most (bounds memory).
+    pub fn prefetch(mut self, n: usize) -> Self {
+        self.prefetch = Some(n);
+        self
+    }
+    /// Seed of shuffling and augmentation.
+    pub fn seed(mut self, s: u64) -> Self {
+        self.seed = s;
+        self
+    }
+    /// Shuffle each epoch.
+    pub fn shuffle(mut self, on: bool) -> Self {
+        self.shuffle = on;
+        self
+    }
+    /// Drop the last partial batch (and cut, rather than pad, shards).
+    pub fn drop_last(mut self, on: bool) -> Self {
+        self.drop_last = on;
+        self
+    }
+    /// This process's shard: `rank` of `world_size`.
+    pub fn shard(mut self, rank: usize, world_size: usize) -> Self {
+        self.rank = rank;
+        self.world_size = world_size;
+        self
+    }
+    /// Error policy.
+    pub fn on_error(mut self, p: ErrorPolicy) -> Self {
+        self.policy = p;
+        self
+    }
+    /// Output element type.
+    pub fn dtype(mut self, d: Dtype) -> Self {
+        self.dtype = d;
+        self
+    }
+    /// Decoding limits.
+    pub fn decode_options(mut self, d: DecodeOptions) -> Self {
+        self.decode = d;
+        self
+    }
+    /// Show a progress bar with images/s on stderr.
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// Validates the settings.
+    pub fn build(self) -> Result<Loader, LoadError> {
+        let bad = |m: String| Err(LoadError::Config(m));
+        if self.batch_size == 0 {
+            return bad("batch size must be at least 1".into());
+        }
+        if self.workers == 0 {
+            return bad("workers must be at least 1".into());
+        }
+        if self.world_size == 0 || self.rank >= self.world_size {
+            return bad(format!(
+                "rank {} must be below world size {}",
+                self.rank, self.world_size
+            ));
+        }
+        if self.prefetch == Some(0) {
+            return bad("prefetch must be at least 1".into());
+        }
+        self.pipeline
+            .validate()
+            .map_err(|e| LoadError::Config(e.to_string()))?;
+        let prefetch = self.prefetch.unwrap_or(2 * self.workers);
+        Ok(Loader {
+            sampler: Sampler {
+                len: self.source.len(),
+                shuffle: self.shuffle,
+                seed: self.seed,
+                rank: self.rank,
+                world_size: self.world_size,
+                drop_last: self.drop_last,
+                batch_size: self.batch_size,
+            },
+            shared: Arc::new(Shared {
+                source: self.source,
+                pipeline: self.pipeline,
+                seed: self.seed,
+                policy: self.policy,
+                dtype: self.dtype,
+                decode: self.decode,
+            }),
+            workers: self.workers,
+            prefetch,
+            progress: self.progress,
+        })
+    }
+}
+
+struct Shared {
+    source: Arc<dyn Source>,
+    pipeline: Pipeline,
+    seed: u64,
+    policy: ErrorPolicy,
+    dtype: Dtype,
+    decode: DecodeOptions,
+}
+
+/// A configured loader; [`Loader::epoch`] starts the workers for one epoch.
+pub struct Loader {
+    sampler: Sampler,
+    shared: Arc<Shared>,
+    workers: usize,
+    prefetch: usize,
+    progress: bool,
+}
+
+impl Loader {
+    /// Starts building a loader over `source` with `pipeline`.
+    pub fn builder(source: Arc<dyn Source>, pipeline: Pipeline) -> LoaderBuilder {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        LoaderBuilder {
+            source,
+            pipeline,
+            batch_size: 256,
+            workers,
+            prefetch: None,
+            seed: 0,
+            shuffle: true,
+            drop_last: false,
+            rank: 0,
+            world_size: 1,
+            policy: ErrorPolicy::Fail,
+            dtype: Dtype::U8,
+            decode: DecodeOptions::default(),
+            progress: false,
+        }
+    }
+
+    /// Batches per epoch on this rank.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.sampler.batches_per_epoch()
+    }
+
+    /// The source.
+    pub fn source(&self) -> &Arc<dyn Source> {
+        &self.shared.source
+    }
+
+    /// The pipeline.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.shared.pipeline
+    }
+
+    /// The batches of `epoch`, in order.
+    pub fn epoch(&self, epoch: u64) -> EpochIter {
+        self.epoch_from(epoch, 0)
+    }
+
+    /// The batches of `epoch` from batch number `cursor` on: exactly what an uninterrupted run
+    /// would deliver after its first `cursor` batches.
+    pub fn epoch_from(&self, epoch: u64, cursor: usize) -> EpochIter {
+        let batches: Arc<Vec<Vec<usize>>> = Arc::new(self.sampler.batches(epoch, cursor));
+        let (job_tx, job_rx) = unbounded::<usize>();
+        let (res_tx, res_rx) = unbounded();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let handles = (0..self.workers.min(batches.len().max(1)))
+            .map(|_| {
+                let (job_rx, res_tx) = (job_rx.clone(), res_tx.clone());
+                let (shared, batches, cancel) =
+                    (self.shared.clone(), batches.clone(), cancel.clone());
+                std::thread::spawn(move || {
+                    worker(shared, epoch, cursor, batches, job_rx, res_tx, cancel)
+                })
+            })
+            .collect();
+        let issued = self.prefetch.min(batches.len());
+        for b in 0..issued {
+            job_tx.send(b).expect("workers hold the receiver");
+        }
+        let images: usize = batches.iter().map(|b| b.len()).sum();
+        let progress = self.progress.then(|| {
+            let pb = ProgressBar::new(images as u64);
+            pb.set_style(
+                ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} images  {per_sec}  eta {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            pb.set_prefix(epoch.to_string());
+            pb
+        });
+        EpochIter {
+            batches,
+            job_tx: Some(job_tx),
+            results: res_rx,
+            pending: BTreeMap::new(),
+            next: 0,
+            issued,
+            handles,
+            cancel,
+            done: false,
+            skipped: Vec::new(),
+            progress,
+        }
+    }
+}
+
+type Job = (usize, Result<Batch, LoadError>);
+
+fn worker(
+    shared: Arc<Shared>,
+    epoch: u64,
+    cursor: usize,
+    batches: Arc<Vec<Vec<usize>>>,
+    jobs: Receiver<usize>,
+    results: Sender<Job>,
+    cancel: Arc<AtomicBool>,
+) {
+    let mut resize = Resize::new();
+    for b in jobs {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let out = catch_unwind(AssertUnwindSafe(|| {
+            build_batch(&shared, epoch, &batches[b], &mut resize, &cancel)
+        }))
+        .unwrap_or_else(|p| {
+            let message = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(LoadError::WorkerPanic {
+                batch: cursor + b,
+                message,
+            })
+        })
+        .map_err(|e| match e {
+            LoadError::BatchFailed { count, first, .. } => LoadError::BatchFailed {
+                batch: cursor + b,
+                count,
+                first,
+            },
+            e => e,
+        });
+        if results.send((b, out)).is_err() {
+            break;
+        }
+    }
+}
+
+/// Reads and decodes sample `index` of `source`.
+pub fn load_image(
+    source: &dyn Source,
+    index: usize,
+    opts: &DecodeOptions,
+) -> Result<RgbImage, LoadError> {
+    match source.read(index)? {
+        Payload::Rgb(img) => Ok(img),
+        Payload::Encoded(bytes) => {
+            decode_rgb8(&bytes, opts).map_err(|source_err| LoadError::Decode {
+                name: source.name(index),
+                source: source_err,
+            })
+        }
+    }
+}
+
+/// Loads sample `index` and augments it with the randomness of (seed, epoch, index): what the
+/// loader puts in a batch, before collation. Returns the image and the sampled parameters.
+pub fn augment_sample(
+    source: &dyn Source,
+    pipeline: &Pipeline,
+    seed: u64,
+    epoch: u64,
+    index: usize,
+    opts: &DecodeOptions,
+    resize: &mut Resize,
+) -> Result<(RgbImage, Params), LoadError> {
+    let img = load_image(source, index, opts)?;
+    Ok(augment_image(&img, pipeline, seed, epoch, index, resize))
+}
+
+fn augment_image(
+    img: &RgbImage,
+    pipeline: &Pipeline,
+    seed: u64,
+    epoch: u64,
+    index: usize,
+    resize: &mut Resize,
+) -> (RgbImage, Params) {
+    let mut rng = sample_rng(seed, epoch, index as u64);
+    let params = pipeline.sample(&mut rng, img.width(), img.height());
+    (pipeline.apply(img, &params, resize), params)
+}
+
+fn build_batch(
+    shared: &Shared,
+    epoch: u64,
+    indices: &[usize],
+    resize: &mut Resize,
+    cancel: &AtomicBool,
+) -> Result<Batch, LoadError> {
+    let src = shared.source.as_ref();
+    let mut images: Vec<Option<RgbImage>> = Vec::with_capacity(indices.len());
+    let mut failed = Vec::new();
+    for (slot, &i) in indices.iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(LoadError::Config("cancelled".into()));
+        }
+        match augment_sample(
+            src,
+            &shared.pipeline,
+            shared.seed,
+            epoch,
+            i,
+            &shared.decode,
+            resize,
+        ) {
+            Ok((img, _)) => images.push(Some(img)),
+            Err(e) if shared.policy == ErrorPolicy::Skip => {
+                failed.push((slot, e));
+                images.push(None);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut labels: Vec<i64> = indices.iter().map(|&i| src.label(i) as i64).collect();
+    let mut used = indices.to_vec();
+    let mut skipped = Vec::new();
+    if !failed.is_empty() {
+        if failed.len() == indices.len() {
+            return Err(LoadError::BatchFailed {
+                batch: 0,
+                count: indices.len(),
+                first: failed[0].1.to_string(),
+            });
+        }
+        for (slot, err) in failed {
+            // The replacement is the next good sample of the batch (cyclically), augmented with
+            // the failed sample's random stream: deterministic and local to the batch.
+            let n = indices.len();
+            let good = (1..n)
+                .map(|k| (slot + k) % n)
+                .find(|&j| images[j].is_some() && !skipped_slot(&skipped, j));
+            let j = good.expect("at least one good sample");
+            let img = load_image(src, indices[j], &shared.decode)?;
+            let (aug, _) = augment_image(
+                &img,
+                &shared.pipeline,
+                shared.seed,
+                epoch,
+                indices[slot],
+                resize,
+            );
+            images[slot] = Some(aug);
+            labels[slot] = src.label(indices[j]) as i64;
+            used[slot] = indices[j];
+            skipped.push((
+                slot,
+                Skipped {
+                    index: indices[slot],
+                    name: src.name(indices[slot]),
+                    reason: err.to_string(),
+                },
+            ));
+        }
+    }
+    let images: Vec<RgbImage> = images.into_iter().map(|i| i.expect("filled")).collect();
+    let mut batch = Batch::collate(
+        &images,
+        labels,
+        used,
+        shared.dtype,
+        shared.pipeline.normalize,
+    );
+    batch.skipped = skipped.into_iter().map(|(_, s)| s).collect();
+    Ok(batch)
+}
+
+fn skipped_slot(skipped: &[(usize, Skipped)], slot: usize) -> bool {
+    skipped.iter().any(|(s, _)| *s == slot)
+}
+
+/// The batches of one epoch, in sampler order. Dropping it stops and joins the workers.
+pub struct EpochIter {
+    batches: Arc<Vec<Vec<usize>>>,
+    job_tx: Option<Sender<usize>>,
+    results: Receiver<Job>,
+    pending: BTreeMap<usize, Result<Batch, LoadError>>,
+    next: usize,
+    issued: usize,
+    handles: Vec<JoinHandle<()>>,
+    cancel: Arc<AtomicBool>,
+    done: bool,
+    skipped: Vec<Skipped>,
+    progress: Option<ProgressBar>,
+}
+
+impl EpochIter {
+    /// Samples replaced so far under the skip policy.
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
+
+    /// Number of batches this iterator delivers in all.
+    pub fn total_batches(&self) -> usize {
+        self.batches.len()
+    }
+
+    fn shutdown(&mut self) {
+        self.done = true;
+        self.cancel.store(true, Ordering::Relaxed);
+        self.job_tx = None;
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+        if let Some(pb) = self.progress.take() {
+            pb.finish();
+        }
+    }
+}
+
+impl Iterator for EpochIter {
+    type Item = Result<Batch, LoadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.next >= self.batches.len() {
+            if !self.done {
+                self.shutdown();
+            }
+            return None;
+        }
+        let out = loop {
+            if let Some(r) = self.pending.remove(&self.next) {
+                break r;
+            }
+            match self.results.recv() {
+                Ok((b, r)) => {
+                    self.pending.insert(b, r);
+                }
+                Err(_) => {
+                    break Err(LoadError::WorkerPanic {
+                        batch: self.next,
+                        message: "worker threads ended early".into(),
+                    })
+                }
+            }
+        };
+        self.next += 1;
+        if self.issued < self.batches.len() {
+            if let Some(tx) = &self.job_tx {
+                let _ = tx.send(self.issued);
+            }
+            self.issued += 1;
+        }
+        match &out {
+            Ok(b) => {
+                self.skipped.extend(b.skipped.iter().cloned());
+                if let Some(pb) = &self.progress {
+                    pb.inc(b.len() as u64);
+                }
+            }
+            Err(_) => self.shutdown(),
+        }
+        Some(out)
+    }
+}
+
+impl Drop for EpochIter {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,319 @@
+//! The `augloader` command line: parses arguments, calls the library, maps errors to exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use augloader::synth::{self, SynthConfig};
+use augloader::transform::{ColorJitter, Cutout, Lighting, Pipeline, Resize};
+use augloader::{open_dataset, DecodeOptions, Dtype, ErrorPolicy, Loader, Source, Split};
+
+#[derive(Parser)]
+#[command(name = "augloader", version, about = "Deterministic image loading and augmentation for CNN training", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Write a deterministic synthetic ImageFolder dataset (DIR/train, DIR/val) of JPEGs.
+    Synth(SynthArgs),
+    /// Augment one image with a pipeline; write it as PNG and print the sampled parameters as JSON.
+    Augment(AugmentArgs),
+    /// Run the loader alone and report throughput and peak memory.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of classes (at most 12).
+    #[arg(long, default_value_t = 10)]
+    classes: usize,
+    /// Training images per class.
+    #[arg(long, default_value_t = 300)]
+    train_per_class: usize,
+    /// Validation images per class.
+    #[arg(long, default_value_t = 60)]
+    val_per_class: usize,
+    /// Image side in pixels.
+    #[arg(long, default_value_t = 64)]
+    size: u32,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// Changes to a named pipeline's settings.
+#[derive(Args, Clone)]
+struct PipelineArgs {
+    /// Pipeline preset: resnet-train, inception-train, cifar-train, eval, cifar-eval, decode.
+    #[arg(long, default_value = "resnet-train")]
+    pipeline: String,
+    /// Output crop side (rescales the preset's resize range to match).
+    #[arg(long)]
+    size: Option<u32>,
+    /// Colour jitter strength for brightness, contrast and saturation (0 disables).
+    #[arg(long)]
+    jitter: Option<f32>,
+    /// Hue jitter strength (0..=0.5).
+    #[arg(long)]
+    hue: Option<f32>,
+    /// PCA lighting alpha std (0 disables).
+    #[arg(long)]
+    lighting: Option<f32>,
+    /// Cutout hole side in pixels (0 disables).
+    #[arg(long)]
+    cutout: Option<u32>,
+    /// Number of Cutout holes.
+    #[arg(long)]
+    cutout_holes: Option<u32>,
+    /// Horizontal flip probability.
+    #[arg(long)]
+    flip: Option<f64>,
+}
+
+impl PipelineArgs {
+    fn build(&self) -> Result<Pipeline> {
+        let mut p = Pipeline::preset(&self.pipeline)?;
+        if let Some(s) = self.size {
+            p = p.with_size(s);
+        }
+        if self.jitter.is_some() || self.hue.is_some() {
+            let mut j = p.jitter.unwrap_or(ColorJitter::bcs(0.0));
+            if let Some(x) = self.jitter {
+                (j.brightness, j.contrast, j.saturation) = (x, x, x);
+            }
+            if let Some(h) = self.hue {
+                j.hue = h;
+            }
+            p.jitter = Some(j);
+        }
+        if let Some(l) = self.lighting {
+            p.lighting = (l > 0.0).then(|| Lighting::imagenet(l));
+        }
+        if self.cutout.is_some() || self.cutout_holes.is_some() {
+            let mut c = p.cutout.unwrap_or(Cutout {
+                holes: 1,
+                length: 16,
+                fill: p.normalize.mean_u8(),
+            });
+            if let Some(l) = self.cutout {
+                c.length = l;
+            }
+            if let Some(h) = self.cutout_holes {
+                c.holes = h;
+            }
+            p.cutout = (c.length > 0 && c.holes > 0).then_some(c);
+        }
+        if let Some(f) = self.flip {
+            p.flip = f;
+        }
+        p.validate()?;
+        Ok(p)
+    }
+}
+
+#[derive(Args)]
+struct AugmentArgs {
+    /// Input image.
+    #[arg(long = "in")]
+    input: PathBuf,
+    /// Output PNG.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Epoch.
+    #[arg(long, default_value_t = 0)]
+    epoch: u64,
+    /// Sample index.
+    #[arg(long, default_value_t = 0)]
+    index: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OnError {
+    Fail,
+    Skip,
+}
+
+#[derive(Args)]
+struct LoaderArgs {
+    /// Dataset folder (DIR/train + DIR/val ImageFolders, DIR/train.csv, CIFAR binaries, or one
+    /// ImageFolder). Default: the embedded synthetic dataset, generated on first use.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Worker threads (default: available cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Batches in flight at most (default: 2 x workers).
+    #[arg(long)]
+    prefetch: Option<usize>,
+    /// Seed for shuffling and augmentation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// What to do with unreadable or corrupt images.
+    #[arg(long, value_enum, default_value = "fail")]
+    on_error: OnError,
+    /// Refuse images with more pixels than this.
+    #[arg(long, default_value_t = augloader::decode::DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    loader: LoaderArgs,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+    /// Epochs to time.
+    #[arg(long, default_value_t = 3)]
+    epochs: u64,
+    /// Output element type.
+    #[arg(long, value_enum, default_value = "u8")]
+    dtype: DtypeArg,
+    /// Print one JSON line instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Add a hash of every batch's bytes and labels, in order.
+    #[arg(long)]
+    checksum: bool,
+    /// Show a progress bar.
+    #[arg(long)]
+    progress: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DtypeArg {
+    U8,
+    F32,
+}
+
+fn data_dir(data: &Option<PathBuf>) -> Result<PathBuf> {
+    match data {
+        Some(d) => Ok(d.clone()),
+        None => Ok(synth::default_dataset()?),
+    }
+}
+
+/// Opens the training split of `dir`, or the folder itself when it is one ImageFolder.
+fn open_split(dir: &Path, split: Split) -> Result<Arc<dyn Source>> {
+    Ok(open_dataset(dir, split)?)
+}
+
+fn synth_cmd(a: SynthArgs) -> Result<()> {
+    let cfg = SynthConfig {
+        classes: a.classes,
+        train_per_class: a.train_per_class,
+        val_per_class: a.val_per_class,
+        size: a.size,
+        seed: a.seed,
+    };
+    synth::generate(&a.out, &cfg)?;
+    println!(
+        "wrote {} training and {} validation images of {} classes to {}",
+        cfg.classes * cfg.train_per_class,
+        cfg.classes * cfg.val_per_class,
+        cfg.classes,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn augment_cmd(a: AugmentArgs) -> Result<()> {
+    let pipeline = a.pipeline.build()?;
+    let bytes =
+        std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+    let img = augloader::decode_rgb8(&bytes, &DecodeOptions::default())
+        .with_context(|| format!("decoding {}", a.input.display()))?;
+    let mut rng = augloader::rng::sample_rng(a.seed, a.epoch, a.index as u64);
+    let params = pipeline.sample(&mut rng, img.width(), img.height());
+    let out = pipeline.apply(&img, &params, &mut Resize::new());
+    out.save(&a.out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    println!("{}", serde_json::to_string(&params)?);
+    Ok(())
+}
+
+fn bench_cmd(a: BenchArgs) -> Result<()> {
+    let dir = data_dir(&a.loader.data)?;
+    let source = open_split(&dir, Split::Train)?;
+    let pipeline = a.pipeline.build()?;
+    let workers = a
+        .loader
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let mut b = Loader::builder(source, pipeline)
+        .batch_size(a.loader.batch)
+        .workers(workers)
+        .seed(a.loader.seed)
+        .on_error(match a.loader.on_error {
+            OnError::Fail => ErrorPolicy::Fail,
+            OnError::Skip => ErrorPolicy::Skip,
+        })
+        .dtype(match a.dtype {
+            DtypeArg::U8 => Dtype::U8,
+            DtypeArg::F32 => Dtype::F32,
+        })
+        .decode_options(DecodeOptions {
+            max_pixels: a.loader.max_pixels,
+        })
+        .progress(a.progress);
+    if let Some(p) = a.loader.prefetch {
+        b = b.prefetch(p);
+    }
+    let loader = b.build()?;
+    let (report, skipped) =
+        augloader::bench::run(&loader, a.epochs, workers, a.loader.batch, a.checksum)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{}: {} images in {:.2} s = {:.1} images/s with {} workers, batch {}; peak RSS {:.0} MiB{}",
+            report.pipeline,
+            report.images,
+            report.seconds,
+            report.images_per_sec,
+            report.workers,
+            report.batch,
+            report.peak_rss_mb,
+            report.checksum.as_ref().map(|c| format!(", checksum {c}")).unwrap_or_default()
+        );
+    }
+    if !skipped.is_empty() {
+        eprintln!("skipped {} samples:", skipped.len());
+        for s in &skipped {
+            eprintln!("  {s}");
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Synth(a) => synth_cmd(a),
+        Cmd::Augment(a) => augment_cmd(a),
+        Cmd::Bench(a) => bench_cmd(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The order of samples in an epoch: a shuffle from (seed, epoch), distributed shards like
+//! PyTorch's DistributedSampler, and batching with a resume cursor.
+
+use rand::seq::SliceRandom;
+
+use crate::rng::{rng_for, stream};
+
+/// Settings of the sampler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sampler {
+    /// Dataset size.
+    pub len: usize,
+    /// Shuffle each epoch (else sequential order).
+    pub shuffle: bool,
+    /// Seed of the shuffle.
+    pub seed: u64,
+    /// This process's rank.
+    pub rank: usize,
+    /// Number of processes.
+    pub world_size: usize,
+    /// Drop the tail: in sharding (as DistributedSampler) and the last partial batch.
+    pub drop_last: bool,
+    /// Samples per batch.
+    pub batch_size: usize,
+}
+
+impl Sampler {
+    /// The indices this rank sees in `epoch`, in order. Without `drop_last` the epoch is padded
+    /// by repeating its first indices so that every rank gets the same count, as
+    /// `torch.utils.data.DistributedSampler`; with it, the tail is cut instead.
+    pub fn indices(&self, epoch: u64) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.len).collect();
+        if self.shuffle {
+            order.shuffle(&mut rng_for(self.seed, stream::SHUFFLE, epoch, 0));
+        }
+        let world = self.world_size.max(1);
+        if world > 1 {
+            let total = if self.drop_last {
+                (self.len / world) * world
+            } else {
+                self.len.div_ceil(world) * world
+            };
+            if total <= order.len() {
+                order.truncate(total);
+            } else if !order.is_empty() {
+                let mut i = 0;
+                while order.len() < total {
+                    order.push(order[i]);
+                    i += 1;
+                }
+            }
+            order = order.into_iter().skip(self.rank).step_by(world).collect();
+        }
+        order
+    }
+
+    /// Number of batches per epoch for this rank.
+    pub fn batches_per_epoch(&self) -> usize {
+        let n = self.indices_len();
+        if self.drop_last {
+            n / self.batch_size
+        } else {
+            n.div_ceil(self.batch_size)
+        }
+    }
+
+    fn indices_len(&self) -> usize {
+        let world = self.world_size.max(1);
+        if world == 1 {
+            self.len
+        } else if self.drop_last {
+            self.len / world
+        } else {
+            self.len.div_ceil(world)
+        }
+    }
+
+    /// The batches of `epoch` from batch number `cursor` on.
+    pub fn batches(&self, epoch: u64, cursor: usize) -> Vec<Vec<usize>> {
+        let idx = self.indices(epoch);
+        let mut out: Vec<Vec<usize>> = idx.chunks(self.batch_size).map(|c| c.to_vec()).collect();
+        if self.drop_last && out.last().is_some_and(|b| b.len() < self.batch_size) {
+            out.pop();
+        }
+        out.into_iter().skip(cursor).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(len: usize, world: usize, rank: usize, drop_last: bool) -> Sampler {
+        Sampler {
+            len,
+            shuffle: true,
+            seed: 5,
+            rank,
+            world_size: world,
+            drop_last,
+            batch_size: 4,
+        }
+    }
+
+    #[test]
+    fn epoch_is_a_permutation_and_changes_per_epoch() {
+        let a = s(100, 1, 0, false).indices(0);
+        let mut sorted = a.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+        assert_ne!(a, s(100, 1, 0, false).indices(1));
+    }
+
+    #[test]
+    fn shards_partition_like_distributed_sampler() {
+        // 10 samples on 3 ranks: padded to 12 (two repeats), 4 each.
+        let shards: Vec<Vec<usize>> = (0..3).map(|r| s(10, 3, r, false).indices(2)).collect();
+        assert!(shards.iter().all(|x| x.len() == 4));
+        let mut all: Vec<usize> = shards.concat();
+        all.sort();
+        all.dedup();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        // drop_last: 9 samples, disjoint.
+        let shards: Vec<Vec<usize>> = (0..3).map(|r| s(10, 3, r, true).indices(2)).collect();
+        let mut all: Vec<usize> = shards.concat();
+        assert_eq!(all.len(), 9);
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 9);
+    }
+
+    #[test]
+    fn batches_count_and_cursor() {
+        let smp = s(10, 1, 0, false);
+        assert_eq!(smp.batches_per_epoch(), 3);
+        assert_eq!(smp.batches(0, 0).len(), 3);
+        assert_eq!(smp.batches(0, 1), smp.batches(0, 0)[1..].to_vec());
+        let smp = s(10, 1, 0, true);
+        assert_eq!(smp.batches_per_epoch(), 2);
+        assert_eq!(smp.batches(0, 0).len(), 2);
+    }
+}

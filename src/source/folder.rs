@@ -1,0 +1,114 @@
+//! torchvision-style ImageFolder: ROOT/<class>/<image>, classes in sorted order.
+
+use std::path::{Path, PathBuf};
+
+use super::{Payload, Source, SourceError};
+
+/// File extensions recognised as images (case-insensitive), as torchvision's IMG_EXTENSIONS subset.
+pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "bmp", "webp"];
+
+/// An ImageFolder dataset: the label of an image is the position of its class folder's name in
+/// sorted order, as in torchvision. Hidden files and folders (leading '.') are ignored.
+#[derive(Debug, Clone)]
+pub struct ImageFolder {
+    root: PathBuf,
+    classes: Vec<String>,
+    files: Vec<(PathBuf, usize)>,
+}
+
+fn is_hidden(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
+}
+
+fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
+    let rd = std::fs::read_dir(dir).map_err(|e| SourceError::io(dir, e))?;
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| SourceError::io(dir, e))?;
+        let p = entry.path();
+        if !is_hidden(&p) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl ImageFolder {
+    /// Scans `root`. Errors name the folder: unreadable, no class folder, or a class folder
+    /// without images.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self, SourceError> {
+        let root = root.as_ref().to_path_buf();
+        let mut classes = Vec::new();
+        let mut files = Vec::new();
+        for dir in sorted_entries(&root)?.into_iter().filter(|p| p.is_dir()) {
+            let label = classes.len();
+            let before = files.len();
+            // Images may sit in nested folders, as torchvision's walk allows.
+            let mut stack = vec![dir.clone()];
+            let mut found = Vec::new();
+            while let Some(d) = stack.pop() {
+                for p in sorted_entries(&d)? {
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if is_image(&p) {
+                        found.push(p);
+                    }
+                }
+            }
+            found.sort();
+            files.extend(found.into_iter().map(|p| (p, label)));
+            if files.len() == before {
+                return Err(SourceError::EmptyClass { path: dir });
+            }
+            classes.push(dir.file_name().unwrap().to_string_lossy().into_owned());
+        }
+        if files.is_empty() {
+            return Err(SourceError::NoImages { path: root });
+        }
+        Ok(Self {
+            root,
+            classes,
+            files,
+        })
+    }
+
+    /// The dataset root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Path of sample `index`.
+    pub fn path(&self, index: usize) -> &Path {
+        &self.files[index].0
+    }
+}
+
+impl Source for ImageFolder {
+    fn len(&self) -> usize {
+        self.files.len()
+    }
+    fn label(&self, index: usize) -> usize {
+        self.files[index].1
+    }
+    fn classes(&self) -> &[String] {
+        &self.classes
+    }
+    fn name(&self, index: usize) -> String {
+        self.files[index].0.display().to_string()
+    }
+    fn read(&self, index: usize) -> Result<Payload, SourceError> {
+        let p = &self.files[index].0;
+        std::fs::read(p)
+            .map(Payload::Encoded)
+            .map_err(|e| SourceError::io(p, e))
+    }
+}

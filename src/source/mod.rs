@@ -1,0 +1,186 @@
+//! Where samples come from: a [`Source`] gives, for each index, a label and the image payload
+//! (encoded bytes to decode, or raw pixels as in CIFAR).
+
+mod cifar;
+mod folder;
+mod list;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use cifar::{Cifar, CifarKind};
+pub use folder::{ImageFolder, IMAGE_EXTENSIONS};
+pub use list::ListFile;
+
+use image::RgbImage;
+
+/// What a source yields for one index.
+#[derive(Debug)]
+pub enum Payload {
+    /// Encoded image bytes (JPEG, PNG, ...) still to be decoded.
+    Encoded(Vec<u8>),
+    /// Pixels already in RGB8 (CIFAR records).
+    Rgb(RgbImage),
+}
+
+/// Why a dataset could not be opened or a sample read. Every variant names the file or folder.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// An I/O error on a named path.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A class folder holds no image.
+    #[error("{}: class folder holds no image (extensions: {})", path.display(), IMAGE_EXTENSIONS.join(", "))]
+    EmptyClass {
+        /// The class folder.
+        path: PathBuf,
+    },
+    /// The dataset holds no image at all.
+    #[error("{}: dataset holds no images", path.display())]
+    NoImages {
+        /// The dataset root.
+        path: PathBuf,
+    },
+    /// A CIFAR binary file whose length is not a whole number of records.
+    #[error("{}: length {len} is not a whole number of {record}-byte CIFAR records", path.display())]
+    BadCifarLength {
+        /// The file.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: u64,
+        /// The record size.
+        record: usize,
+    },
+    /// A malformed line in a CSV list.
+    #[error("{}:{line}: {reason}", path.display())]
+    BadListLine {
+        /// The list file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A path in a list resolves outside the list's folder.
+    #[error("{}:{line}: path {} resolves outside {}; pass allow_outside (--allow-outside) to accept it", list.display(), entry.display(), root.display())]
+    OutsideRoot {
+        /// The list file.
+        list: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The offending entry.
+        entry: PathBuf,
+        /// The list's folder.
+        root: PathBuf,
+    },
+    /// No known dataset layout was found.
+    #[error("{}: no dataset found (expected DIR/{split}/<class>/<image>, DIR/{split}.csv, CIFAR-10 data_batch_*.bin or CIFAR-100 train.bin/test.bin)", path.display())]
+    UnknownLayout {
+        /// The folder.
+        path: PathBuf,
+        /// The split asked for.
+        split: String,
+    },
+}
+
+impl SourceError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        SourceError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// A random-access dataset of labelled images.
+pub trait Source: Send + Sync {
+    /// Number of samples.
+    fn len(&self) -> usize;
+    /// True when the source has no samples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Label of sample `index` (cheap: known without reading the image).
+    fn label(&self, index: usize) -> usize;
+    /// Class names, indexed by label.
+    fn classes(&self) -> &[String];
+    /// A human-readable name of sample `index`, used in errors: a path, or file#record.
+    fn name(&self, index: usize) -> String;
+    /// Reads the payload of sample `index`.
+    fn read(&self, index: usize) -> Result<Payload, SourceError>;
+}
+
+impl<S: Source + ?Sized> Source for Arc<S> {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn label(&self, index: usize) -> usize {
+        (**self).label(index)
+    }
+    fn classes(&self) -> &[String] {
+        (**self).classes()
+    }
+    fn name(&self, index: usize) -> String {
+        (**self).name(index)
+    }
+    fn read(&self, index: usize) -> Result<Payload, SourceError> {
+        (**self).read(index)
+    }
+}
+
+/// Dataset split for [`open_dataset`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// Training data.
+    Train,
+    /// Validation / test data.
+    Val,
+}
+
+impl Split {
+    fn folder(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Val => "val",
+        }
+    }
+}
+
+/// Opens one split of the standard layout under `dir`: CIFAR-10 or CIFAR-100 binaries,
+/// `DIR/<split>.csv`, or ImageFolders `DIR/train` and `DIR/val`. A `dir` that is itself an
+/// ImageFolder (class folders directly inside) is used as is for either split.
+pub fn open_dataset(dir: &Path, split: Split) -> Result<Arc<dyn Source>, SourceError> {
+    if let Some(kind) = CifarKind::detect(dir) {
+        return Ok(Arc::new(Cifar::open(dir, kind, split == Split::Train)?));
+    }
+    let csv = dir.join(format!("{}.csv", split.folder()));
+    if csv.is_file() {
+        return Ok(Arc::new(ListFile::open(&csv, false)?));
+    }
+    let sub = dir.join(split.folder());
+    if sub.is_dir() {
+        return Ok(Arc::new(ImageFolder::open(&sub)?));
+    }
+    if dir.is_dir() && !dir.join("train").exists() && !dir.join("val").exists() {
+        let folder = ImageFolder::open(dir);
+        if let Ok(f) = folder {
+            return Ok(Arc::new(f));
+        }
+    }
+    if !dir.exists() {
+        return Err(SourceError::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+        ));
+    }
+    Err(SourceError::UnknownLayout {
+        path: dir.to_path_buf(),
+        split: split.folder().to_string(),
+    })
+}
