@@ -1,0 +1,48 @@
+//! Shared helpers of the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+
+/// tests/data/NAME
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+/// The 40x30 gradient every decode fixture was made from (tests/data/make_fixtures.py).
+pub fn gradient() -> RgbImage {
+    RgbImage::from_fn(40, 30, |x, y| {
+        image::Rgb([(x * 6) as u8, (y * 8) as u8, ((x + y) * 3) as u8])
+    })
+}
+
+/// Mean absolute difference of two equally sized images.
+pub fn mad(a: &RgbImage, b: &RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (*x as f64 - *y as f64).abs())
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+/// Writes a small ImageFolder: `classes` folders of `per_class` JPEGs of `size` px.
+pub fn tiny_folder(root: &Path, classes: usize, per_class: usize, size: u32) {
+    for c in 0..classes {
+        let dir = root.join(format!("c{c}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            let img = RgbImage::from_fn(size + i as u32, size, |x, y| {
+                image::Rgb([(x * 5 + c as u32 * 40) as u8, (y * 7 + i as u32) as u8, 99])
+            });
+            img.save(dir.join(format!("{i:03}.jpg"))).unwrap();
+        }
+    }
+}
+
+/// The shared real-photo benchmark corpus, when present.
+pub fn corpus() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/corpus");
+    p.is_dir().then_some(p)
+}
