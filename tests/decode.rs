@@ -12,7 +12,13 @@ fn decode(name: &str) -> Result<image::RgbImage, DecodeError> {
 
 #[test]
 fn lossless_formats_decode_exactly() {
-    for name in ["rgb.png", "rgba.png", "rgb16.png", "rgb.bmp", "lossless.webp"] {
+    for name in [
+        "rgb.png",
+        "rgba.png",
+        "rgb16.png",
+        "rgb.bmp",
+        "lossless.webp",
+    ] {
         let img = decode(name).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(img, gradient(), "{name}");
     }
@@ -20,7 +26,12 @@ fn lossless_formats_decode_exactly() {
 
 #[test]
 fn lossy_formats_decode_close_to_source() {
-    for (name, tol) in [("baseline.jpg", 2.0), ("progressive.jpg", 2.0), ("lossy.webp", 4.0), ("cmyk.jpg", 3.0)] {
+    for (name, tol) in [
+        ("baseline.jpg", 2.0),
+        ("progressive.jpg", 2.0),
+        ("lossy.webp", 4.0),
+        ("cmyk.jpg", 3.0),
+    ] {
         let img = decode(name).unwrap_or_else(|e| panic!("{name}: {e}"));
         let d = mad(&img, &gradient());
         assert!(d < tol, "{name}: mean abs diff {d}");
@@ -54,11 +65,24 @@ fn grayscale_becomes_three_equal_channels() {
 #[test]
 fn bad_inputs_are_errors_not_panics() {
     assert!(matches!(decode("empty.jpg"), Err(DecodeError::Empty)));
-    assert!(matches!(decode("notimage.jpg"), Err(DecodeError::UnsupportedFormat)));
-    assert!(matches!(decode("image.gif"), Err(DecodeError::UnsupportedFormat)));
-    assert!(matches!(decode("image.tiff"), Err(DecodeError::UnsupportedFormat)));
+    assert!(matches!(
+        decode("notimage.jpg"),
+        Err(DecodeError::UnsupportedFormat)
+    ));
+    assert!(matches!(
+        decode("image.gif"),
+        Err(DecodeError::UnsupportedFormat)
+    ));
+    assert!(matches!(
+        decode("image.tiff"),
+        Err(DecodeError::UnsupportedFormat)
+    ));
     for name in ["truncated.jpg", "truncated.png", "corrupt.png"] {
-        assert!(matches!(decode(name), Err(DecodeError::Corrupt(_))), "{name}: {:?}", decode(name).map(|i| i.dimensions()));
+        assert!(
+            matches!(decode(name), Err(DecodeError::Corrupt(_))),
+            "{name}: {:?}",
+            decode(name).map(|i| i.dimensions())
+        );
     }
 }
 
@@ -74,7 +98,10 @@ fn pixel_limit_is_checked_from_the_header() {
     }
     let bytes = std::fs::read(fixture("rgb.png")).unwrap();
     let small = DecodeOptions { max_pixels: 1000 };
-    assert!(matches!(decode_rgb8(&bytes, &small), Err(DecodeError::TooLarge { .. })));
+    assert!(matches!(
+        decode_rgb8(&bytes, &small),
+        Err(DecodeError::TooLarge { .. })
+    ));
 }
 
 mod fuzz {

@@ -5,7 +5,10 @@ mod util;
 use std::path::Path;
 
 use augloader::loader::load_image;
-use augloader::{open_dataset, Cifar, CifarKind, DecodeOptions, ImageFolder, ListFile, Source, SourceError, Split};
+use augloader::{
+    open_dataset, Cifar, CifarKind, DecodeOptions, ImageFolder, ListFile, Source, SourceError,
+    Split,
+};
 use util::{fixture, tiny_folder};
 
 fn touch_image(p: &Path) {
@@ -30,7 +33,9 @@ fn image_folder_labels_follow_sorted_class_names() {
     assert_eq!(f.classes(), ["Mango", "apple", "zebra"]);
     assert_eq!(f.len(), 5);
     let names: Vec<String> = (0..f.len()).map(|i| f.name(i)).collect();
-    assert!(names.iter().all(|n| !n.contains(".hidden") && !n.contains(".cache") && !n.ends_with(".txt")));
+    assert!(names
+        .iter()
+        .all(|n| !n.contains(".hidden") && !n.contains(".cache") && !n.ends_with(".txt")));
     let labels: Vec<usize> = (0..f.len()).map(|i| f.label(i)).collect();
     assert_eq!(labels, [0, 1, 1, 1, 2]);
 }
@@ -42,7 +47,11 @@ fn empty_class_and_empty_dataset_are_named_errors() {
     std::fs::create_dir_all(d.path().join("b")).unwrap();
     let e = ImageFolder::open(d.path()).unwrap_err();
     assert!(matches!(e, SourceError::EmptyClass { .. }));
-    assert!(e.to_string().contains(&d.path().join("b").display().to_string()), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&d.path().join("b").display().to_string()),
+        "{e}"
+    );
 
     let d = tempfile::tempdir().unwrap();
     let e = ImageFolder::open(d.path()).unwrap_err();
@@ -65,7 +74,13 @@ fn unreadable_file_error_names_it() {
 fn bad_image_errors_name_the_file() {
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(d.path().join("c")).unwrap();
-    for name in ["empty.jpg", "truncated.jpg", "corrupt.png", "notimage.jpg", "bomb.png"] {
+    for name in [
+        "empty.jpg",
+        "truncated.jpg",
+        "corrupt.png",
+        "notimage.jpg",
+        "bomb.png",
+    ] {
         std::fs::copy(fixture(name), d.path().join("c").join(name)).unwrap();
     }
     let f = ImageFolder::open(d.path()).unwrap();
@@ -87,7 +102,9 @@ fn cifar10_and_cifar100_binaries() {
     let d = tempfile::tempdir().unwrap();
     let r = d.path();
     for b in 1..=5u8 {
-        let recs: Vec<u8> = (0..3u8).flat_map(|k| cifar_record(&[k + b], k + 1)).collect();
+        let recs: Vec<u8> = (0..3u8)
+            .flat_map(|k| cifar_record(&[k + b], k + 1))
+            .collect();
         std::fs::write(r.join(format!("data_batch_{b}.bin")), recs).unwrap();
     }
     std::fs::write(r.join("test_batch.bin"), cifar_record(&[9], 3)).unwrap();
@@ -98,18 +115,36 @@ fn cifar10_and_cifar100_binaries() {
     assert_eq!(train.classes()[9], "truck");
     let img = load_image(train.as_ref(), 1, &DecodeOptions::default()).unwrap();
     // Planes R, G, B: pixel 5's red is byte 5, green byte 1024 + 5, blue 2048 + 5 (times seed 2).
-    assert_eq!(img.get_pixel(5, 0).0, [10, ((1029u32 * 2) % 256) as u8, ((2053u32 * 2) % 256) as u8]);
+    assert_eq!(
+        img.get_pixel(5, 0).0,
+        [10, ((1029u32 * 2) % 256) as u8, ((2053u32 * 2) % 256) as u8]
+    );
     assert!(train.name(4).ends_with("data_batch_2.bin#1"));
     assert_eq!(open_dataset(r, Split::Val).unwrap().len(), 1);
 
     let d = tempfile::tempdir().unwrap();
     let r = d.path();
-    std::fs::write(r.join("train.bin"), [cifar_record(&[3, 77], 1), cifar_record(&[19, 99], 1)].concat()).unwrap();
+    std::fs::write(
+        r.join("train.bin"),
+        [cifar_record(&[3, 77], 1), cifar_record(&[19, 99], 1)].concat(),
+    )
+    .unwrap();
     std::fs::write(r.join("test.bin"), cifar_record(&[0, 5], 1)).unwrap();
     let fine = open_dataset(r, Split::Train).unwrap();
-    assert_eq!((fine.len(), fine.label(0), fine.label(1), fine.classes().len()), (2, 77, 99, 100));
+    assert_eq!(
+        (
+            fine.len(),
+            fine.label(0),
+            fine.label(1),
+            fine.classes().len()
+        ),
+        (2, 77, 99, 100)
+    );
     let coarse = Cifar::open(r, CifarKind::Cifar100Coarse, true).unwrap();
-    assert_eq!((coarse.label(0), coarse.label(1), coarse.classes().len()), (3, 19, 20));
+    assert_eq!(
+        (coarse.label(0), coarse.label(1), coarse.classes().len()),
+        (3, 19, 20)
+    );
 }
 
 #[test]
@@ -129,9 +164,16 @@ fn csv_list_relative_paths_and_escapes() {
     let r = d.path().join("ds");
     touch_image(&r.join("img/a.jpg"));
     touch_image(&d.path().join("outside.jpg"));
-    std::fs::write(r.join("list.csv"), "path,label\nimg/a.jpg,2\n\n# comment\n./img/../img/a.jpg, 0\n").unwrap();
+    std::fs::write(
+        r.join("list.csv"),
+        "path,label\nimg/a.jpg,2\n\n# comment\n./img/../img/a.jpg, 0\n",
+    )
+    .unwrap();
     let l = ListFile::open(&r.join("list.csv"), false).unwrap();
-    assert_eq!((l.len(), l.label(0), l.label(1), l.classes().len()), (2, 2, 0, 3));
+    assert_eq!(
+        (l.len(), l.label(0), l.label(1), l.classes().len()),
+        (2, 2, 0, 3)
+    );
     load_image(&l, 1, &DecodeOptions::default()).unwrap();
 
     std::fs::write(r.join("escape.csv"), "img/a.jpg,1\n../outside.jpg,0\n").unwrap();
@@ -143,9 +185,15 @@ fn csv_list_relative_paths_and_escapes() {
 
     std::fs::write(r.join("bad.csv"), "img/a.jpg,cat\n").unwrap();
     let e = ListFile::open(&r.join("bad.csv"), false).unwrap_err();
-    assert!(e.to_string().contains("bad.csv:1") && e.to_string().contains("cat"), "{e}");
+    assert!(
+        e.to_string().contains("bad.csv:1") && e.to_string().contains("cat"),
+        "{e}"
+    );
     std::fs::write(r.join("empty.csv"), "path,label\n").unwrap();
-    assert!(matches!(ListFile::open(&r.join("empty.csv"), false), Err(SourceError::NoImages { .. })));
+    assert!(matches!(
+        ListFile::open(&r.join("empty.csv"), false),
+        Err(SourceError::NoImages { .. })
+    ));
 }
 
 #[test]
@@ -156,8 +204,15 @@ fn dataset_layouts_are_detected() {
     assert_eq!(open_dataset(d.path(), Split::Train).unwrap().len(), 6);
     assert_eq!(open_dataset(d.path(), Split::Val).unwrap().len(), 3);
     // A folder that is itself an ImageFolder.
-    assert_eq!(open_dataset(&d.path().join("train"), Split::Val).unwrap().len(), 6);
-    let e = open_dataset(&d.path().join("nope"), Split::Train).err().unwrap();
+    assert_eq!(
+        open_dataset(&d.path().join("train"), Split::Val)
+            .unwrap()
+            .len(),
+        6
+    );
+    let e = open_dataset(&d.path().join("nope"), Split::Train)
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("nope"), "{e}");
 }
 

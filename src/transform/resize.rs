@@ -92,7 +92,11 @@ mod tests {
 
     fn gradient(w: u32, h: u32) -> RgbImage {
         RgbImage::from_fn(w, h, |x, y| {
-            image::Rgb([(x * 7 + y * 3) as u8, (x * x + y) as u8, (y * 11 ^ x) as u8])
+            image::Rgb([
+                (x * 7 + y * 3) as u8,
+                (x * x + y) as u8,
+                ((y * 11) ^ x) as u8,
+            ])
         })
     }
 

@@ -7,7 +7,9 @@ use image::RgbImage;
 
 /// tests/data/NAME
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// The 40x30 gradient every decode fixture was made from (tests/data/make_fixtures.py).

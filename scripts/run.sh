@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The main job: sets up libtorch if missing, builds the release binary, runs `augloader ARGS`
+# (by default `train` on the embedded synthetic dataset).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+cargo build --release --quiet
+if [ $# -eq 0 ]; then set -- bench; fi
+exec ./target/release/augloader "$@"
