@@ -1,1 +1,168 @@
-fn main() {}
+//! Criterion benchmarks per op and for whole pipelines on one deterministic 500x375 photo-like
+//! image (a corpus photo when ../shared/bench/corpus exists, else a synthetic image).
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use image::RgbImage;
+
+use augloader::batch::{Batch, Dtype};
+use augloader::rng::sample_rng;
+use augloader::transform::color::{
+    adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation, apply_lighting, Lighting,
+};
+use augloader::transform::crop::{apply_geometry, Geometry};
+use augloader::transform::cutout::{apply_cutout, Cutout};
+use augloader::transform::flip::hflip;
+use augloader::transform::{Normalize, Pipeline, Resize};
+use augloader::{decode_rgb8, DecodeOptions};
+
+fn input() -> (Vec<u8>, RgbImage) {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/bench/corpus/class00/img00000.jpg");
+    let bytes = std::fs::read(corpus).unwrap_or_else(|_| {
+        let img = augloader::synth::render(5, 448, &mut augloader::rng::rng_for(0, 3, 0, 0));
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&img)
+            .unwrap();
+        out
+    });
+    let img = decode_rgb8(&bytes, &DecodeOptions::default()).unwrap();
+    (bytes, img)
+}
+
+fn ops(c: &mut Criterion) {
+    let (bytes, img) = input();
+    let mut g = c.benchmark_group("op");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("decode_jpeg", |b| {
+        b.iter(|| decode_rgb8(black_box(&bytes), &DecodeOptions::default()).unwrap())
+    });
+    let mut resize = Resize::new();
+    for (name, geom) in [
+        (
+            "scale_aug_crop",
+            Geometry::ScaleAug {
+                min: 256,
+                max: 480,
+                size: 224,
+            },
+        ),
+        (
+            "random_resized_crop",
+            Geometry::RandomResizedCrop {
+                size: 224,
+                scale: (0.08, 1.0),
+                ratio: (0.75, 4.0 / 3.0),
+            },
+        ),
+        (
+            "resize_center_crop",
+            Geometry::ResizeCenterCrop {
+                resize: 256,
+                size: 224,
+            },
+        ),
+    ] {
+        let mut i = 0u64;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                i += 1;
+                let p = geom.sample(&mut sample_rng(0, 0, i), img.width(), img.height());
+                apply_geometry(&img, &p, &mut resize)
+            })
+        });
+    }
+    let crop = resize.resize_crop(&img, 298, 224, [0, 37, 224, 224]);
+    g.bench_function("hflip", |b| {
+        b.iter(|| {
+            let mut x = crop.clone();
+            hflip(&mut x);
+            x
+        })
+    });
+    g.bench_function("brightness", |b| {
+        b.iter(|| {
+            let mut x = crop.clone();
+            adjust_brightness(&mut x, 1.3);
+            x
+        })
+    });
+    g.bench_function("contrast", |b| {
+        b.iter(|| {
+            let mut x = crop.clone();
+            adjust_contrast(&mut x, 0.7);
+            x
+        })
+    });
+    g.bench_function("saturation", |b| {
+        b.iter(|| {
+            let mut x = crop.clone();
+            adjust_saturation(&mut x, 1.2);
+            x
+        })
+    });
+    g.bench_function("hue", |b| {
+        b.iter(|| {
+            let mut x = crop.clone();
+            adjust_hue(&mut x, 0.1);
+            x
+        })
+    });
+    let lp = Lighting::imagenet(0.1).sample(&mut sample_rng(0, 0, 0));
+    g.bench_function("lighting", |b| {
+        b.iter(|| {
+            let mut x = crop.clone();
+            apply_lighting(&mut x, &lp);
+            x
+        })
+    });
+    let boxes = Cutout {
+        holes: 1,
+        length: 112,
+        fill: [124, 116, 104],
+    }
+    .sample(&mut sample_rng(0, 0, 0), 224, 224);
+    g.bench_function("cutout", |b| {
+        b.iter(|| {
+            let mut x = crop.clone();
+            apply_cutout(&mut x, &boxes, [0; 3]);
+            x
+        })
+    });
+    let batch: Vec<RgbImage> = (0..32).map(|_| crop.clone()).collect();
+    g.bench_function("collate_u8_batch_of_32", |b| {
+        b.iter(|| {
+            Batch::collate(
+                &batch,
+                vec![0; 32],
+                vec![0; 32],
+                Dtype::U8,
+                Normalize::IMAGENET,
+            )
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("pipeline");
+    g.throughput(Throughput::Elements(1));
+    for name in ["resnet-train", "inception-train", "eval"] {
+        let p = Pipeline::preset(name).unwrap();
+        let mut i = 0u64;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                i += 1;
+                let img = decode_rgb8(&bytes, &DecodeOptions::default()).unwrap();
+                let params = p.sample(&mut sample_rng(0, 0, i), img.width(), img.height());
+                p.apply(&img, &params, &mut resize)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(2)).warm_up_time(std::time::Duration::from_millis(500));
+    targets = ops
+}
+criterion_main!(benches);

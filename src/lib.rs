@@ -31,9 +31,11 @@ pub mod batch;
 pub mod bench;
 pub mod decode;
 pub mod loader;
+pub mod report;
 pub mod rng;
 pub mod sampler;
 pub mod source;
+pub mod stats;
 pub mod synth;
 pub mod transform;
 

@@ -26,6 +26,41 @@ enum Cmd {
     Augment(AugmentArgs),
     /// Run the loader alone and report throughput and peak memory.
     Bench(BenchArgs),
+    /// Write a contact sheet: source images beside augmented views of them.
+    Preview(PreviewArgs),
+    /// Compute a dataset's RGB mean, std and principal components (for PCA lighting).
+    Pca(PcaArgs),
+}
+
+#[derive(Args)]
+struct PreviewArgs {
+    /// Dataset folder (default: the synthetic dataset); its training split is shown.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+    /// Output PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of source images (rows).
+    #[arg(long, default_value_t = 16)]
+    n: usize,
+    /// Augmented views per image.
+    #[arg(long, default_value_t = 6)]
+    views: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct PcaArgs {
+    /// Dataset folder (default: the synthetic dataset); its training split is used.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Images to use, spread evenly over the dataset.
+    #[arg(long, default_value_t = 500)]
+    images: usize,
 }
 
 #[derive(Args)]
@@ -302,12 +337,47 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+fn preview_cmd(a: PreviewArgs) -> Result<()> {
+    let source = open_split(&data_dir(&a.data)?, Split::Train)?;
+    let pipeline = a.pipeline.build()?;
+    let sheet = augloader::report::contact_sheet(
+        source.as_ref(),
+        &pipeline,
+        a.n,
+        a.views,
+        a.seed,
+        &DecodeOptions::default(),
+    )?;
+    sheet
+        .save(&a.out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    println!(
+        "wrote {} ({}x{}): {} images, each followed by {} views of {}",
+        a.out.display(),
+        sheet.width(),
+        sheet.height(),
+        a.n.min(source.len()),
+        a.views,
+        pipeline.name
+    );
+    Ok(())
+}
+
+fn pca_cmd(a: PcaArgs) -> Result<()> {
+    let source = open_split(&data_dir(&a.data)?, Split::Train)?;
+    let stats = augloader::stats::colour_stats(source.as_ref(), a.images, &DecodeOptions::default())?;
+    println!("{}", serde_json::to_string(&stats)?);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Synth(a) => synth_cmd(a),
         Cmd::Augment(a) => augment_cmd(a),
         Cmd::Bench(a) => bench_cmd(a),
+        Cmd::Preview(a) => preview_cmd(a),
+        Cmd::Pca(a) => pca_cmd(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

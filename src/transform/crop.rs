@@ -166,10 +166,14 @@ impl Geometry {
                     crop: center_box(h, w, size, size),
                 }
             }
-            Geometry::PadCrop { pad, size } => GeometryParams::PadCrop {
-                pad,
-                crop: random_box(rng, height + 2 * pad, width + 2 * pad, size),
-            },
+            Geometry::PadCrop { pad, size } => {
+                // Inputs smaller than the crop get enough extra padding to hold it.
+                let pad = pad.max(size.saturating_sub(width.min(height)).div_ceil(2));
+                GeometryParams::PadCrop {
+                    pad,
+                    crop: random_box(rng, height + 2 * pad, width + 2 * pad, size),
+                }
+            }
             Geometry::Identity => GeometryParams::Identity,
         }
     }

@@ -42,13 +42,15 @@ impl Resize {
         let view = ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3)
             .expect("RgbImage buffer matches its dimensions");
         let mut dst = Image::new(cw, ch, PixelType::U8x3);
+        let (x0, y0) = (left as f64 * sx, top as f64 * sy);
+        // Clamped: floating-point rounding may push the window a hair past the border.
         let opts = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
             .crop(
-                left as f64 * sx,
-                top as f64 * sy,
-                cw as f64 * sx,
-                ch as f64 * sy,
+                x0,
+                y0,
+                (cw as f64 * sx).min(src.width() as f64 - x0),
+                (ch as f64 * sy).min(src.height() as f64 - y0),
             );
         self.resizer
             .resize(&view, &mut dst, &opts)

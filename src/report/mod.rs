@@ -1,0 +1,5 @@
+//! Pictures for people: augmentation contact sheets and training curves.
+
+pub mod contact;
+
+pub use contact::contact_sheet;

@@ -1,0 +1,76 @@
+//! Independent references run in Python: torchvision replays of augmentation parameters.
+//! Needs AUGLOADER_PYTHON (a Python with torch and torchvision), which scripts/test.sh provides;
+//! with AUGLOADER_REQUIRE_PYTHON=1 a missing Python is a failure, not a skip.
+
+mod util;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The Python to run references with, or None (skip) when not configured.
+fn python() -> Option<PathBuf> {
+    match std::env::var_os("AUGLOADER_PYTHON") {
+        Some(p) => Some(PathBuf::from(p)),
+        None if std::env::var_os("AUGLOADER_REQUIRE_PYTHON").is_some() => {
+            panic!("AUGLOADER_REQUIRE_PYTHON is set but AUGLOADER_PYTHON is not")
+        }
+        None => {
+            eprintln!(
+                "AUGLOADER_PYTHON not set: torchvision reference skipped (scripts/test.sh sets it)"
+            );
+            None
+        }
+    }
+}
+
+/// Lossless PNG inputs, so both sides see the same pixels: three corpus photos (or synthetic
+/// images when the corpus is absent).
+fn inputs(dir: &std::path::Path) -> Vec<PathBuf> {
+    let imgs: Vec<image::RgbImage> = match util::corpus() {
+        Some(root) => [
+            "class00/img00000.jpg",
+            "class03/img00030.jpg",
+            "class07/img00070.jpg",
+        ]
+        .iter()
+        .filter_map(|p| image::open(root.join(p)).ok().map(|i| i.to_rgb8()))
+        .collect(),
+        None => Vec::new(),
+    };
+    let imgs = if imgs.len() == 3 {
+        imgs
+    } else {
+        (0..3)
+            .map(|i| {
+                augloader::synth::render(i, 300, &mut augloader::rng::rng_for(7, 3, 0, i as u64))
+            })
+            .collect()
+    };
+    imgs.iter()
+        .enumerate()
+        .map(|(i, img)| {
+            let p = dir.join(format!("input{i}.png"));
+            img.save(&p).unwrap();
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn every_preset_replays_in_torchvision_within_two_grey_levels() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/replay/torchvision_replay.py");
+    let out = Command::new(py)
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_augloader"))
+        .arg(dir.path())
+        .args(inputs(dir.path()))
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "replay failed:\n{stdout}");
+    assert!(stdout.contains("worst_mad"));
+}

@@ -1,0 +1,90 @@
+//! Properties of the augmentation ops over random inputs and parameters.
+
+use augloader::rng::sample_rng;
+use augloader::transform::color::{adjust_brightness, adjust_contrast, adjust_saturation};
+use augloader::transform::crop::{random_resized_crop_box, Geometry, GeometryParams};
+use augloader::transform::cutout::Cutout;
+use augloader::transform::flip::hflip;
+use augloader::transform::{Pipeline, Resize, PRESETS};
+use image::RgbImage;
+use proptest::prelude::*;
+
+fn image(w: u32, h: u32, seed: u8) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x as u8).wrapping_mul(seed), (y as u8).wrapping_add(seed), ((x ^ y) as u8)])
+    })
+}
+
+proptest! {
+    #[test]
+    fn crop_boxes_stay_in_bounds(w in 1u32..2000, h in 1u32..2000, seed in any::<u64>()) {
+        let mut rng = sample_rng(seed, 0, 0);
+        for g in [
+            Geometry::ScaleAug { min: 256, max: 480, size: 224 },
+            Geometry::RandomResizedCrop { size: 224, scale: (0.08, 1.0), ratio: (0.75, 4.0 / 3.0) },
+            Geometry::ResizeCenterCrop { resize: 256, size: 224 },
+            Geometry::PadCrop { pad: 4, size: 32 },
+        ] {
+            let (bh, bw, b) = match g.sample(&mut rng, w, h) {
+                GeometryParams::ResizeCrop { resize, crop } => (resize[0], resize[1], crop),
+                GeometryParams::CropResize { crop, .. } => (h, w, crop),
+                GeometryParams::PadCrop { pad, crop } => (h + 2 * pad, w + 2 * pad, crop),
+                GeometryParams::Identity => unreachable!(),
+            };
+            let [t, l, ch, cw] = b;
+            prop_assert!(ch > 0 && cw > 0 && t + ch <= bh && l + cw <= bw, "{g:?} {b:?} in {bh}x{bw}");
+        }
+    }
+
+    #[test]
+    fn rrc_box_in_bounds_and_fallback_centred(w in 1u32..3000, h in 1u32..3000, seed in any::<u64>()) {
+        let mut rng = sample_rng(seed, 1, 2);
+        let [t, l, ch, cw] = random_resized_crop_box(&mut rng, h, w, (0.08, 1.0), (0.75, 4.0 / 3.0));
+        prop_assert!(ch >= 1 && cw >= 1 && t + ch <= h && l + cw <= w);
+        // An impossible scale always falls back to the centred crop.
+        let [t, l, ch, cw] = random_resized_crop_box(&mut rng, h, w, (2.0, 3.0), (0.75, 4.0 / 3.0));
+        prop_assert_eq!((t, l), ((h - ch) / 2, (w - cw) / 2));
+        prop_assert!(ch == h || cw == w);
+    }
+
+    #[test]
+    fn flip_twice_is_identity(w in 1u32..64, h in 1u32..64, s in any::<u8>()) {
+        let src = image(w, h, s);
+        let mut x = src.clone();
+        hflip(&mut x);
+        hflip(&mut x);
+        prop_assert_eq!(x, src);
+    }
+
+    #[test]
+    fn jitter_factor_one_is_identity(w in 1u32..64, h in 1u32..64, s in any::<u8>()) {
+        let src = image(w, h, s);
+        let mut x = src.clone();
+        adjust_brightness(&mut x, 1.0);
+        adjust_contrast(&mut x, 1.0);
+        adjust_saturation(&mut x, 1.0);
+        prop_assert_eq!(x, src);
+    }
+
+    #[test]
+    fn cutout_is_clipped(w in 1u32..300, h in 1u32..300, len in 1u32..200, holes in 1u32..4, seed in any::<u64>()) {
+        let c = Cutout { holes, length: len, fill: [0; 3] };
+        let boxes = c.sample(&mut sample_rng(seed, 0, 0), w, h);
+        prop_assert_eq!(boxes.len(), holes as usize);
+        for [t, l, bh, bw] in boxes {
+            prop_assert!(t + bh <= h && l + bw <= w && bh <= len && bw <= len);
+        }
+    }
+
+    #[test]
+    fn presets_give_their_output_size(w in 8u32..700, h in 8u32..700, seed in any::<u64>(), which in 0usize..5) {
+        let p = Pipeline::preset(PRESETS[which]).unwrap();
+        let src = image(w, h, seed as u8);
+        let params = p.sample(&mut sample_rng(seed, 0, 0), w, h);
+        let out = p.apply(&src, &params, &mut Resize::new());
+        prop_assert_eq!([out.height(), out.width()], params.output_size);
+        if let Some((oh, ow)) = p.output_size() {
+            prop_assert_eq!((out.height(), out.width()), (oh, ow));
+        }
+    }
+}
