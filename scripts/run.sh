@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 cargo build --release --quiet
-if [ $# -eq 0 ]; then set -- bench; fi
+if [ $# -eq 0 ]; then set -- train; fi
 exec ./target/release/augloader "$@"

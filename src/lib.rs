@@ -37,6 +37,8 @@ pub mod sampler;
 pub mod source;
 pub mod stats;
 pub mod synth;
+#[cfg(feature = "torch")]
+pub mod train;
 pub mod transform;
 
 pub use batch::{Batch, BatchData, Dtype};

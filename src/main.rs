@@ -30,6 +30,9 @@ enum Cmd {
     Preview(PreviewArgs),
     /// Compute a dataset's RGB mean, std and principal components (for PCA lighting).
     Pca(PcaArgs),
+    /// Train a VGG/ResNet with libtorch (default: ResNet-20 on the synthetic dataset).
+    #[cfg(feature = "torch")]
+    Train(Box<cli_train::TrainArgs>),
 }
 
 #[derive(Args)]
@@ -86,14 +89,23 @@ struct SynthArgs {
 }
 
 /// Changes to a named pipeline's settings.
+#[cfg(feature = "torch")]
+mod cli_train;
+
 #[derive(Args, Clone)]
 struct PipelineArgs {
     /// Pipeline preset: resnet-train, inception-train, cifar-train, eval, cifar-eval, decode.
     #[arg(long, default_value = "resnet-train")]
-    pipeline: String,
+    pub pipeline: String,
     /// Output crop side (rescales the preset's resize range to match).
     #[arg(long)]
     size: Option<u32>,
+    /// Scale augmentation: smallest shorter side before the random crop (resnet-train).
+    #[arg(long)]
+    scale_min: Option<u32>,
+    /// Scale augmentation: largest shorter side before the random crop (resnet-train).
+    #[arg(long)]
+    scale_max: Option<u32>,
     /// Colour jitter strength for brightness, contrast and saturation (0 disables).
     #[arg(long)]
     jitter: Option<f32>,
@@ -115,10 +127,35 @@ struct PipelineArgs {
 }
 
 impl PipelineArgs {
+    /// A preset with no changes.
+    #[allow(dead_code)]
+    fn none() -> Self {
+        PipelineArgs {
+            pipeline: String::new(),
+            size: None,
+            scale_min: None,
+            scale_max: None,
+            jitter: None,
+            hue: None,
+            lighting: None,
+            cutout: None,
+            cutout_holes: None,
+            flip: None,
+        }
+    }
+
     fn build(&self) -> Result<Pipeline> {
         let mut p = Pipeline::preset(&self.pipeline)?;
         if let Some(s) = self.size {
             p = p.with_size(s);
+        }
+        if let augloader::transform::Geometry::ScaleAug { min, max, .. } = &mut p.geometry {
+            *min = self.scale_min.unwrap_or(*min);
+            *max = self.scale_max.unwrap_or(*max);
+        } else if self.scale_min.is_some() || self.scale_max.is_some() {
+            anyhow::bail!(
+                "--scale-min/--scale-max apply to scale augmentation (resnet-train) only"
+            );
         }
         if self.jitter.is_some() || self.hue.is_some() {
             let mut j = p.jitter.unwrap_or(ColorJitter::bcs(0.0));
@@ -365,7 +402,8 @@ fn preview_cmd(a: PreviewArgs) -> Result<()> {
 
 fn pca_cmd(a: PcaArgs) -> Result<()> {
     let source = open_split(&data_dir(&a.data)?, Split::Train)?;
-    let stats = augloader::stats::colour_stats(source.as_ref(), a.images, &DecodeOptions::default())?;
+    let stats =
+        augloader::stats::colour_stats(source.as_ref(), a.images, &DecodeOptions::default())?;
     println!("{}", serde_json::to_string(&stats)?);
     Ok(())
 }
@@ -378,6 +416,8 @@ fn main() -> ExitCode {
         Cmd::Bench(a) => bench_cmd(a),
         Cmd::Preview(a) => preview_cmd(a),
         Cmd::Pca(a) => pca_cmd(a),
+        #[cfg(feature = "torch")]
+        Cmd::Train(a) => cli_train::train_cmd(*a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

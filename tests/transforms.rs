@@ -11,7 +11,11 @@ use proptest::prelude::*;
 
 fn image(w: u32, h: u32, seed: u8) -> RgbImage {
     RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([(x as u8).wrapping_mul(seed), (y as u8).wrapping_add(seed), ((x ^ y) as u8)])
+        image::Rgb([
+            (x as u8).wrapping_mul(seed),
+            (y as u8).wrapping_add(seed),
+            ((x ^ y) as u8),
+        ])
     })
 }
 

@@ -184,6 +184,7 @@ impl Pipeline {
 
     /// Sets the output side of the crop (e.g. 64 for small-image training).
     pub fn with_size(mut self, out: u32) -> Self {
+        let before = self.output_size().map_or(out, |(h, _)| h);
         match &mut self.geometry {
             Geometry::ScaleAug { min, max, size } => {
                 // Keep the ratio 256..480 : 224.
@@ -201,7 +202,9 @@ impl Pipeline {
             Geometry::Identity => {}
         }
         if let Some(c) = &mut self.cutout {
-            c.length = c.length.min(out);
+            // Keep the hole's share of the crop.
+            c.length =
+                ((c.length as f64 * out as f64 / before as f64).round() as u32).clamp(1, out);
         }
         self
     }

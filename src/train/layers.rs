@@ -1,0 +1,56 @@
+//! Layers with torchvision's parameter names and the initialisation this crate uses:
+//! Kaiming normal (std = sqrt(2 / fan_in)) for convolutions and linear layers, BN weight 1, bias 0.
+
+use tch::nn::{self, Init};
+
+/// Kaiming normal with std = sqrt(2 / fan_in).
+pub fn kaiming() -> Init {
+    Init::Kaiming {
+        dist: nn::init::NormalOrUniform::Normal,
+        fan: nn::init::FanInOut::FanIn,
+        non_linearity: nn::init::NonLinearity::ReLU,
+    }
+}
+
+/// A bias-free convolution, as in ResNet and torchvision.
+pub fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
+    let cfg = nn::ConvConfig {
+        stride,
+        padding,
+        bias: false,
+        ws_init: kaiming(),
+        ..Default::default()
+    };
+    nn::conv2d(p, i, o, k, cfg)
+}
+
+/// A convolution with bias (VGG), bias initialised to 0.
+pub fn conv_bias(p: nn::Path, i: i64, o: i64, k: i64, padding: i64) -> nn::Conv2D {
+    let cfg = nn::ConvConfig {
+        padding,
+        ws_init: kaiming(),
+        bs_init: Init::Const(0.0),
+        ..Default::default()
+    };
+    nn::conv2d(p, i, o, k, cfg)
+}
+
+/// BatchNorm2d with weight 1 (or 0 for a zero-initialised residual branch) and bias 0.
+pub fn bn(p: nn::Path, c: i64, zero: bool) -> nn::BatchNorm {
+    let cfg = nn::BatchNormConfig {
+        ws_init: Init::Const(if zero { 0.0 } else { 1.0 }),
+        bs_init: Init::Const(0.0),
+        ..Default::default()
+    };
+    nn::batch_norm2d(p, c, cfg)
+}
+
+/// A linear layer with Kaiming-normal weight and zero bias.
+pub fn linear(p: nn::Path, i: i64, o: i64) -> nn::Linear {
+    let cfg = nn::LinearConfig {
+        ws_init: kaiming(),
+        bs_init: Some(Init::Const(0.0)),
+        bias: true,
+    };
+    nn::linear(p, i, o, cfg)
+}
