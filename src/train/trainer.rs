@@ -343,6 +343,14 @@ pub fn train(
         )));
     }
     let metrics_path = run_dir.join("metrics.jsonl");
+    // The checkpoint's history is the truth: an epoch that logged its metrics but died before
+    // its checkpoint is trained again, so rewrite the log from the history.
+    let mut log = String::new();
+    for m in &state.history {
+        log += &serde_json::to_string(m).expect("serialisable");
+        log.push('\n');
+    }
+    std::fs::write(&metrics_path, log).map_err(io_err(&metrics_path))?;
     let (mut images_total, mut train_secs_total) = (0usize, 0.0f64);
     for epoch in state.epochs_done..cfg.epochs {
         let pb = progress.then(|| {

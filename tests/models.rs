@@ -1,0 +1,262 @@
+//! Models and training: shapes, a training step of deep nets, torchvision weight interchange,
+//! and crash-safe resume of `augloader train`.
+#![cfg(feature = "torch")]
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use augloader::train::checkpoint;
+use augloader::train::sgd::Sgd;
+use augloader::train::trainer::{load_weights, Net};
+use tch::nn::ModuleT;
+use tch::{Device, Kind, Reduction, Tensor};
+
+fn step_changes_weights_and_loss_is_finite(name: &str, size: i64) {
+    let net = Net::new(name, 10, Device::Cpu, 0, false).unwrap();
+    let mut opt = Sgd::new(net.named_trainable(), 0.9, 5e-4);
+    let x = Tensor::randn([4, 3, size, size], (Kind::Float, Device::Cpu));
+    let y = Tensor::from_slice(&[0i64, 3, 7, 9]);
+    let before = net.vs.variables()["conv1.weight"].copy();
+    let logits = net.model.forward_t(&x, true);
+    assert_eq!(logits.size(), [4, 10]);
+    let loss = logits.cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0);
+    assert!(loss.double_value(&[]).is_finite());
+    opt.zero_grad();
+    loss.backward();
+    opt.step(0.1);
+    let after = &net.vs.variables()["conv1.weight"];
+    assert!(
+        (after - before).abs().max().double_value(&[]) > 0.0,
+        "{name}: weights did not move"
+    );
+}
+
+#[test]
+fn resnet56_and_plain56_take_a_training_step() {
+    for name in ["resnet56", "plain56"] {
+        step_changes_weights_and_loss_is_finite(name, 32);
+    }
+    // 6n + 2 layers: 3 stages of 9 blocks of 2 convs, plus conv1 and fc = 56.
+    let net = Net::new("resnet56", 10, Device::Cpu, 0, false).unwrap();
+    let convs = net
+        .vs
+        .variables()
+        .keys()
+        .filter(|k| k.ends_with("conv1.weight") || k.ends_with("conv2.weight"))
+        .count();
+    assert_eq!(convs + 1, 56);
+}
+
+#[test]
+fn every_model_builds_for_32_and_224_pixel_inputs() {
+    for name in ["resnet18", "resnet20", "plain20", "vgg11_bn"] {
+        let net = Net::new(name, 7, Device::Cpu, 0, true).unwrap();
+        for s in [32, 224] {
+            let x = Tensor::randn([1, 3, s, s], (Kind::Float, Device::Cpu));
+            assert_eq!(
+                tch::no_grad(|| net.model.forward_t(&x, false)).size(),
+                [1, 7],
+                "{name} at {s}"
+            );
+        }
+    }
+    assert!(Net::new("resnet21", 10, Device::Cpu, 0, false).is_err());
+}
+
+#[test]
+fn dropout_only_in_training() {
+    let net = Net::new("vgg11", 5, Device::Cpu, 0, false).unwrap();
+    let x = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
+    let e1 = tch::no_grad(|| net.model.forward_t(&x, false));
+    let e2 = tch::no_grad(|| net.model.forward_t(&x, false));
+    assert!(e1.equal(&e2), "evaluation is deterministic");
+    let t1 = tch::no_grad(|| net.model.forward_t(&x, true));
+    assert!(!t1.equal(&e1), "training mode applies dropout");
+}
+
+#[test]
+fn kaiming_init_has_the_right_std() {
+    let net = Net::new("resnet18", 1000, Device::Cpu, 3, false).unwrap();
+    let v = net.vs.variables();
+    let w = &v["layer3.0.conv2.weight"]; // fan_in = 256 * 3 * 3
+    let std = w.std(true).double_value(&[]);
+    let want = (2.0f64 / (256.0 * 9.0)).sqrt();
+    assert!((std / want - 1.0).abs() < 0.02, "std {std} vs {want}");
+    assert_eq!(
+        v["layer3.0.bn2.weight"].mean(Kind::Float).double_value(&[]),
+        1.0
+    );
+    assert_eq!(
+        v["layer3.0.bn2.bias"]
+            .abs()
+            .sum(Kind::Float)
+            .double_value(&[]),
+        0.0
+    );
+}
+
+fn python() -> Option<PathBuf> {
+    match std::env::var_os("AUGLOADER_PYTHON") {
+        Some(p) => Some(PathBuf::from(p)),
+        None if std::env::var_os("AUGLOADER_REQUIRE_PYTHON").is_some() => {
+            panic!("AUGLOADER_REQUIRE_PYTHON is set but AUGLOADER_PYTHON is not")
+        }
+        None => {
+            eprintln!("AUGLOADER_PYTHON not set: torchvision interchange skipped (scripts/test.sh sets it)");
+            None
+        }
+    }
+}
+
+#[test]
+fn weights_move_between_augloader_and_torchvision_both_ways() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["resnet18", "resnet50", "vgg11_bn"];
+    let x = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
+    for name in names {
+        let net = Net::new(name, 10, Device::Cpu, 5, false).unwrap();
+        // A few training-mode passes give BN non-trivial running statistics.
+        for _ in 0..3 {
+            let _ = tch::no_grad(|| net.model.forward_t(&(&x * 2.0 + 0.3), true));
+        }
+        let logits = tch::no_grad(|| net.model.forward_t(&x, false));
+        checkpoint::save_model(
+            &net.vs,
+            &dir.path().join(format!("{name}_ours.safetensors")),
+        )
+        .unwrap();
+        checkpoint::write(
+            &dir.path().join(format!("{name}_io.safetensors")),
+            &[
+                ("x".to_string(), x.shallow_clone()),
+                ("logits".to_string(), logits),
+            ],
+            None,
+        )
+        .unwrap();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/replay/torchvision_models.py");
+    let out = Command::new(py)
+        .arg(script)
+        .arg(dir.path())
+        .args(names)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "augloader -> torchvision failed:\n{stdout}"
+    );
+    for name in names {
+        let mut net = Net::new(name, 10, Device::Cpu, 99, false).unwrap();
+        load_weights(&mut net, &dir.path().join(format!("{name}_tv.safetensors"))).unwrap();
+        let (want, _) =
+            checkpoint::read(&dir.path().join(format!("{name}_tv_logits.safetensors"))).unwrap();
+        let got = tch::no_grad(|| net.model.forward_t(&x, false));
+        let diff = (got - &want["logits"]).abs().max().double_value(&[]);
+        eprintln!("{name}: torchvision -> augloader max abs diff {diff}");
+        assert!(diff <= 1e-4, "{name}: {diff}");
+    }
+}
+
+#[test]
+fn loading_wrong_weights_is_a_named_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("r20.safetensors");
+    checkpoint::save_model(
+        &Net::new("resnet20", 10, Device::Cpu, 0, false).unwrap().vs,
+        &p,
+    )
+    .unwrap();
+    let mut other = Net::new("resnet20", 5, Device::Cpu, 0, false).unwrap();
+    let e = load_weights(&mut other, &p).unwrap_err().to_string();
+    assert!(
+        e.contains("r20.safetensors") && e.contains("fc."),
+        "{e}"
+    );
+    let mut deeper = Net::new("resnet32", 10, Device::Cpu, 0, false).unwrap();
+    let e = load_weights(&mut deeper, &p).unwrap_err().to_string();
+    assert!(e.contains("missing"), "{e}");
+}
+
+fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn kill_9_then_resume_completes_the_run() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_augloader"))
+        .args(["synth", "--out"])
+        .arg(data.path())
+        .args([
+            "--classes",
+            "4",
+            "--train-per-class",
+            "40",
+            "--val-per-class",
+            "10",
+            "--size",
+            "32",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let run = data.path().join("run");
+    let args = |extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_augloader"));
+        c.args(["train", "--data"]).arg(data.path());
+        c.args([
+            "--model",
+            "resnet8",
+            "--input-size",
+            "16",
+            "--epochs",
+            "12",
+            "--batch",
+            "16",
+            "--quiet",
+            "--workers",
+            "1",
+            "--threads",
+            "1",
+        ]);
+        c.args(extra);
+        c
+    };
+    let mut child = args(&["--out", run.to_str().unwrap()]).spawn().unwrap();
+    // Wait for two checkpoints, then kill -9 (SIGKILL: no chance to clean up).
+    let t = std::time::Instant::now();
+    while metrics(&run).len() < 2 {
+        assert!(t.elapsed().as_secs() < 300, "training made no progress");
+        assert!(child.try_wait().unwrap().is_none(), "training ended early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before = metrics(&run).len();
+    assert!(done_before < 12, "killed too late to test resume");
+    assert!(run.join("checkpoint.safetensors").is_file());
+    let out = args(&["--resume", run.to_str().unwrap()]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = metrics(&run);
+    // Every epoch exactly once, in order.
+    let epochs: Vec<u64> = m.iter().map(|v| v["epoch"].as_u64().unwrap()).collect();
+    assert_eq!(epochs, (0..12).collect::<Vec<_>>());
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(summary["epochs"], 12);
+    assert!(run.join("model.safetensors").is_file());
+}
