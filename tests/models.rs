@@ -10,7 +10,6 @@ use std::process::Command;
 use augloader::train::checkpoint;
 use augloader::train::sgd::Sgd;
 use augloader::train::trainer::{load_weights, Net};
-use tch::nn::ModuleT;
 use tch::{Device, Kind, Reduction, Tensor};
 
 fn step_changes_weights_and_loss_is_finite(name: &str, size: i64) {
@@ -174,10 +173,7 @@ fn loading_wrong_weights_is_a_named_error() {
     .unwrap();
     let mut other = Net::new("resnet20", 5, Device::Cpu, 0, false).unwrap();
     let e = load_weights(&mut other, &p).unwrap_err().to_string();
-    assert!(
-        e.contains("r20.safetensors") && e.contains("fc."),
-        "{e}"
-    );
+    assert!(e.contains("r20.safetensors") && e.contains("fc."), "{e}");
     let mut deeper = Net::new("resnet32", 10, Device::Cpu, 0, false).unwrap();
     let e = load_weights(&mut deeper, &p).unwrap_err().to_string();
     assert!(e.contains("missing"), "{e}");

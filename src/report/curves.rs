@@ -56,7 +56,8 @@ pub fn plot_curves(points: &[CurvePoint], out: &Path, title: &str) -> Result<(),
             .filter(|v| v.is_finite())
             .fold(0.1, f64::max);
         type Get = fn(&CurvePoint) -> f64;
-        let specs: [(&str, f64, [(&str, Get, RGBColor); 2]); 2] = [
+        type Series<'a> = [(&'a str, Get, RGBColor); 2];
+        let specs: [(&str, f64, Series); 2] = [
             (
                 "loss",
                 max_loss * 1.05,

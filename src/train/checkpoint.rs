@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
+/// Tensors by name.
+pub type Tensors = BTreeMap<String, Tensor>;
+
 /// Errors reading or writing weights.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -105,9 +108,7 @@ pub fn write(
 }
 
 /// Reads every tensor and the metadata of a safetensors file.
-pub fn read(
-    path: &Path,
-) -> Result<(BTreeMap<String, Tensor>, HashMap<String, String>), CheckpointError> {
+pub fn read(path: &Path) -> Result<(Tensors, HashMap<String, String>), CheckpointError> {
     let bytes = std::fs::read(path).map_err(|e| CheckpointError::Io {
         path: path.to_path_buf(),
         source: e,

@@ -66,7 +66,9 @@ pub fn build_model(
                 return Err(UnknownModel(other.into()));
             };
             match depth.parse::<usize>() {
-                Ok(d) if d >= 8 && (d - 2) % 6 == 0 => Box::new(resnet::cifar(p, d, o(plain))),
+                Ok(d) if d >= 8 && (d - 2).is_multiple_of(6) => {
+                    Box::new(resnet::cifar(p, d, o(plain)))
+                }
                 _ => return Err(UnknownModel(other.into())),
             }
         }

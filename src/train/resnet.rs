@@ -27,6 +27,8 @@ struct Bottleneck {
     down: Shortcut,
 }
 
+// Built once per model and never moved on the hot path: boxing would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Shortcut {
     Identity,
@@ -56,6 +58,7 @@ impl Shortcut {
     }
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Block {
     Basic(Basic),
@@ -184,7 +187,7 @@ pub fn imagenet(p: &nn::Path, depth: usize, o: ResNetOptions) -> ResNet {
 /// CIFAR-form ResNet with `depth` = 6n + 2 layers (20, 32, 44, 56, 110): 16/32/64 filters.
 pub fn cifar(p: &nn::Path, depth: usize, o: ResNetOptions) -> ResNet {
     assert!(
-        depth >= 8 && (depth - 2) % 6 == 0,
+        depth >= 8 && (depth - 2).is_multiple_of(6),
         "CIFAR ResNet depth must be 6n+2, got {depth}"
     );
     let n = (depth - 2) / 6;

@@ -11,6 +11,7 @@ const VGG16: &[i64] = &[
     64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0,
 ];
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Layer {
     Conv(nn::Conv2D, Option<nn::BatchNorm>),
