@@ -377,11 +377,11 @@ pub fn augment_sample(
     resize: &mut Resize,
 ) -> Result<(RgbImage, Params), LoadError> {
     let img = load_image(source, index, opts)?;
-    Ok(augment_image(&img, pipeline, seed, epoch, index, resize))
+    Ok(augment_image(img, pipeline, seed, epoch, index, resize))
 }
 
 fn augment_image(
-    img: &RgbImage,
+    img: RgbImage,
     pipeline: &Pipeline,
     seed: u64,
     epoch: u64,
@@ -390,7 +390,7 @@ fn augment_image(
 ) -> (RgbImage, Params) {
     let mut rng = sample_rng(seed, epoch, index as u64);
     let params = pipeline.sample(&mut rng, img.width(), img.height());
-    (pipeline.apply(img, &params, resize), params)
+    (pipeline.apply_owned(img, &params, resize), params)
 }
 
 fn build_batch(
@@ -445,7 +445,7 @@ fn build_batch(
             let j = good.expect("at least one good sample");
             let img = load_image(src, indices[j], &shared.decode)?;
             let (aug, _) = augment_image(
-                &img,
+                img,
                 &shared.pipeline,
                 shared.seed,
                 epoch,

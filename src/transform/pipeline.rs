@@ -288,7 +288,19 @@ impl Pipeline {
 
     /// Applies sampled parameters; pure: the same input and params give the same output.
     pub fn apply(&self, src: &RgbImage, p: &Params, resize: &mut Resize) -> RgbImage {
-        let mut img = apply_geometry(src, &p.geometry, resize);
+        self.finish(apply_geometry(src, &p.geometry, resize), p)
+    }
+
+    /// As [`Pipeline::apply`], consuming the input: no copy when the geometry is the identity.
+    pub fn apply_owned(&self, src: RgbImage, p: &Params, resize: &mut Resize) -> RgbImage {
+        let img = match p.geometry {
+            GeometryParams::Identity => src,
+            ref g => apply_geometry(&src, g, resize),
+        };
+        self.finish(img, p)
+    }
+
+    fn finish(&self, mut img: RgbImage, p: &Params) -> RgbImage {
         if p.flip {
             hflip(&mut img);
         }
