@@ -1,7 +1,6 @@
 # Sourced by the README commands: makes sure libtorch (PyTorch 2.13.0 wheels, as tch 0.26 expects)
 # and the Python reference (torchvision) exist in a cache outside the checkout, then exports the
 # variables that build and run against them. Idempotent: a second run downloads nothing.
-set -euo pipefail
 AUGLOADER_CACHE="${AUGLOADER_CACHE:-$HOME/.cache/augloader}"
 VENV="$AUGLOADER_CACHE/venv-torch-2.13.0"
 if [ ! -f "$VENV/.complete" ]; then

@@ -32,7 +32,10 @@ enum Cmd {
     Pca(PcaArgs),
     /// Train a VGG/ResNet with libtorch (default: ResNet-20 on the synthetic dataset).
     #[cfg(feature = "torch")]
-    Train(Box<cli_train::TrainArgs>),
+    Train(Box<cli_torch::TrainArgs>),
+    /// Evaluate a trained model on the validation split, with test-time augmentation.
+    #[cfg(feature = "torch")]
+    Eval(Box<cli_torch::EvalArgs>),
 }
 
 #[derive(Args)]
@@ -90,7 +93,7 @@ struct SynthArgs {
 
 /// Changes to a named pipeline's settings.
 #[cfg(feature = "torch")]
-mod cli_train;
+mod cli_torch;
 
 #[derive(Args, Clone)]
 struct PipelineArgs {
@@ -417,7 +420,9 @@ fn main() -> ExitCode {
         Cmd::Preview(a) => preview_cmd(a),
         Cmd::Pca(a) => pca_cmd(a),
         #[cfg(feature = "torch")]
-        Cmd::Train(a) => cli_train::train_cmd(*a),
+        Cmd::Train(a) => cli_torch::train_cmd(*a),
+        #[cfg(feature = "torch")]
+        Cmd::Eval(a) => cli_torch::eval_cmd(*a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -256,3 +256,44 @@ fn kill_9_then_resume_completes_the_run() {
     assert_eq!(summary["epochs"], 12);
     assert!(run.join("model.safetensors").is_file());
 }
+
+#[test]
+fn tta_crops_equal_torchvision_five_and_ten_crop() {
+    use augloader::train::tta::{views, TtaConfig, TtaMode};
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // Pixels encode their coordinates, so any shifted box shows. 341 x 256: resizing the shorter
+    // side to 256 leaves it as it is, so the views are pure crops.
+    let img = image::RgbImage::from_fn(341, 256, |x, y| {
+        image::Rgb([(x % 256) as u8, y as u8, (x / 256 * 64 + y % 7) as u8])
+    });
+    img.save(dir.path().join("input.png")).unwrap();
+    let mut r = augloader::transform::Resize::new();
+    for (mode, name, n) in [
+        (TtaMode::FiveCrop, "five", 5),
+        (TtaMode::TenCrop, "ten", 10),
+    ] {
+        let cfg = TtaConfig {
+            mode,
+            resize: 256,
+            crop: 224,
+            scales: vec![],
+            mean_logits: false,
+        };
+        let v = views(&img, &cfg, &mut r);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].len(), n);
+        for (k, im) in v[0].iter().enumerate() {
+            im.save(dir.path().join(format!("{name}_{k}.png"))).unwrap();
+        }
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/replay/torchvision_tencrop.py");
+    let out = Command::new(py)
+        .arg(script)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}");
+}

@@ -184,3 +184,34 @@ pub fn open_dataset(dir: &Path, split: Split) -> Result<Arc<dyn Source>, SourceE
         split: split.folder().to_string(),
     })
 }
+
+/// A view of some samples of another source (e.g. a small subset to overfit).
+pub struct Subset {
+    inner: Arc<dyn Source>,
+    indices: Vec<usize>,
+}
+
+impl Subset {
+    /// The samples `indices` of `inner`, in that order.
+    pub fn new(inner: Arc<dyn Source>, indices: Vec<usize>) -> Self {
+        Self { inner, indices }
+    }
+}
+
+impl Source for Subset {
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+    fn label(&self, index: usize) -> usize {
+        self.inner.label(self.indices[index])
+    }
+    fn classes(&self) -> &[String] {
+        self.inner.classes()
+    }
+    fn name(&self, index: usize) -> String {
+        self.inner.name(self.indices[index])
+    }
+    fn read(&self, index: usize) -> Result<Payload, SourceError> {
+        self.inner.read(self.indices[index])
+    }
+}

@@ -6,6 +6,7 @@ mod layers;
 pub mod resnet;
 pub mod sgd;
 pub mod trainer;
+pub mod tta;
 pub mod vgg;
 
 use tch::nn::{self, ModuleT};

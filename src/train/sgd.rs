@@ -64,6 +64,8 @@ pub struct Sgd {
     /// L2 weight decay on weights of rank >= 2 (convolutions, linear layers) only.
     pub weight_decay: f64,
     params: Vec<(String, Tensor)>,
+    /// Per-parameter multiplier of the learning rate (0 freezes the parameter).
+    scales: Vec<f64>,
     /// Momentum buffers, by name.
     pub buffers: BTreeMap<String, Tensor>,
 }
@@ -71,11 +73,22 @@ pub struct Sgd {
 impl Sgd {
     /// An optimiser over the trainable `params` (name, tensor).
     pub fn new(params: Vec<(String, Tensor)>, momentum: f64, weight_decay: f64) -> Self {
+        let scales = vec![1.0; params.len()];
         Self {
             momentum,
             weight_decay,
             params,
+            scales,
             buffers: BTreeMap::new(),
+        }
+    }
+
+    /// Sets each parameter's learning-rate multiplier by name; 0 freezes it (no gradient is
+    /// computed for it at all).
+    pub fn set_lr_scale(&mut self, scale: &dyn Fn(&str) -> f64) {
+        for ((name, p), s) in self.params.iter_mut().zip(self.scales.iter_mut()) {
+            *s = scale(name);
+            let _ = p.set_requires_grad(*s > 0.0);
         }
     }
 
@@ -92,8 +105,8 @@ impl Sgd {
     /// One update with learning rate `lr`: d = g + wd * p; buf = m * buf + d; p -= lr * buf.
     pub fn step(&mut self, lr: f64) {
         tch::no_grad(|| {
-            for (name, p) in &mut self.params {
-                if !p.requires_grad() {
+            for ((name, p), &scale) in self.params.iter_mut().zip(&self.scales) {
+                if !p.requires_grad() || scale == 0.0 {
                     continue;
                 }
                 let g = p.grad();
@@ -118,7 +131,7 @@ impl Sgd {
                     };
                     d = buf;
                 }
-                let _ = p.g_sub_(&(d * lr));
+                let _ = p.g_sub_(&(d * (lr * scale)));
             }
         });
     }

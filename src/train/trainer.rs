@@ -50,6 +50,29 @@ pub struct TrainConfig {
     pub val_pipeline: Pipeline,
     /// Limit of training batches per epoch (0 = all), for quick runs and tests.
     pub max_batches: usize,
+    /// Transfer learning settings.
+    #[serde(default)]
+    pub transfer: Transfer,
+}
+
+/// Transfer learning: start from other weights, optionally with a new head and a frozen backbone.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Transfer {
+    /// Weights to start from (ours, or torchvision's converted to safetensors).
+    pub init_from: Option<PathBuf>,
+    /// Do not load the final layer; it keeps its fresh Kaiming initialisation (new class count).
+    pub reinit_head: bool,
+    /// Train only the final layer; the rest stays fixed, its BN layers in evaluation mode.
+    pub freeze_backbone: bool,
+    /// With `freeze_backbone`: from this epoch on, everything trains.
+    pub unfreeze_after: Option<usize>,
+    /// Learning-rate multiplier of the backbone once it trains (1 = same as the head).
+    pub backbone_lr_mult: f64,
+}
+
+/// Whether a parameter belongs to the final classification layer.
+pub fn is_head(name: &str) -> bool {
+    name.starts_with("fc.") || name.starts_with("classifier.6.")
 }
 
 /// A training error.
@@ -301,6 +324,16 @@ pub fn train(
         cfg.seed,
         cfg.zero_init_residual,
     )?;
+    if let (None, Some(init)) = (&saved, &cfg.transfer.init_from) {
+        let (tensors, _) = checkpoint::read(init)?;
+        let reinit = cfg.transfer.reinit_head;
+        let loaded = checkpoint::load_into(&mut net.vs, init, &tensors, &|n| reinit && is_head(n))?;
+        eprintln!(
+            "initialised {} tensors from {}",
+            loaded.len(),
+            init.display()
+        );
+    }
     let mut opt = Sgd::new(net.named_trainable(), cfg.momentum, cfg.weight_decay);
     if let Some(tensors) = &saved {
         checkpoint::load_into(&mut net.vs, &ckpt_path, tensors, &|_| false)?;
@@ -368,6 +401,16 @@ pub fn train(
         let t0 = Instant::now();
         let (mut wait, mut loss_sum, mut correct, mut seen) = (0.0f64, 0.0f64, 0i64, 0usize);
         let mut lr = cfg.lr.at(epoch as f64);
+        let t = &cfg.transfer;
+        let frozen = t.freeze_backbone && t.unfreeze_after.is_none_or(|u| epoch < u);
+        let backbone_scale = if frozen {
+            0.0
+        } else if t.init_from.is_some() {
+            t.backbone_lr_mult
+        } else {
+            1.0
+        };
+        opt.set_lr_scale(&|name| if is_head(name) { 1.0 } else { backbone_scale });
         let mut batches = train_loader.epoch(epoch as u64);
         for step in 0..steps {
             let tw = Instant::now();
@@ -380,7 +423,8 @@ pub fn train(
             tch::manual_seed(mix(cfg.seed, stream::TRAIN, epoch as u64, step as u64) as i64);
             let (x, y) = b.to_device(device);
             lr = cfg.lr.at(epoch as f64 + step as f64 / steps as f64);
-            let logits = net.model.forward_t(&x, true);
+            // A frozen backbone runs in evaluation mode: BN keeps its statistics.
+            let logits = net.model.forward_t(&x, !frozen);
             let loss = logits.cross_entropy_loss::<Tensor>(
                 &y,
                 None,

@@ -1,4 +1,4 @@
-//! `augloader train`: argument parsing and the call into the trainer.
+//! The libtorch commands, `train` and `eval`: argument parsing and the calls into the library.
 
 use std::path::PathBuf;
 
@@ -90,6 +90,21 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Start from these weights (ours or torchvision's, as safetensors).
+    #[arg(long)]
+    init_from: Option<PathBuf>,
+    /// With --init-from: a new final layer for this dataset's classes (Kaiming init).
+    #[arg(long)]
+    reinit_head: bool,
+    /// Train only the final layer (backbone fixed, its BN in evaluation mode).
+    #[arg(long)]
+    freeze_backbone: bool,
+    /// With --freeze-backbone: fine-tune everything from this epoch on.
+    #[arg(long)]
+    unfreeze_after: Option<usize>,
+    /// Backbone learning rate as a fraction of the head's when fine-tuning from --init-from.
+    #[arg(long, default_value_t = 0.1)]
+    backbone_lr_mult: f64,
     #[command(flatten)]
     pipeline: PipelineArgs,
 }
@@ -147,6 +162,13 @@ pub fn train_cmd(a: TrainArgs) -> Result<()> {
         train_pipeline,
         val_pipeline,
         max_batches: a.max_batches,
+        transfer: trainer::Transfer {
+            init_from: a.init_from,
+            reinit_head: a.reinit_head,
+            freeze_backbone: a.freeze_backbone,
+            unfreeze_after: a.unfreeze_after,
+            backbone_lr_mult: a.backbone_lr_mult,
+        },
     };
     let (run_dir, resume) = match &a.resume {
         Some(r) => (r.clone(), true),
@@ -159,5 +181,110 @@ pub fn train_cmd(a: TrainArgs) -> Result<()> {
     let summary = trainer::train(cfg, train_src, val_src, &run_dir, device, resume, !a.quiet)
         .with_context(|| format!("training into {}", run_dir.display()))?;
     println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Dataset folder; its validation split is evaluated (default: the synthetic dataset).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Model name (as trained).
+    #[arg(long, default_value = "resnet20")]
+    model: String,
+    /// Weights: RUN/model.safetensors or RUN/checkpoint.safetensors (or torchvision's, converted).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Views: none, flip, 5crop, 10crop, multiscale, multiscale-10crop.
+    #[arg(long, default_value = "none")]
+    tta: String,
+    /// Crop side (default: 32 for the synthetic dataset and CIFAR, 224 otherwise).
+    #[arg(long = "input-size")]
+    input_size: Option<u32>,
+    /// Shorter side before cropping (default: input size x 256/224).
+    #[arg(long)]
+    resize: Option<u32>,
+    /// Shorter sides for multi-scale modes (default: 224, 256, 384, 480, 640 scaled by input size / 224).
+    #[arg(long, value_delimiter = ',')]
+    scales: Vec<u32>,
+    /// Average logits instead of softmax probabilities.
+    #[arg(long)]
+    mean_logits: bool,
+    /// Images whose views are built in parallel at a time (bounds memory).
+    #[arg(long, default_value_t = 64)]
+    chunk: usize,
+    /// cpu, cuda or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Print one JSON line.
+    #[arg(long)]
+    json: bool,
+    /// Write each image's prediction and class probabilities as CSV.
+    #[arg(long)]
+    per_image: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn eval_cmd(a: EvalArgs) -> Result<()> {
+    use augloader::train::tta::{evaluate_tta, TtaConfig, TtaMode};
+    let dir = data_dir(&a.data)?;
+    let val = open_split(&dir, Split::Val)?;
+    let small = a.data.is_none() || augloader::CifarKind::detect(&dir).is_some();
+    let crop = a.input_size.unwrap_or(if small { 32 } else { 224 });
+    let scale = |s: f64| (s * crop as f64 / 224.0).round() as u32;
+    let mode = TtaMode::parse(&a.tta).with_context(|| {
+        format!(
+            "unknown --tta `{}` (none, flip, 5crop, 10crop, multiscale, multiscale-10crop)",
+            a.tta
+        )
+    })?;
+    let cfg = TtaConfig {
+        mode,
+        resize: a.resize.unwrap_or(scale(256.0)),
+        crop,
+        scales: if a.scales.is_empty() {
+            [224.0, 256.0, 384.0, 480.0, 640.0].map(scale).to_vec()
+        } else {
+            a.scales.clone()
+        },
+        mean_logits: a.mean_logits,
+    };
+    if cfg.resize < crop {
+        anyhow::bail!("--resize {} is smaller than the crop {crop}", cfg.resize);
+    }
+    let device = trainer::parse_device(&a.device)?;
+    let mut net = trainer::Net::new(&a.model, val.classes().len(), device, 0, false)?;
+    trainer::load_weights(&mut net, &a.checkpoint)?;
+    let normalize = if augloader::CifarKind::detect(&dir).is_some() {
+        augloader::transform::Normalize::CIFAR
+    } else {
+        augloader::transform::Normalize::IMAGENET
+    };
+    let report = evaluate_tta(
+        net.model.as_ref(),
+        val.as_ref(),
+        &cfg,
+        &normalize,
+        device,
+        a.chunk,
+        a.per_image.as_deref(),
+        !a.quiet,
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{}: {} views/image, {} images, top-1 {:.4}, top-5 {:.4}, {:.1} s ({:.1} images/s)",
+            report.tta,
+            report.views_per_image,
+            report.images,
+            report.top1,
+            report.top5,
+            report.seconds,
+            report.images_per_sec
+        );
+    }
     Ok(())
 }
