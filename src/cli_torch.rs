@@ -109,7 +109,15 @@ pub struct TrainArgs {
     pipeline: PipelineArgs,
 }
 
-pub fn train_cmd(a: TrainArgs) -> Result<()> {
+type Setup = (
+    TrainConfig,
+    std::sync::Arc<dyn augloader::Source>,
+    std::sync::Arc<dyn augloader::Source>,
+    tch::Device,
+);
+
+/// The training configuration, data and device that `a` describes.
+fn setup(a: TrainArgs) -> Result<(Setup, TrainArgs)> {
     let dir = data_dir(&a.data)?;
     let train_src = open_split(&dir, Split::Train)?;
     let val_src = open_split(&dir, Split::Val)?;
@@ -137,7 +145,7 @@ pub fn train_cmd(a: TrainArgs) -> Result<()> {
     }
     let device = trainer::parse_device(&a.device)?;
     let cfg = TrainConfig {
-        model: a.model,
+        model: a.model.clone(),
         epochs: a.epochs,
         batch: a.batch,
         lr: LrPolicy {
@@ -163,13 +171,18 @@ pub fn train_cmd(a: TrainArgs) -> Result<()> {
         val_pipeline,
         max_batches: a.max_batches,
         transfer: trainer::Transfer {
-            init_from: a.init_from,
+            init_from: a.init_from.clone(),
             reinit_head: a.reinit_head,
             freeze_backbone: a.freeze_backbone,
             unfreeze_after: a.unfreeze_after,
             backbone_lr_mult: a.backbone_lr_mult,
         },
     };
+    Ok(((cfg, train_src, val_src, device), a))
+}
+
+pub fn train_cmd(a: TrainArgs) -> Result<()> {
+    let ((cfg, train_src, val_src, device), a) = setup(a)?;
     let (run_dir, resume) = match &a.resume {
         Some(r) => (r.clone(), true),
         None => {
@@ -286,5 +299,61 @@ pub fn eval_cmd(a: EvalArgs) -> Result<()> {
             report.images_per_sec
         );
     }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct TuneArgs {
+    /// Stop starting new grid trials after this many minutes (a partial report is kept).
+    #[arg(long, default_value_t = 15.0)]
+    budget_minutes: f64,
+    /// Run only this step: 1 initial loss, 2 overfit, 3 LR finder, 4 coarse grid, 5 refine + final run, 6 report.
+    #[arg(long)]
+    step: Option<u8>,
+    /// Epochs per coarse trial (refined trials get twice as many).
+    #[arg(long, default_value_t = 2)]
+    coarse_epochs: usize,
+    /// Epochs of the final run of the best point (default: --epochs).
+    #[arg(long)]
+    final_epochs: Option<usize>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+pub fn tune_cmd(mut a: TuneArgs) -> Result<()> {
+    use augloader::train::tune::{tune, TuneSetup};
+    if a.train.out == std::path::Path::new("runs/train") {
+        a.train.out = PathBuf::from("runs/tune");
+    }
+    if let Some(s) = a.step {
+        anyhow::ensure!((1..=6).contains(&s), "--step must be 1..=6, got {s}");
+    }
+    let out = a.train.out.clone();
+    let final_epochs = a.final_epochs.unwrap_or(a.train.epochs);
+    let ((base, train, val, device), _) = setup(a.train)?;
+    let report = tune(&TuneSetup {
+        base,
+        train,
+        val,
+        out: out.clone(),
+        device,
+        step: a.step,
+        budget_minutes: a.budget_minutes,
+        coarse_epochs: a.coarse_epochs,
+        final_epochs,
+    })?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "initial_loss": report.initial_loss,
+            "ln_classes": report.ln_classes,
+            "overfit_accuracy": report.overfit_accuracy,
+            "lr_steepest": report.lr_steepest,
+            "best_coarse": report.coarse.iter().max_by(|x, y| x.val_top1.total_cmp(&y.val_top1)).map(|t| (t.lr, t.weight_decay, t.val_top1)),
+            "recommended": report.recommended,
+            "final_val_top1": report.final_run.as_ref().map(|t| t.val_top1),
+            "report": out.join("report.md"),
+        })
+    );
     Ok(())
 }

@@ -36,6 +36,9 @@ enum Cmd {
     /// Evaluate a trained model on the validation split, with test-time augmentation.
     #[cfg(feature = "torch")]
     Eval(Box<cli_torch::EvalArgs>),
+    /// Run the hyperparameter recipe and write a report (initial loss, overfit, LR finder, grids).
+    #[cfg(feature = "torch")]
+    Tune(Box<cli_torch::TuneArgs>),
 }
 
 #[derive(Args)]
@@ -423,6 +426,8 @@ fn main() -> ExitCode {
         Cmd::Train(a) => cli_torch::train_cmd(*a),
         #[cfg(feature = "torch")]
         Cmd::Eval(a) => cli_torch::eval_cmd(*a),
+        #[cfg(feature = "torch")]
+        Cmd::Tune(a) => cli_torch::tune_cmd(*a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

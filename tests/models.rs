@@ -297,3 +297,94 @@ fn tta_crops_equal_torchvision_five_and_ten_crop() {
     eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stdout}");
 }
+
+#[test]
+fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
+    use augloader::train::sgd::{LrPolicy, Schedule};
+    use augloader::train::trainer::{train, TrainConfig, Transfer};
+    use augloader::{synth, ImageFolder, Pipeline, Source};
+    use std::sync::Arc;
+
+    let data = tempfile::tempdir().unwrap();
+    let cfg = synth::SynthConfig {
+        classes: 3,
+        train_per_class: 16,
+        val_per_class: 4,
+        size: 32,
+        seed: 1,
+    };
+    synth::generate(data.path(), &cfg).unwrap();
+    let tr: Arc<dyn Source> = Arc::new(ImageFolder::open(data.path().join("train")).unwrap());
+    let va: Arc<dyn Source> = Arc::new(ImageFolder::open(data.path().join("val")).unwrap());
+    // Pretrained weights for a 5-class task: the head must be re-initialised for 3 classes.
+    let init = data.path().join("init.safetensors");
+    checkpoint::save_model(
+        &Net::new("resnet8", 5, Device::Cpu, 4, false).unwrap().vs,
+        &init,
+    )
+    .unwrap();
+    let config = |transfer: Transfer, epochs| TrainConfig {
+        model: "resnet8".into(),
+        epochs,
+        batch: 8,
+        lr: LrPolicy {
+            base: 0.05,
+            schedule: Schedule::Constant,
+            warmup_epochs: 0.0,
+            epochs,
+        },
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        label_smoothing: 0.0,
+        zero_init_residual: false,
+        workers: 1,
+        seed: 0,
+        train_pipeline: Pipeline::cifar_train(),
+        val_pipeline: Pipeline::cifar_eval(),
+        max_batches: 0,
+        transfer,
+    };
+    let frozen = Transfer {
+        init_from: Some(init.clone()),
+        reinit_head: true,
+        freeze_backbone: true,
+        unfreeze_after: None,
+        backbone_lr_mult: 0.1,
+    };
+    let run = data.path().join("frozen");
+    train(
+        config(frozen.clone(), 2),
+        tr.clone(),
+        va.clone(),
+        &run,
+        Device::Cpu,
+        false,
+        false,
+    )
+    .unwrap();
+    let (before, _) = checkpoint::read(&init).unwrap();
+    let (after, _) = checkpoint::read(&run.join("model.safetensors")).unwrap();
+    for (name, t) in &after {
+        if name.ends_with("num_batches_tracked") {
+            continue;
+        }
+        if name.starts_with("fc.") {
+            assert_eq!(t.size()[0], 3, "{name}: new head for 3 classes");
+        } else {
+            assert!(
+                t.equal(&before[name]),
+                "{name} changed under a frozen backbone"
+            );
+        }
+    }
+    // Unfreezing after one epoch moves the backbone.
+    let run2 = data.path().join("unfrozen");
+    let thawed = Transfer {
+        unfreeze_after: Some(1),
+        ..frozen
+    };
+    train(config(thawed, 2), tr, va, &run2, Device::Cpu, false, false).unwrap();
+    let (after2, _) = checkpoint::read(&run2.join("model.safetensors")).unwrap();
+    assert!(!after2["conv1.weight"].equal(&before["conv1.weight"]));
+    assert!(!after2["bn1.running_mean"].equal(&before["bn1.running_mean"]));
+}

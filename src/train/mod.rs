@@ -7,6 +7,7 @@ pub mod resnet;
 pub mod sgd;
 pub mod trainer;
 pub mod tta;
+pub mod tune;
 pub mod vgg;
 
 use tch::nn::{self, ModuleT};

@@ -1,0 +1,605 @@
+//! The hyperparameter recipe (`augloader tune`): initial loss against ln C, overfitting a tiny
+//! subset, a learning-rate finder, a coarse then a refined grid over learning rate and weight
+//! decay, and a diagnosis. Each step rewrites DIR/report.md and DIR/report.json, so an
+//! interrupted run leaves a usable partial report.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Reduction, Tensor};
+
+use super::sgd::{LrPolicy, Schedule, Sgd};
+use super::trainer::{train, EpochMetrics, Net, TrainConfig, TrainError};
+use crate::loader::Loader;
+use crate::report::curves::plot_line;
+use crate::source::{Source, Subset};
+
+/// One grid trial.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Trial {
+    /// Learning rate.
+    pub lr: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Final validation top-1.
+    pub val_top1: f64,
+    /// Final training accuracy.
+    pub train_acc: f64,
+    /// Final training loss.
+    pub train_loss: f64,
+    /// Diagnosis of its curves.
+    pub diagnosis: String,
+    /// Its run folder (metrics.jsonl, curves.png).
+    pub run_dir: PathBuf,
+}
+
+/// Everything the recipe found so far.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TuneReport {
+    /// Model.
+    pub model: String,
+    /// Number of classes.
+    pub classes: usize,
+    /// Step 1: first loss with regularisation off.
+    pub initial_loss: Option<f64>,
+    /// ln(classes).
+    pub ln_classes: f64,
+    /// Step 2: training accuracy reached on the tiny subset.
+    pub overfit_accuracy: Option<f64>,
+    /// Step 2: images in the subset.
+    pub overfit_images: usize,
+    /// Step 3: (lr, smoothed loss) of the finder.
+    pub lr_finder: Vec<(f64, f64)>,
+    /// Step 3: the rate where the loss fell fastest.
+    pub lr_steepest: Option<f64>,
+    /// Step 3: the suggested range.
+    pub lr_range: Option<(f64, f64)>,
+    /// Step 4: coarse grid.
+    pub coarse: Vec<Trial>,
+    /// Step 5: refined grid.
+    pub refined: Vec<Trial>,
+    /// Step 5: the final, longer run of the best point.
+    pub final_run: Option<Trial>,
+    /// Step 6: recommended settings.
+    pub recommended: Option<(f64, f64, usize)>,
+    /// Notes, one per step.
+    pub notes: Vec<String>,
+}
+
+/// Settings of a tuning run.
+pub struct TuneSetup {
+    /// Base configuration (model, batch, pipelines, seed, workers...).
+    pub base: TrainConfig,
+    /// Training data.
+    pub train: Arc<dyn Source>,
+    /// Validation data.
+    pub val: Arc<dyn Source>,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Device.
+    pub device: Device,
+    /// Only this step (1..=6), or all.
+    pub step: Option<u8>,
+    /// Stop starting new trials after this many minutes.
+    pub budget_minutes: f64,
+    /// Epochs per coarse trial.
+    pub coarse_epochs: usize,
+    /// Epochs of the final run.
+    pub final_epochs: usize,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
+    move |e| TrainError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+/// Classifies a run's last epoch: the usual reading of train/val accuracy and loss.
+pub fn diagnose(history: &[EpochMetrics]) -> String {
+    let Some(last) = history.last() else {
+        return "no epochs".into();
+    };
+    let first = &history[0];
+    if !last.train_loss.is_finite() || last.train_loss > first.train_loss * 1.05 {
+        return "learning rate too high: the training loss rose".into();
+    }
+    let gap = last.train_acc - last.val_top1;
+    if gap > 0.15 {
+        format!(
+            "overfitting: train accuracy {:.2} vs val {:.2}; more regularisation or data",
+            last.train_acc, last.val_top1
+        )
+    } else if last.train_acc < 0.6 && last.train_loss > first.train_loss * 0.7 {
+        "learning rate too low or too few epochs: the loss barely fell".into()
+    } else if last.train_acc < 0.8 {
+        format!("underfitting: train accuracy {:.2}; train longer, a bigger model or less regularisation", last.train_acc)
+    } else {
+        "fits well: train and val accuracy close and high".into()
+    }
+}
+
+fn no_reg(cfg: &TrainConfig) -> TrainConfig {
+    let mut c = cfg.clone();
+    c.weight_decay = 0.0;
+    c.label_smoothing = 0.0;
+    c.train_pipeline = cfg.val_pipeline.clone();
+    c.momentum = 0.9;
+    c
+}
+
+impl TuneReport {
+    fn write(&self, out: &Path) -> Result<(), TrainError> {
+        let json = out.join("report.json");
+        std::fs::write(
+            &json,
+            serde_json::to_string_pretty(self).expect("serialisable"),
+        )
+        .map_err(io(&json))?;
+        let md = out.join("report.md");
+        std::fs::write(&md, self.markdown()).map_err(io(&md))
+    }
+
+    fn markdown(&self) -> String {
+        let mut s = format!(
+            "# Tuning report: {} on {} classes\n\n",
+            self.model, self.classes
+        );
+        s += "## 1. Initial loss\n\n";
+        match self.initial_loss {
+            Some(l) => {
+                s +=
+                    &format!(
+                    "First loss with regularisation off: {l:.3}; ln({}) = {:.3} (ratio {:.2}). ",
+                    self.classes, self.ln_classes, l / self.ln_classes
+                );
+                s += if (l / self.ln_classes - 1.0).abs() < 0.25 {
+                    "Close: the initial predictions are near uniform, as expected.\n\n"
+                } else {
+                    "Not close: the initial logits are far from uniform (a large final-layer initialisation or an input/label problem); training still works but wastes the first steps undoing it.\n\n"
+                };
+            }
+            None => s += "not run\n\n",
+        }
+        s += "## 2. Overfit a tiny subset\n\n";
+        match self.overfit_accuracy {
+            Some(a) => {
+                s += &format!(
+                    "Training accuracy on {} images, no augmentation or regularisation: {:.3}. ",
+                    self.overfit_images, a
+                );
+                s += if a > 0.95 {
+                    "The model can memorise: the pipeline from data to loss is sound.\n\n"
+                } else {
+                    "It could not reach ~100%: this points to a bug (labels, loss, optimiser) or far too low a learning rate.\n\n"
+                };
+            }
+            None => s += "not run\n\n",
+        }
+        s += "## 3. Learning-rate finder\n\n";
+        match (self.lr_steepest, self.lr_range) {
+            (Some(st), Some((a, b))) => s += &format!("Loss falls fastest at lr = {st:.3e}; suggested range {a:.3e} .. {b:.3e}. Plot: lr_finder.png\n\n"),
+            _ => s += "not run\n\n",
+        }
+        for (title, trials) in [
+            ("## 4. Coarse grid (lr x weight decay)", &self.coarse),
+            ("## 5. Refined grid", &self.refined),
+        ] {
+            s += &format!("{title}\n\n");
+            if trials.is_empty() {
+                s += "not run\n\n";
+                continue;
+            }
+            s += "| lr | weight decay | epochs | train loss | train acc | val top-1 | diagnosis | curves |\n|---|---|---|---|---|---|---|---|\n";
+            for t in trials.iter() {
+                s += &format!(
+                    "| {:.3e} | {:.1e} | {} | {:.3} | {:.3} | {:.3} | {} | {}/curves.png |\n",
+                    t.lr,
+                    t.weight_decay,
+                    t.epochs,
+                    t.train_loss,
+                    t.train_acc,
+                    t.val_top1,
+                    t.diagnosis,
+                    t.run_dir.display()
+                );
+            }
+            s += "\n";
+        }
+        s += "## 6. Final run and recommendation\n\n";
+        if let Some(t) = &self.final_run {
+            s += &format!(
+                "Longer run at lr {:.3e}, weight decay {:.1e}, {} epochs: val top-1 {:.3} ({}). Curves: {}/curves.png\n\n",
+                t.lr, t.weight_decay, t.epochs, t.val_top1, t.diagnosis, t.run_dir.display()
+            );
+        }
+        if let Some((lr, wd, ep)) = self.recommended {
+            s += &format!("Recommended: `augloader train --model {} --lr {lr:.3e} --wd {wd:.1e} --epochs {ep}` (with the same batch size and pipeline as this run).\n\n", self.model);
+        } else {
+            s += "not reached\n\n";
+        }
+        if !self.notes.is_empty() {
+            s += "## Notes\n\n";
+            for n in &self.notes {
+                s += &format!("- {n}\n");
+            }
+        }
+        s
+    }
+}
+
+fn first_loss(setup: &TuneSetup) -> Result<f64, TrainError> {
+    let cfg = no_reg(&setup.base);
+    let net = Net::new(
+        &cfg.model,
+        setup.train.classes().len(),
+        setup.device,
+        cfg.seed,
+        false,
+    )?;
+    let loader = Loader::builder(setup.train.clone(), cfg.train_pipeline.clone())
+        .batch_size(cfg.batch)
+        .workers(cfg.workers)
+        .seed(cfg.seed)
+        .build()?;
+    let b = loader.epoch(0).next().expect("one batch")?;
+    let (x, y) = b.to_device(setup.device);
+    let logits = tch::no_grad(|| net.model.forward_t(&x, true));
+    Ok(logits
+        .cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0)
+        .double_value(&[]))
+}
+
+fn overfit(setup: &TuneSetup) -> Result<(f64, usize), TrainError> {
+    let mut cfg = no_reg(&setup.base);
+    let n = (cfg.batch * 8).min(setup.train.len());
+    let stride = setup.train.len() / n.max(1);
+    let subset: Arc<dyn Source> = Arc::new(Subset::new(
+        setup.train.clone(),
+        (0..n).map(|i| i * stride.max(1)).collect(),
+    ));
+    cfg.max_batches = 0;
+    let net = Net::new(
+        &cfg.model,
+        setup.train.classes().len(),
+        setup.device,
+        cfg.seed,
+        false,
+    )?;
+    let mut opt = Sgd::new(net.named_trainable(), 0.9, 0.0);
+    let loader = Loader::builder(subset.clone(), cfg.train_pipeline.clone())
+        .batch_size(cfg.batch)
+        .workers(cfg.workers)
+        .seed(cfg.seed)
+        .build()?;
+    let mut acc = 0.0;
+    for epoch in 0..60u64 {
+        let (mut correct, mut seen) = (0i64, 0usize);
+        for b in loader.epoch(epoch) {
+            let b = b?;
+            let (x, y) = b.to_device(setup.device);
+            let logits = net.model.forward_t(&x, true);
+            let loss = logits.cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0);
+            opt.zero_grad();
+            loss.backward();
+            opt.step(cfg.lr.base * 0.5);
+            correct += logits
+                .argmax(1, false)
+                .eq_tensor(&y)
+                .sum(Kind::Int64)
+                .int64_value(&[]);
+            seen += b.len();
+        }
+        acc = correct as f64 / seen.max(1) as f64;
+        if acc >= 0.99 {
+            break;
+        }
+    }
+    Ok((acc, n))
+}
+
+fn lr_finder(setup: &TuneSetup) -> Result<Vec<(f64, f64)>, TrainError> {
+    let cfg = &setup.base;
+    let net = Net::new(
+        &cfg.model,
+        setup.train.classes().len(),
+        setup.device,
+        cfg.seed,
+        false,
+    )?;
+    let mut opt = Sgd::new(net.named_trainable(), cfg.momentum, cfg.weight_decay);
+    let loader = Loader::builder(setup.train.clone(), cfg.train_pipeline.clone())
+        .batch_size(cfg.batch)
+        .workers(cfg.workers)
+        .seed(cfg.seed)
+        .build()?;
+    let steps = 100usize;
+    let (lo, hi) = (1e-5f64, 1.0f64);
+    let mut out = Vec::new();
+    let mut smooth = 0.0;
+    let mut best = f64::MAX;
+    let mut epoch = 0;
+    let mut it = loader.epoch(0);
+    for k in 0..steps {
+        let b = match it.next() {
+            Some(b) => b?,
+            None => {
+                epoch += 1;
+                it = loader.epoch(epoch);
+                it.next().expect("non-empty epoch")?
+            }
+        };
+        let lr = lo * (hi / lo).powf(k as f64 / (steps - 1) as f64);
+        let (x, y) = b.to_device(setup.device);
+        let loss = net.model.forward_t(&x, true).cross_entropy_loss::<Tensor>(
+            &y,
+            None,
+            Reduction::Mean,
+            -100,
+            0.0,
+        );
+        opt.zero_grad();
+        loss.backward();
+        opt.step(lr);
+        let l = loss.double_value(&[]);
+        smooth = 0.9 * smooth + 0.1 * l;
+        let debiased = smooth / (1.0 - 0.9f64.powi(k as i32 + 1));
+        out.push((lr, debiased));
+        best = best.min(debiased);
+        if !l.is_finite() || debiased > 4.0 * best {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The rate where the smoothed loss falls fastest (most negative slope against log lr, over a
+/// window of 5 points), and the range from there to the rate where the loss was lowest (past
+/// which it turns up): the rates that still make fast progress.
+pub fn steepest(points: &[(f64, f64)]) -> Option<(f64, (f64, f64))> {
+    if points.len() < 8 {
+        return None;
+    }
+    let w = 5;
+    // Only the descent before the lowest loss counts: past it the loss turns up (and noise there
+    // can show spurious falls).
+    let lowest = points
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1 .1.total_cmp(&b.1 .1))
+        .map_or(0, |(i, _)| i);
+    let (mut best, mut at) = (0.0, None);
+    for i in 0..lowest.saturating_sub(w) {
+        let slope = (points[i + w].1 - points[i].1) / (points[i + w].0.ln() - points[i].0.ln());
+        if slope < best {
+            best = slope;
+            at = Some(i + w / 2);
+        }
+    }
+    let i = at?;
+    let lr = points[i].0;
+    let min_lr = points
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|p| p.0)
+        .unwrap_or(lr);
+    Some((lr, (lr, min_lr.max(lr))))
+}
+
+fn trial(
+    setup: &TuneSetup,
+    name: &str,
+    lr: f64,
+    wd: f64,
+    epochs: usize,
+) -> Result<Trial, TrainError> {
+    let mut cfg = setup.base.clone();
+    cfg.lr = LrPolicy {
+        base: lr,
+        schedule: Schedule::Cosine,
+        warmup_epochs: if epochs > 2 { 1.0 } else { 0.0 },
+        epochs,
+    };
+    cfg.weight_decay = wd;
+    cfg.epochs = epochs;
+    let dir = setup.out.join("trials").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = train(
+        cfg,
+        setup.train.clone(),
+        setup.val.clone(),
+        &dir,
+        setup.device,
+        false,
+        false,
+    );
+    let (history, val, acc, loss) = match r {
+        Ok(s) => {
+            let h: Vec<EpochMetrics> = std::fs::read_to_string(dir.join("metrics.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            let last = h.last().cloned();
+            (
+                h,
+                s.val_top1,
+                last.as_ref().map_or(0.0, |m| m.train_acc),
+                last.map_or(f64::NAN, |m| m.train_loss),
+            )
+        }
+        Err(TrainError::Diverged { .. }) => (Vec::new(), 0.0, 0.0, f64::NAN),
+        Err(e) => return Err(e),
+    };
+    let diagnosis = if history.is_empty() {
+        "learning rate too high: the loss diverged".to_string()
+    } else {
+        diagnose(&history)
+    };
+    let t = Trial {
+        lr,
+        weight_decay: wd,
+        epochs,
+        val_top1: val,
+        train_acc: acc,
+        train_loss: loss,
+        diagnosis,
+        run_dir: dir,
+    };
+    eprintln!(
+        "trial {name}: lr {lr:.3e} wd {wd:.1e} -> val top-1 {:.3} ({})",
+        t.val_top1, t.diagnosis
+    );
+    Ok(t)
+}
+
+fn best(trials: &[Trial]) -> Option<&Trial> {
+    trials
+        .iter()
+        .max_by(|a, b| a.val_top1.total_cmp(&b.val_top1))
+}
+
+/// Runs the recipe (or one step of it), updating DIR/report.{md,json} after every step/trial.
+pub fn tune(setup: &TuneSetup) -> Result<TuneReport, TrainError> {
+    std::fs::create_dir_all(&setup.out).map_err(io(&setup.out))?;
+    let json = setup.out.join("report.json");
+    let mut r: TuneReport = std::fs::read_to_string(&json)
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    r.model = setup.base.model.clone();
+    r.classes = setup.train.classes().len();
+    r.ln_classes = (r.classes as f64).ln();
+    let start = Instant::now();
+    let over_budget = |r: &mut TuneReport| {
+        let over = start.elapsed().as_secs_f64() > setup.budget_minutes * 60.0;
+        if over {
+            r.notes.push(format!(
+                "budget of {} minutes reached: later trials skipped",
+                setup.budget_minutes
+            ));
+        }
+        over
+    };
+    let run = |n: u8| setup.step.is_none_or(|s| s == n);
+    if run(1) {
+        r.initial_loss = Some(first_loss(setup)?);
+        r.write(&setup.out)?;
+    }
+    if run(2) {
+        let (acc, n) = overfit(setup)?;
+        r.overfit_accuracy = Some(acc);
+        r.overfit_images = n;
+        r.write(&setup.out)?;
+    }
+    if run(3) {
+        r.lr_finder = lr_finder(setup)?;
+        if let Some((lr, range)) = steepest(&r.lr_finder) {
+            r.lr_steepest = Some(lr);
+            r.lr_range = Some(range);
+        }
+        let plot = setup.out.join("lr_finder.png");
+        plot_line(
+            &r.lr_finder,
+            &plot,
+            "learning-rate finder",
+            "lr",
+            "smoothed loss",
+            true,
+            r.lr_steepest,
+        )
+        .map_err(|e| TrainError::Io {
+            path: plot.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        r.write(&setup.out)?;
+    }
+    let (lo, hi) = r
+        .lr_range
+        .unwrap_or((setup.base.lr.base / 3.0, setup.base.lr.base * 3.0));
+    let centre = (lo * hi).sqrt();
+    if run(4) {
+        r.coarse.clear();
+        'grid: for lr in [lo, centre, hi] {
+            for wd in [0.0, 1e-4, 1e-3] {
+                if over_budget(&mut r) {
+                    break 'grid;
+                }
+                r.coarse.push(trial(
+                    setup,
+                    &format!("coarse_lr{lr:.2e}_wd{wd:.0e}"),
+                    lr,
+                    wd,
+                    setup.coarse_epochs,
+                )?);
+                r.write(&setup.out)?;
+            }
+        }
+    }
+    if run(5) {
+        r.refined.clear();
+        let (lr0, wd0) = best(&r.coarse).map_or((centre, 1e-4), |t| (t.lr, t.weight_decay));
+        let wds = if wd0 == 0.0 {
+            [0.0, 3e-5]
+        } else {
+            [wd0 / 2.0, wd0 * 2.0]
+        };
+        'refine: for lr in [lr0 / 1.7, lr0 * 1.7] {
+            for wd in wds {
+                if over_budget(&mut r) {
+                    break 'refine;
+                }
+                r.refined.push(trial(
+                    setup,
+                    &format!("refine_lr{lr:.2e}_wd{wd:.0e}"),
+                    lr,
+                    wd,
+                    setup.coarse_epochs * 2,
+                )?);
+                r.write(&setup.out)?;
+            }
+        }
+        let all: Vec<Trial> = r.coarse.iter().chain(&r.refined).cloned().collect();
+        if let Some(b) = best(&all) {
+            let (lr, wd) = (b.lr, b.weight_decay);
+            let t = trial(setup, "final", lr, wd, setup.final_epochs)?;
+            r.recommended = Some((lr, wd, setup.final_epochs));
+            r.final_run = Some(t);
+            r.write(&setup.out)?;
+        }
+    }
+    if run(6) {
+        r.write(&setup.out)?;
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steepest_finds_the_fastest_fall() {
+        // Flat, then a fall between 1e-3 and 1e-2, then a blow-up.
+        let pts: Vec<(f64, f64)> = (0..50)
+            .map(|k| {
+                let lr = 1e-5 * 10f64.powf(k as f64 / 10.0);
+                let l = if lr < 1e-3 {
+                    2.3
+                } else if lr < 1e-2 {
+                    2.3 - (lr / 1e-3).ln()
+                } else {
+                    0.0 + (lr / 1e-2)
+                };
+                (lr, l)
+            })
+            .collect();
+        let (lr, (a, b)) = steepest(&pts).unwrap();
+        assert!(lr > 1e-3 && lr < 1e-2, "{lr}");
+        assert!(a <= lr && b >= lr && b < 2e-2, "{a} {b}");
+    }
+}
