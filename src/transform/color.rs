@@ -302,3 +302,156 @@ mod tests {
         assert!(a.pixels().all(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2]));
     }
 }
+
+/// Per-channel lookup tables not yet written to the image: the per-channel ops (brightness,
+/// contrast, lighting) compose into them, so a run of such ops costs one pass over the pixels.
+struct PendingLut([[u8; 256]; 3]);
+
+impl PendingLut {
+    fn identity() -> Self {
+        let mut l = [[0u8; 256]; 3];
+        for c in &mut l {
+            for (v, o) in c.iter_mut().enumerate() {
+                *o = v as u8;
+            }
+        }
+        PendingLut(l)
+    }
+
+    fn is_identity(&self) -> bool {
+        self.0
+            .iter()
+            .all(|c| c.iter().enumerate().all(|(v, o)| *o == v as u8))
+    }
+
+    /// Composes `f` (per channel) after the pending tables.
+    fn then(&mut self, f: impl Fn(usize, u8) -> u8) {
+        for (c, lut) in self.0.iter_mut().enumerate() {
+            for o in lut.iter_mut() {
+                *o = f(c, *o);
+            }
+        }
+    }
+
+    fn flush(&mut self, img: &mut RgbImage) {
+        if self.is_identity() {
+            return;
+        }
+        let [r, g, b] = &self.0;
+        for px in img.chunks_exact_mut(3) {
+            px[0] = r[px[0] as usize];
+            px[1] = g[px[1] as usize];
+            px[2] = b[px[2] as usize];
+        }
+        *self = PendingLut::identity();
+    }
+}
+
+/// Tables of `v * w` in f32 for the grayscale weights, so that the sum below is bit-identical to
+/// torchvision's `r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114)`.
+struct GrayLut([[f32; 256]; 3]);
+
+impl GrayLut {
+    fn new() -> Self {
+        let mut t = [[0f32; 256]; 3];
+        for v in 0..256 {
+            t[0][v] = v as f32 * 0.2989;
+            t[1][v] = v as f32 * 0.587;
+            t[2][v] = v as f32 * 0.114;
+        }
+        GrayLut(t)
+    }
+
+    /// floor(gray) (the sum is non-negative, so truncation is floor).
+    #[inline]
+    fn floor(&self, r: u8, g: u8, b: u8) -> u32 {
+        ((self.0[0][r as usize] + self.0[1][g as usize]) + self.0[2][b as usize]) as u32
+    }
+}
+
+/// Applies jitter then lighting exactly as [`apply_jitter`] followed by [`apply_lighting`], fusing
+/// consecutive per-channel ops into one pass (a contrast needs one extra read-only pass for its
+/// mean; saturation and hue each make one pass).
+pub fn apply_color(
+    img: &mut RgbImage,
+    jitter: Option<&JitterParams>,
+    lighting: Option<&LightingParams>,
+) {
+    let gray = GrayLut::new();
+    let mut lut = PendingLut::identity();
+    if let Some(p) = jitter {
+        for op in p.order {
+            match (op, p.brightness, p.contrast, p.saturation, p.hue) {
+                (0, Some(f), ..) => lut.then(|_, v| blend(v, 0.0, f)),
+                (1, _, Some(f), ..) => {
+                    let [lr, lg, lb] = &lut.0;
+                    let sum: u64 = img
+                        .chunks_exact(3)
+                        .map(|px| {
+                            gray.floor(lr[px[0] as usize], lg[px[1] as usize], lb[px[2] as usize])
+                                as u64
+                        })
+                        .sum();
+                    let mean = (sum as f64 / (img.width() * img.height()).max(1) as f64) as f32;
+                    lut.then(|_, v| blend(v, mean, f));
+                }
+                (2, _, _, Some(f), _) => {
+                    let [lr, lg, lb] = &lut.0;
+                    let scaled: [f32; 256] = std::array::from_fn(|v| v as f32 * f);
+                    // The grey value is an integer 0..=255 after floor: tabulate its share too.
+                    let grey_part: [f32; 256] = std::array::from_fn(|g| g as f32 * (1.0 - f));
+                    let out = |s: f32, m: f32| (s + m).clamp(0.0, 255.0) as u8;
+                    for px in img.chunks_exact_mut(3) {
+                        let (r, g, b) =
+                            (lr[px[0] as usize], lg[px[1] as usize], lb[px[2] as usize]);
+                        let m = grey_part[gray.floor(r, g, b).min(255) as usize];
+                        px[0] = out(scaled[r as usize], m);
+                        px[1] = out(scaled[g as usize], m);
+                        px[2] = out(scaled[b as usize], m);
+                    }
+                    lut = PendingLut::identity();
+                }
+                (3, _, _, _, Some(h)) => {
+                    lut.flush(img);
+                    adjust_hue(img, h);
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(l) = lighting {
+        lut.then(|c, v| (v as f32 + 255.0 * l.rgb[c]).round().clamp(0.0, 255.0) as u8);
+    }
+    lut.flush(img);
+}
+
+#[cfg(test)]
+mod fused_tests {
+    use super::*;
+    use crate::rng::sample_rng;
+
+    #[test]
+    fn fused_equals_op_by_op() {
+        let src = RgbImage::from_fn(37, 23, |x, y| {
+            image::Rgb([(x * 7) as u8, (y * 11 + x) as u8, (x * y) as u8])
+        });
+        let jitter = ColorJitter {
+            brightness: 0.4,
+            contrast: 0.4,
+            saturation: 0.4,
+            hue: 0.1,
+        };
+        let light = Lighting::imagenet(0.1);
+        for i in 0..200 {
+            let mut rng = sample_rng(3, 0, i);
+            let j = jitter.sample(&mut rng);
+            let l = light.sample(&mut rng);
+            let mut a = src.clone();
+            apply_jitter(&mut a, &j);
+            apply_lighting(&mut a, &l);
+            let mut b = src.clone();
+            apply_color(&mut b, Some(&j), Some(&l));
+            assert_eq!(a, b, "params {j:?} {l:?}");
+        }
+    }
+}

@@ -3,9 +3,7 @@
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use super::color::{
-    apply_jitter, apply_lighting, ColorJitter, JitterParams, Lighting, LightingParams,
-};
+use super::color::{apply_color, ColorJitter, JitterParams, Lighting, LightingParams};
 use super::crop::{apply_geometry, Geometry, GeometryParams};
 use super::cutout::{apply_cutout, Cutout, CutoutBox};
 use super::flip::{hflip, sample_flip};
@@ -304,12 +302,7 @@ impl Pipeline {
         if p.flip {
             hflip(&mut img);
         }
-        if let Some(j) = &p.jitter {
-            apply_jitter(&mut img, j);
-        }
-        if let Some(l) = &p.lighting {
-            apply_lighting(&mut img, l);
-        }
+        apply_color(&mut img, p.jitter.as_ref(), p.lighting.as_ref());
         apply_cutout(&mut img, &p.cutout, p.cutout_fill);
         img
     }
