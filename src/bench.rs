@@ -66,11 +66,8 @@ pub fn run(
                 }
             }
         }
-        skipped.extend(
-            it.skipped()
-                .iter()
-                .map(|s| format!("{}: {}", s.name, s.reason)),
-        );
+        // The reason names the file already.
+        skipped.extend(it.skipped().iter().map(|s| s.reason.trim().to_string()));
     }
     let seconds = start.elapsed().as_secs_f64();
     Ok((

@@ -39,12 +39,12 @@ pub enum LoadError {
     #[error(transparent)]
     Source(#[from] SourceError),
     /// Decoding failed.
-    #[error("{name}: {source}")]
+    #[error("{name}: {cause}")]
     Decode {
         /// File or record name.
         name: String,
         /// Why.
-        source: DecodeError,
+        cause: DecodeError,
     },
     /// A worker panicked while building a batch.
     #[error("worker panicked while building batch {batch}: {message}")]
@@ -359,7 +359,7 @@ pub fn load_image(
         Payload::Encoded(bytes) => {
             decode_rgb8(&bytes, opts).map_err(|source_err| LoadError::Decode {
                 name: source.name(index),
-                source: source_err,
+                cause: source_err,
             })
         }
     }

@@ -54,12 +54,12 @@ pub enum SynthError {
     #[error("invalid synthetic dataset settings: {0}")]
     Invalid(String),
     /// Writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -250,7 +250,7 @@ pub fn generate(out: &Path, cfg: &SynthConfig) -> Result<(), SynthError> {
             let dir = out.join(split).join(format!("{c:02}_{name}"));
             std::fs::create_dir_all(&dir).map_err(|e| SynthError::Io {
                 path: dir.clone(),
-                source: e,
+                cause: e,
             })?;
             for i in 0..per {
                 jobs.push((dir.join(format!("{i:05}.jpg")), c, salt, i as u64));
@@ -266,7 +266,7 @@ pub fn generate(out: &Path, cfg: &SynthConfig) -> Result<(), SynthError> {
             .expect("encoding into memory");
         std::fs::write(path, bytes).map_err(|e| SynthError::Io {
             path: path.clone(),
-            source: e,
+            cause: e,
         })
     })
 }
@@ -284,7 +284,7 @@ pub fn ensure_default(cache: &Path) -> Result<PathBuf, SynthError> {
         generate(cache, &SynthConfig::default())?;
         std::fs::write(&marker, b"").map_err(|e| SynthError::Io {
             path: marker,
-            source: e,
+            cause: e,
         })?;
     }
     Ok(cache.to_path_buf())

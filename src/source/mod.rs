@@ -28,12 +28,12 @@ pub enum Payload {
 #[non_exhaustive]
 pub enum SourceError {
     /// An I/O error on a named path.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A class folder holds no image.
     #[error("{}: class folder holds no image (extensions: {})", path.display(), IMAGE_EXTENSIONS.join(", "))]
@@ -90,10 +90,10 @@ pub enum SourceError {
 }
 
 impl SourceError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         SourceError::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 }

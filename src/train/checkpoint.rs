@@ -16,12 +16,12 @@ pub type Tensors = BTreeMap<String, Tensor>;
 #[non_exhaustive]
 pub enum CheckpointError {
     /// I/O on a named file.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Not a valid safetensors file.
     #[error("{}: {reason}", path.display())]
@@ -91,7 +91,7 @@ pub fn write(
     let tmp = path.with_extension("safetensors.tmp");
     let io = |e: std::io::Error| CheckpointError::Io {
         path: path.to_path_buf(),
-        source: e,
+        cause: e,
     };
     let bytes =
         safetensors::tensor::serialize(views, &metadata).map_err(|e| CheckpointError::Format {
@@ -111,7 +111,7 @@ pub fn write(
 pub fn read(path: &Path) -> Result<(Tensors, HashMap<String, String>), CheckpointError> {
     let bytes = std::fs::read(path).map_err(|e| CheckpointError::Io {
         path: path.to_path_buf(),
-        source: e,
+        cause: e,
     })?;
     let fmt = |reason: String| CheckpointError::Format {
         path: path.to_path_buf(),

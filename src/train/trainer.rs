@@ -89,12 +89,12 @@ pub enum TrainError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     /// Writing run files failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The loss became NaN or infinite.
     #[error("loss diverged ({loss}) at epoch {epoch}, step {step}: lower the learning rate")]
@@ -266,7 +266,7 @@ impl Net {
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
     move |e| TrainError::Io {
         path: path.to_path_buf(),
-        source: e,
+        cause: e,
     }
 }
 
@@ -504,7 +504,7 @@ pub fn train(
         )
         .map_err(|e| TrainError::Io {
             path: curves.clone(),
-            source: std::io::Error::other(e),
+            cause: std::io::Error::other(e),
         })?;
         save_checkpoint(&net, &opt, &state, &ckpt_path)?;
     }

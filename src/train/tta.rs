@@ -205,7 +205,7 @@ pub fn evaluate_tta(
             let mut f =
                 std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| TrainError::Io {
                     path: p.to_path_buf(),
-                    source: e,
+                    cause: e,
                 })?);
             let head: Vec<String> = (0..classes)
                 .map(|c| format!("p_{}", source.classes()[c]))
@@ -213,7 +213,7 @@ pub fn evaluate_tta(
             writeln!(f, "index,name,label,prediction,{}", head.join(",")).map_err(|e| {
                 TrainError::Io {
                     path: p.to_path_buf(),
-                    source: e,
+                    cause: e,
                 }
             })?;
             Some((f, p.to_path_buf()))
@@ -277,7 +277,7 @@ pub fn evaluate_tta(
                 writeln!(f, "{i},{name},{label},{},{}", top[0], cols.join(",")).map_err(|e| {
                     TrainError::Io {
                         path: p.clone(),
-                        source: e,
+                        cause: e,
                     }
                 })?;
             }
@@ -291,7 +291,7 @@ pub fn evaluate_tta(
     }
     if let Some((mut f, p)) = csv {
         f.flush()
-            .map_err(|e| TrainError::Io { path: p, source: e })?;
+            .map_err(|e| TrainError::Io { path: p, cause: e })?;
     }
     let seconds = start.elapsed().as_secs_f64();
     Ok(TtaReport {

@@ -95,7 +95,7 @@ pub struct TuneSetup {
 fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
     move |e| TrainError::Io {
         path: path.to_path_buf(),
-        source: e,
+        cause: e,
     }
 }
 
@@ -514,7 +514,7 @@ pub fn tune(setup: &TuneSetup) -> Result<TuneReport, TrainError> {
         )
         .map_err(|e| TrainError::Io {
             path: plot.clone(),
-            source: std::io::Error::other(e),
+            cause: std::io::Error::other(e),
         })?;
         r.write(&setup.out)?;
     }

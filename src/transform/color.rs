@@ -353,13 +353,8 @@ struct GrayLut([[f32; 256]; 3]);
 
 impl GrayLut {
     fn new() -> Self {
-        let mut t = [[0f32; 256]; 3];
-        for v in 0..256 {
-            t[0][v] = v as f32 * 0.2989;
-            t[1][v] = v as f32 * 0.587;
-            t[2][v] = v as f32 * 0.114;
-        }
-        GrayLut(t)
+        let w = [0.2989f32, 0.587, 0.114];
+        GrayLut(w.map(|w| std::array::from_fn(|v| v as f32 * w)))
     }
 
     /// floor(gray) (the sum is non-negative, so truncation is floor).
