@@ -4,7 +4,7 @@
 
 mod util;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use augloader::train::checkpoint;
@@ -96,22 +96,9 @@ fn kaiming_init_has_the_right_std() {
     );
 }
 
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("AUGLOADER_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("AUGLOADER_REQUIRE_PYTHON").is_some() => {
-            panic!("AUGLOADER_REQUIRE_PYTHON is set but AUGLOADER_PYTHON is not")
-        }
-        None => {
-            eprintln!("AUGLOADER_PYTHON not set: torchvision interchange skipped (scripts/test.sh sets it)");
-            None
-        }
-    }
-}
-
 #[test]
 fn weights_move_between_augloader_and_torchvision_both_ways() {
-    let Some(py) = python() else { return };
+    let Some(py) = util::python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let names = ["resnet18", "resnet50", "vgg11_bn"];
     let x = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
@@ -260,7 +247,7 @@ fn kill_9_then_resume_completes_the_run() {
 #[test]
 fn tta_crops_equal_torchvision_five_and_ten_crop() {
     use augloader::train::tta::{views, TtaConfig, TtaMode};
-    let Some(py) = python() else { return };
+    let Some(py) = util::python() else { return };
     let dir = tempfile::tempdir().unwrap();
     // Pixels encode their coordinates, so any shifted box shows. 341 x 256: resizing the shorter
     // side to 256 leaves it as it is, so the views are pure crops.

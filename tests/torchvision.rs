@@ -7,22 +7,6 @@ mod util;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The Python to run references with, or None (skip) when not configured.
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("AUGLOADER_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("AUGLOADER_REQUIRE_PYTHON").is_some() => {
-            panic!("AUGLOADER_REQUIRE_PYTHON is set but AUGLOADER_PYTHON is not")
-        }
-        None => {
-            eprintln!(
-                "AUGLOADER_PYTHON not set: torchvision reference skipped (scripts/test.sh sets it)"
-            );
-            None
-        }
-    }
-}
-
 /// Lossless PNG inputs, so both sides see the same pixels: three corpus photos (or synthetic
 /// images when the corpus is absent).
 fn inputs(dir: &std::path::Path) -> Vec<PathBuf> {
@@ -58,7 +42,7 @@ fn inputs(dir: &std::path::Path) -> Vec<PathBuf> {
 
 #[test]
 fn every_preset_replays_in_torchvision_within_two_grey_levels() {
-    let Some(py) = python() else { return };
+    let Some(py) = util::python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/replay/torchvision_replay.py");

@@ -48,3 +48,21 @@ pub fn corpus() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/corpus");
     p.is_dir().then_some(p)
 }
+
+/// The Python with torch and torchvision that the reference checks run (AUGLOADER_PYTHON, set by
+/// scripts/test.sh), or None to skip them; with AUGLOADER_REQUIRE_PYTHON set, a missing Python
+/// fails the test instead.
+pub fn python() -> Option<PathBuf> {
+    match std::env::var_os("AUGLOADER_PYTHON") {
+        Some(p) => Some(PathBuf::from(p)),
+        None if std::env::var_os("AUGLOADER_REQUIRE_PYTHON").is_some() => {
+            panic!("AUGLOADER_REQUIRE_PYTHON is set but AUGLOADER_PYTHON is not")
+        }
+        None => {
+            eprintln!(
+                "AUGLOADER_PYTHON not set: torchvision reference skipped (scripts/test.sh sets it)"
+            );
+            None
+        }
+    }
+}
