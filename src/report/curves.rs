@@ -119,10 +119,7 @@ pub fn plot_curves(points: &[CurvePoint], out: &Path, title: &str) -> Result<(),
         }
         root.present().map_err(|e| e.to_string())?;
     }
-    image::RgbImage::from_raw(w, h, buf)
-        .expect("buffer size")
-        .save(out)
-        .map_err(|e| e.to_string())
+    save_png(buf, w, h, out)
 }
 
 /// A single line plot of `points` (x, y) into `out`, with a logarithmic x axis when `log_x`,
@@ -194,6 +191,10 @@ pub fn plot_line(
         }
         root.present().map_err(|e| e.to_string())?;
     }
+    save_png(buf, w, h, out)
+}
+
+fn save_png(buf: Vec<u8>, w: u32, h: u32, out: &Path) -> Result<(), String> {
     image::RgbImage::from_raw(w, h, buf)
         .expect("buffer size")
         .save(out)

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Payload, Source, SourceError};
+use super::SourceError;
 
 /// File extensions recognised as images (case-insensitive), as torchvision's IMG_EXTENSIONS subset.
 pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "bmp", "webp"];
@@ -92,23 +92,4 @@ impl ImageFolder {
     }
 }
 
-impl Source for ImageFolder {
-    fn len(&self) -> usize {
-        self.files.len()
-    }
-    fn label(&self, index: usize) -> usize {
-        self.files[index].1
-    }
-    fn classes(&self) -> &[String] {
-        &self.classes
-    }
-    fn name(&self, index: usize) -> String {
-        self.files[index].0.display().to_string()
-    }
-    fn read(&self, index: usize) -> Result<Payload, SourceError> {
-        let p = &self.files[index].0;
-        std::fs::read(p)
-            .map(Payload::Encoded)
-            .map_err(|e| SourceError::io(p, e))
-    }
-}
+super::files_source!(ImageFolder);

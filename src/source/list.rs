@@ -2,7 +2,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::{Payload, Source, SourceError};
+use super::SourceError;
 
 /// A dataset listed in a CSV file. Lines are `path,label` (label a non-negative integer); empty
 /// lines and lines starting with '#' are skipped, as is a first line `path,label`.
@@ -81,23 +81,4 @@ impl ListFile {
     }
 }
 
-impl Source for ListFile {
-    fn len(&self) -> usize {
-        self.files.len()
-    }
-    fn label(&self, index: usize) -> usize {
-        self.files[index].1
-    }
-    fn classes(&self) -> &[String] {
-        &self.classes
-    }
-    fn name(&self, index: usize) -> String {
-        self.files[index].0.display().to_string()
-    }
-    fn read(&self, index: usize) -> Result<Payload, SourceError> {
-        let p = &self.files[index].0;
-        std::fs::read(p)
-            .map(Payload::Encoded)
-            .map_err(|e| SourceError::io(p, e))
-    }
-}
+super::files_source!(ListFile);

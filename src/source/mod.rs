@@ -1,6 +1,36 @@
 //! Where samples come from: a [`Source`] gives, for each index, a label and the image payload
 //! (encoded bytes to decode, or raw pixels as in CIFAR).
 
+/// `Source` for a type holding `files: Vec<(PathBuf, label)>` and `classes: Vec<String>`.
+macro_rules! files_source {
+    ($ty:ty) => {
+        impl $crate::source::Source for $ty {
+            fn len(&self) -> usize {
+                self.files.len()
+            }
+            fn label(&self, index: usize) -> usize {
+                self.files[index].1
+            }
+            fn classes(&self) -> &[String] {
+                &self.classes
+            }
+            fn name(&self, index: usize) -> String {
+                self.files[index].0.display().to_string()
+            }
+            fn read(
+                &self,
+                index: usize,
+            ) -> Result<$crate::source::Payload, $crate::source::SourceError> {
+                let p = &self.files[index].0;
+                std::fs::read(p)
+                    .map($crate::source::Payload::Encoded)
+                    .map_err(|e| $crate::source::SourceError::io(p, e))
+            }
+        }
+    };
+}
+use files_source;
+
 mod cifar;
 mod folder;
 mod list;

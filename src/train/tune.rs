@@ -457,6 +457,43 @@ fn trial(
     Ok(t)
 }
 
+/// One trial per (lr, wd), added to the coarse or the refined list, the report rewritten after
+/// each; no new trial starts once the time budget is spent.
+fn grid(
+    setup: &TuneSetup,
+    r: &mut TuneReport,
+    stage: &str,
+    lrs: &[f64],
+    wds: &[f64],
+    epochs: usize,
+    start: Instant,
+) -> Result<(), TrainError> {
+    for &lr in lrs {
+        for &wd in wds {
+            if start.elapsed().as_secs_f64() > setup.budget_minutes * 60.0 {
+                r.notes.push(format!(
+                    "budget of {} minutes reached: later {stage} trials skipped",
+                    setup.budget_minutes
+                ));
+                return Ok(());
+            }
+            let t = trial(
+                setup,
+                &format!("{stage}_lr{lr:.2e}_wd{wd:.0e}"),
+                lr,
+                wd,
+                epochs,
+            )?;
+            match stage {
+                "coarse" => r.coarse.push(t),
+                _ => r.refined.push(t),
+            }
+            r.write(&setup.out)?;
+        }
+    }
+    Ok(())
+}
+
 fn best(trials: &[Trial]) -> Option<&Trial> {
     trials
         .iter()
@@ -475,16 +512,6 @@ pub fn tune(setup: &TuneSetup) -> Result<TuneReport, TrainError> {
     r.classes = setup.train.classes().len();
     r.ln_classes = (r.classes as f64).ln();
     let start = Instant::now();
-    let over_budget = |r: &mut TuneReport| {
-        let over = start.elapsed().as_secs_f64() > setup.budget_minutes * 60.0;
-        if over {
-            r.notes.push(format!(
-                "budget of {} minutes reached: later trials skipped",
-                setup.budget_minutes
-            ));
-        }
-        over
-    };
     let run = |n: u8| setup.step.is_none_or(|s| s == n);
     if run(1) {
         r.initial_loss = Some(first_loss(setup)?);
@@ -524,21 +551,16 @@ pub fn tune(setup: &TuneSetup) -> Result<TuneReport, TrainError> {
     let centre = (lo * hi).sqrt();
     if run(4) {
         r.coarse.clear();
-        'grid: for lr in [lo, centre, hi] {
-            for wd in [0.0, 1e-4, 1e-3] {
-                if over_budget(&mut r) {
-                    break 'grid;
-                }
-                r.coarse.push(trial(
-                    setup,
-                    &format!("coarse_lr{lr:.2e}_wd{wd:.0e}"),
-                    lr,
-                    wd,
-                    setup.coarse_epochs,
-                )?);
-                r.write(&setup.out)?;
-            }
-        }
+        let lrs = [lo, centre, hi];
+        grid(
+            setup,
+            &mut r,
+            "coarse",
+            &lrs,
+            &[0.0, 1e-4, 1e-3],
+            setup.coarse_epochs,
+            start,
+        )?;
     }
     if run(5) {
         r.refined.clear();
@@ -548,21 +570,16 @@ pub fn tune(setup: &TuneSetup) -> Result<TuneReport, TrainError> {
         } else {
             [wd0 / 2.0, wd0 * 2.0]
         };
-        'refine: for lr in [lr0 / 1.7, lr0 * 1.7] {
-            for wd in wds {
-                if over_budget(&mut r) {
-                    break 'refine;
-                }
-                r.refined.push(trial(
-                    setup,
-                    &format!("refine_lr{lr:.2e}_wd{wd:.0e}"),
-                    lr,
-                    wd,
-                    setup.coarse_epochs * 2,
-                )?);
-                r.write(&setup.out)?;
-            }
-        }
+        let lrs = [lr0 / 1.7, lr0 * 1.7];
+        grid(
+            setup,
+            &mut r,
+            "refine",
+            &lrs,
+            &wds,
+            setup.coarse_epochs * 2,
+            start,
+        )?;
         let all: Vec<Trial> = r.coarse.iter().chain(&r.refined).cloned().collect();
         if let Some(b) = best(&all) {
             let (lr, wd) = (b.lr, b.weight_decay);
@@ -572,9 +589,8 @@ pub fn tune(setup: &TuneSetup) -> Result<TuneReport, TrainError> {
             r.write(&setup.out)?;
         }
     }
-    if run(6) {
-        r.write(&setup.out)?;
-    }
+    // Step 6 is the report itself, rewritten last whatever ran.
+    r.write(&setup.out)?;
     Ok(r)
 }
 
