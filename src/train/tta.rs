@@ -2,6 +2,7 @@
 //! fully-convolutional form (whole image at each scale, adaptive pooling) or the multi-crop form
 //! (ten crops at each scale), aggregated by mean softmax probability (default) or mean logit.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -142,6 +143,9 @@ pub fn views(img: &RgbImage, cfg: &TtaConfig, resize: &mut Resize) -> Vec<Vec<Rg
     }
 }
 
+/// Views per forward pass at most (bounds memory whatever the chunk and mode).
+const VIEW_BATCH: usize = 64;
+
 /// Number of views per image.
 pub fn views_per_image(cfg: &TtaConfig) -> usize {
     match cfg.mode {
@@ -239,27 +243,36 @@ pub fn evaluate_tta(
                 Ok(views(&load_image(source, i, &opts)?, cfg, r))
             })
             .collect();
+        // Bucket every view of the chunk by size, so that images of one size at one scale share
+        // batches; then sum each image's view scores.
+        let mut buckets: BTreeMap<(u32, u32), Vec<(usize, RgbImage)>> = BTreeMap::new();
         for (k, v) in per.into_iter().enumerate() {
-            let i = lo + k;
-            let groups = v?;
-            let mut acc: Option<Tensor> = None;
-            let mut count = 0i64;
-            for g in &groups {
-                let x = to_tensor(g, normalize).to_device(device);
+            for img in v?.into_iter().flatten() {
+                buckets.entry(img.dimensions()).or_default().push((k, img));
+            }
+        }
+        let mut acc = Tensor::zeros(
+            [(hi - lo) as i64, classes as i64],
+            (Kind::Float, Device::Cpu),
+        );
+        for views in buckets.values() {
+            for part in views.chunks(VIEW_BATCH) {
+                let imgs: Vec<RgbImage> = part.iter().map(|(_, im)| im.clone()).collect();
+                let x = to_tensor(&imgs, normalize).to_device(device);
                 let logits = tch::no_grad(|| model.forward_t(&x, false)).to_kind(Kind::Float);
                 let s = if cfg.mean_logits {
                     logits
                 } else {
                     logits.softmax(1, Kind::Float)
                 };
-                let s = s.sum_dim_intlist(0, false, Kind::Float);
-                count += g.len() as i64;
-                acc = Some(match acc {
-                    Some(a) => a + s,
-                    None => s,
-                });
+                let owners: Vec<i64> = part.iter().map(|(k, _)| *k as i64).collect();
+                let _ = acc.index_add_(0, &Tensor::from_slice(&owners), &s.to_device(Device::Cpu));
             }
-            let scores = (acc.expect("at least one view") / count as f64).to_device(Device::Cpu);
+        }
+        let acc = acc / views_per_image(cfg) as f64;
+        for k in 0..hi - lo {
+            let i = lo + k;
+            let scores = acc.get(k as i64);
             let label = source.label(i) as i64;
             let (_, top) = scores.topk(5.min(classes as i64), 0, true, true);
             let top: Vec<i64> = Vec::try_from(top).expect("i64 indices");
