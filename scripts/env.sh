@@ -6,7 +6,13 @@ VENV="$AUGLOADER_CACHE/venv-torch-2.13.0"
 if [ ! -f "$VENV/.complete" ]; then
   echo "augloader: installing PyTorch 2.13.0 + torchvision into $VENV (once, about 5 GB)" >&2
   rm -rf "$VENV"
-  python3 -m venv "$VENV"
+  if ! python3 -m venv "$VENV"; then
+    # Debian's python3 without python3-venv: fall back to virtualenv from pip.
+    rm -rf "$VENV"
+    python3 -m pip install --quiet --user virtualenv ||
+      python3 -m pip install --quiet --user --break-system-packages virtualenv
+    python3 -m virtualenv --quiet "$VENV"
+  fi
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
     torch==2.13.0 torchvision==0.28.0 numpy pillow safetensors
   touch "$VENV/.complete"
