@@ -375,3 +375,108 @@ fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
     assert!(!after2["conv1.weight"].equal(&before["conv1.weight"]));
     assert!(!after2["bn1.running_mean"].equal(&before["bn1.running_mean"]));
 }
+
+#[test]
+fn eval_and_tune_commands_report_json_and_files() {
+    let data = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_augloader");
+    let ok = |c: &mut Command| {
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    ok(Command::new(bin)
+        .args(["synth", "--out"])
+        .arg(data.path())
+        .args([
+            "--classes",
+            "3",
+            "--train-per-class",
+            "16",
+            "--val-per-class",
+            "5",
+            "--size",
+            "32",
+        ]));
+    let run = data.path().join("run");
+    let common = [
+        "--model",
+        "resnet8",
+        "--input-size",
+        "16",
+        "--batch",
+        "8",
+        "--quiet",
+        "--workers",
+        "1",
+    ];
+    ok(Command::new(bin)
+        .args(["train", "--data"])
+        .arg(data.path())
+        .args(common)
+        .args(["--epochs", "1", "--out"])
+        .arg(&run));
+    let csv = data.path().join("pred.csv");
+    let line = ok(Command::new(bin)
+        .args(["eval", "--data"])
+        .arg(data.path())
+        .args([
+            "--model",
+            "resnet8",
+            "--input-size",
+            "16",
+            "--tta",
+            "10crop",
+            "--json",
+            "--quiet",
+            "--checkpoint",
+        ])
+        .arg(run.join("model.safetensors"))
+        .arg("--per-image")
+        .arg(&csv));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (
+            v["tta"].as_str(),
+            v["views_per_image"].as_u64(),
+            v["images"].as_u64()
+        ),
+        (Some("10crop"), Some(10), Some(15))
+    );
+    let top1 = v["top1"].as_f64().unwrap();
+    let rows: Vec<String> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(rows.len(), 16, "header + one row per image");
+    // The CSV's predictions agree with the reported top-1.
+    let correct = rows[1..]
+        .iter()
+        .filter(|r| {
+            let f: Vec<&str> = r.split(',').collect();
+            f[2] == f[3]
+        })
+        .count();
+    assert!((correct as f64 / 15.0 - top1).abs() < 1e-9);
+
+    let out = data.path().join("tune");
+    let line = ok(Command::new(bin)
+        .args(["tune", "--data"])
+        .arg(data.path())
+        .args(common)
+        .args(["--step", "1", "--out"])
+        .arg(&out));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(v["initial_loss"].as_f64().unwrap().is_finite());
+    assert!((v["ln_classes"].as_f64().unwrap() - 3f64.ln()).abs() < 1e-12);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("## 1. Initial loss") && md.contains("ln(3)"),
+        "{md}"
+    );
+}
