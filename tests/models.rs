@@ -166,6 +166,18 @@ fn loading_wrong_weights_is_a_named_error() {
     assert!(e.contains("missing"), "{e}");
 }
 
+/// A small 32 px synthetic dataset in `dir` (DIR/train, DIR/val).
+fn tiny_synth(dir: &Path, classes: usize, train_per_class: usize, val_per_class: usize) {
+    let cfg = augloader::synth::SynthConfig {
+        classes,
+        train_per_class,
+        val_per_class,
+        size: 32,
+        seed: 1,
+    };
+    augloader::synth::generate(dir, &cfg).unwrap();
+}
+
 fn metrics(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap_or_default()
@@ -177,22 +189,7 @@ fn metrics(run: &Path) -> Vec<serde_json::Value> {
 #[test]
 fn kill_9_then_resume_completes_the_run() {
     let data = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_augloader"))
-        .args(["synth", "--out"])
-        .arg(data.path())
-        .args([
-            "--classes",
-            "4",
-            "--train-per-class",
-            "40",
-            "--val-per-class",
-            "10",
-            "--size",
-            "32",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    tiny_synth(data.path(), 4, 40, 10);
     let run = data.path().join("run");
     let args = |extra: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_augloader"));
@@ -289,18 +286,11 @@ fn tta_crops_equal_torchvision_five_and_ten_crop() {
 fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
     use augloader::train::sgd::{LrPolicy, Schedule};
     use augloader::train::trainer::{train, TrainConfig, Transfer};
-    use augloader::{synth, ImageFolder, Pipeline, Source};
+    use augloader::{ImageFolder, Pipeline, Source};
     use std::sync::Arc;
 
     let data = tempfile::tempdir().unwrap();
-    let cfg = synth::SynthConfig {
-        classes: 3,
-        train_per_class: 16,
-        val_per_class: 4,
-        size: 32,
-        seed: 1,
-    };
-    synth::generate(data.path(), &cfg).unwrap();
+    tiny_synth(data.path(), 3, 16, 4);
     let tr: Arc<dyn Source> = Arc::new(ImageFolder::open(data.path().join("train")).unwrap());
     let va: Arc<dyn Source> = Arc::new(ImageFolder::open(data.path().join("val")).unwrap());
     // Pretrained weights for a 5-class task: the head must be re-initialised for 3 classes.
@@ -389,19 +379,7 @@ fn eval_and_tune_commands_report_json_and_files() {
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    ok(Command::new(bin)
-        .args(["synth", "--out"])
-        .arg(data.path())
-        .args([
-            "--classes",
-            "3",
-            "--train-per-class",
-            "16",
-            "--val-per-class",
-            "5",
-            "--size",
-            "32",
-        ]));
+    tiny_synth(data.path(), 3, 16, 5);
     let run = data.path().join("run");
     let common = [
         "--model",

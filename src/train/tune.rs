@@ -183,6 +183,7 @@ impl TuneReport {
         s += "## 3. Learning-rate finder\n\n";
         match (self.lr_steepest, self.lr_range) {
             (Some(st), Some((a, b))) => s += &format!("Loss falls fastest at lr = {st:.3e}; suggested range {a:.3e} .. {b:.3e}. Plot: lr_finder.png\n\n"),
+            _ if !self.lr_finder.is_empty() => s += "The smoothed loss never fell below its starting value: no range to suggest (the grid then centres on the configured --lr). Plot: lr_finder.png\n\n",
             _ => s += "not run\n\n",
         }
         for (title, trials) in [
@@ -232,8 +233,12 @@ impl TuneReport {
     }
 }
 
-fn first_loss(setup: &TuneSetup) -> Result<f64, TrainError> {
-    let cfg = no_reg(&setup.base);
+/// A freshly initialised model and a loader over `source` with `cfg`'s training pipeline.
+fn fresh(
+    setup: &TuneSetup,
+    cfg: &TrainConfig,
+    source: Arc<dyn Source>,
+) -> Result<(Net, Loader), TrainError> {
     let net = Net::new(
         &cfg.model,
         setup.train.classes().len(),
@@ -241,11 +246,17 @@ fn first_loss(setup: &TuneSetup) -> Result<f64, TrainError> {
         cfg.seed,
         false,
     )?;
-    let loader = Loader::builder(setup.train.clone(), cfg.train_pipeline.clone())
+    let loader = Loader::builder(source, cfg.train_pipeline.clone())
         .batch_size(cfg.batch)
         .workers(cfg.workers)
         .seed(cfg.seed)
         .build()?;
+    Ok((net, loader))
+}
+
+fn first_loss(setup: &TuneSetup) -> Result<f64, TrainError> {
+    let cfg = no_reg(&setup.base);
+    let (net, loader) = fresh(setup, &cfg, setup.train.clone())?;
     let b = loader.epoch(0).next().expect("one batch")?;
     let (x, y) = b.to_device(setup.device);
     let logits = tch::no_grad(|| net.model.forward_t(&x, true));
@@ -255,27 +266,15 @@ fn first_loss(setup: &TuneSetup) -> Result<f64, TrainError> {
 }
 
 fn overfit(setup: &TuneSetup) -> Result<(f64, usize), TrainError> {
-    let mut cfg = no_reg(&setup.base);
+    let cfg = no_reg(&setup.base);
     let n = (cfg.batch * 8).min(setup.train.len());
     let stride = setup.train.len() / n.max(1);
     let subset: Arc<dyn Source> = Arc::new(Subset::new(
         setup.train.clone(),
         (0..n).map(|i| i * stride.max(1)).collect(),
     ));
-    cfg.max_batches = 0;
-    let net = Net::new(
-        &cfg.model,
-        setup.train.classes().len(),
-        setup.device,
-        cfg.seed,
-        false,
-    )?;
+    let (net, loader) = fresh(setup, &cfg, subset)?;
     let mut opt = Sgd::new(net.named_trainable(), 0.9, 0.0);
-    let loader = Loader::builder(subset.clone(), cfg.train_pipeline.clone())
-        .batch_size(cfg.batch)
-        .workers(cfg.workers)
-        .seed(cfg.seed)
-        .build()?;
     let mut acc = 0.0;
     for epoch in 0..60u64 {
         let (mut correct, mut seen) = (0i64, 0usize);
@@ -304,19 +303,8 @@ fn overfit(setup: &TuneSetup) -> Result<(f64, usize), TrainError> {
 
 fn lr_finder(setup: &TuneSetup) -> Result<Vec<(f64, f64)>, TrainError> {
     let cfg = &setup.base;
-    let net = Net::new(
-        &cfg.model,
-        setup.train.classes().len(),
-        setup.device,
-        cfg.seed,
-        false,
-    )?;
+    let (net, loader) = fresh(setup, cfg, setup.train.clone())?;
     let mut opt = Sgd::new(net.named_trainable(), cfg.momentum, cfg.weight_decay);
-    let loader = Loader::builder(setup.train.clone(), cfg.train_pipeline.clone())
-        .batch_size(cfg.batch)
-        .workers(cfg.workers)
-        .seed(cfg.seed)
-        .build()?;
     let steps = 100usize;
     let (lo, hi) = (1e-5f64, 1.0f64);
     let mut out = Vec::new();
