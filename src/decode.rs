@@ -1,4 +1,9 @@
 //! Encoded bytes -> RGB8, with a pixel limit checked from the header before any large allocation.
+//!
+//! JPEGs go through the system libjpeg-turbo when the build found it (`cfg(augloader_libjpeg)`,
+//! csrc/jpeg_region.c): it decodes only the window a pipeline reads ([`Region`]) and, where the
+//! output is at most half the size of that window, decodes at 1/2, 1/4 or 1/8 scale in the DCT.
+//! Everything else (and JPEGs without it, or in CMYK) is decoded in full by the `image` crate.
 
 use std::io::Cursor;
 
@@ -42,13 +47,53 @@ pub enum DecodeError {
 pub struct DecodeOptions {
     /// Refuse images with more pixels than this. By default [`DEFAULT_MAX_PIXELS`].
     pub max_pixels: u64,
+    /// Allow reduced-size DCT decoding where a [`Region`] permits it (on by default). It changes
+    /// pixels slightly against a full decode followed by resizing; off, results are exact.
+    pub dct_scaling: bool,
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
         Self {
             max_pixels: DEFAULT_MAX_PIXELS,
+            dct_scaling: true,
         }
+    }
+}
+
+/// The part of an image a pipeline reads: a window in full-resolution pixels, and the largest
+/// downscale (1, 2, 4 or 8) it accepts because its output is that much smaller than the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// First column.
+    pub left: u32,
+    /// First row.
+    pub top: u32,
+    /// Columns.
+    pub width: u32,
+    /// Rows.
+    pub height: u32,
+    /// Largest acceptable downscale factor.
+    pub max_scale: u32,
+}
+
+/// A decoded image: all of it, or a window of it, possibly downscaled.
+#[derive(Clone, Debug)]
+pub struct Decoded {
+    /// The pixels: a window of the image downscaled by `scale`.
+    pub image: RgbImage,
+    /// (left, top) of `image` in the downscaled full image.
+    pub origin: (u32, u32),
+    /// 1, 2, 4 or 8: the image was decoded at 1/scale of its size.
+    pub scale: u32,
+    /// Full-resolution (width, height).
+    pub full_size: (u32, u32),
+}
+
+impl Decoded {
+    /// True when this is the whole image at full resolution.
+    pub fn is_full(&self) -> bool {
+        self.scale == 1 && self.origin == (0, 0) && self.image.dimensions() == self.full_size
     }
 }
 
@@ -72,16 +117,23 @@ fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, DecodeError> {
     }
 }
 
+fn is_jpeg(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+}
+
 /// Reads width and height from the header only.
 pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
+    #[cfg(augloader_libjpeg)]
+    if is_jpeg(bytes) {
+        return libjpeg::info(bytes).map(|i| (i.width, i.height));
+    }
     reader(bytes)?
         .into_dimensions()
         .map_err(|e| DecodeError::Corrupt(e.to_string()))
 }
 
-/// Decodes JPEG (baseline, progressive, grayscale, CMYK), PNG (8/16-bit, gray, RGBA), BMP or WebP
-/// to RGB8. The pixel limit is checked from the header before the pixel buffer is allocated.
-pub fn decode_rgb8(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, DecodeError> {
+/// [`dimensions`], refusing zero-sized images and images over the pixel limit.
+pub fn checked_dimensions(bytes: &[u8], opts: &DecodeOptions) -> Result<(u32, u32), DecodeError> {
     let (width, height) = dimensions(bytes)?;
     let pixels = width as u64 * height as u64;
     if pixels > opts.max_pixels {
@@ -95,6 +147,41 @@ pub fn decode_rgb8(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, Decod
     if pixels == 0 {
         return Err(DecodeError::ZeroSized);
     }
+    Ok((width, height))
+}
+
+/// Decodes JPEG (baseline, progressive, grayscale, CMYK), PNG (8/16-bit, gray, RGBA), BMP or WebP
+/// to RGB8. The pixel limit is checked from the header before the pixel buffer is allocated.
+pub fn decode_rgb8(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, DecodeError> {
+    decode_region(bytes, opts, None).map(|d| d.image)
+}
+
+/// Decodes at least `region` of the image (all of it for `None`), downscaled in the DCT by up to
+/// the region's `max_scale` when `opts.dct_scaling` allows. Formats and JPEGs that cannot be
+/// decoded partially come back whole, at full resolution.
+pub fn decode_region(
+    bytes: &[u8],
+    opts: &DecodeOptions,
+    region: Option<Region>,
+) -> Result<Decoded, DecodeError> {
+    let full_size = checked_dimensions(bytes, opts)?;
+    #[cfg(augloader_libjpeg)]
+    if is_jpeg(bytes) {
+        if let Some(d) = libjpeg::decode(bytes, full_size, region, opts)? {
+            return Ok(d);
+        }
+    }
+    #[cfg(not(augloader_libjpeg))]
+    let _ = (region, is_jpeg);
+    Ok(Decoded {
+        image: decode_full(bytes, opts)?,
+        origin: (0, 0),
+        scale: 1,
+        full_size,
+    })
+}
+
+fn decode_full(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, DecodeError> {
     let mut reader = reader(bytes)?;
     let mut limits = Limits::default();
     // Room for a 16-bit RGBA intermediate of an image at the limit, nothing more.
@@ -107,6 +194,158 @@ pub fn decode_rgb8(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, Decod
         image::DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     })
+}
+
+#[cfg(augloader_libjpeg)]
+mod libjpeg {
+    use super::{DecodeError, DecodeOptions, Decoded, Region};
+    use image::RgbImage;
+    use std::ffi::{c_char, c_int, c_uint, c_ulong, CStr};
+
+    const MSG_LEN: usize = 256;
+
+    extern "C" {
+        fn al_jpeg_info(
+            data: *const u8,
+            len: c_ulong,
+            width: *mut c_uint,
+            height: *mut c_uint,
+            rgb_ok: *mut c_int,
+            progressive: *mut c_int,
+            msg: *mut c_char,
+        ) -> c_int;
+        #[allow(clippy::too_many_arguments)]
+        fn al_jpeg_decode(
+            data: *const u8,
+            len: c_ulong,
+            scale_denom: c_uint,
+            x: c_uint,
+            y: c_uint,
+            w: c_uint,
+            h: c_uint,
+            out: *mut u8,
+            cap: usize,
+            out_x: *mut c_uint,
+            out_w: *mut c_uint,
+            msg: *mut c_char,
+        ) -> c_int;
+    }
+
+    fn error(msg: &[c_char; MSG_LEN]) -> DecodeError {
+        // SAFETY: the C side always writes a NUL-terminated message (snprintf) before failing.
+        let text = unsafe { CStr::from_ptr(msg.as_ptr()) };
+        DecodeError::Corrupt(text.to_string_lossy().into_owned())
+    }
+
+    /// Header facts.
+    pub struct Info {
+        pub width: u32,
+        pub height: u32,
+        /// libjpeg converts the colour space to RGB (not CMYK, YCCK).
+        pub rgb: bool,
+        pub progressive: bool,
+    }
+
+    pub fn info(bytes: &[u8]) -> Result<Info, DecodeError> {
+        let (mut w, mut h, mut ok, mut prog) = (0, 0, 0, 0);
+        let mut msg = [0 as c_char; MSG_LEN];
+        // SAFETY: the pointers are valid for the call; the C side only reads `len` bytes of data.
+        let rc = unsafe {
+            al_jpeg_info(
+                bytes.as_ptr(),
+                bytes.len() as c_ulong,
+                &mut w,
+                &mut h,
+                &mut ok,
+                &mut prog,
+                msg.as_mut_ptr(),
+            )
+        };
+        if rc != 0 {
+            return Err(error(&msg));
+        }
+        Ok(Info {
+            width: w,
+            height: h,
+            rgb: ok != 0,
+            progressive: prog != 0,
+        })
+    }
+
+    /// `None` for colour spaces libjpeg does not convert to RGB (CMYK, YCCK).
+    pub fn decode(
+        bytes: &[u8],
+        (width, height): (u32, u32),
+        region: Option<Region>,
+        opts: &DecodeOptions,
+    ) -> Result<Option<Decoded>, DecodeError> {
+        let info = info(bytes)?;
+        if !info.rgb {
+            return Ok(None);
+        }
+        // Progressive images are decoded whole: block smoothing makes a window's pixels depend
+        // on what lies around it.
+        let region = region.filter(|_| !info.progressive);
+        let max_scale = match region {
+            Some(r) if opts.dct_scaling => r.max_scale.clamp(1, 8),
+            _ => 1,
+        };
+        // libjpeg's scaled size is ceil(size / scale).
+        let scale = [8, 4, 2, 1]
+            .into_iter()
+            .find(|&s| s <= max_scale)
+            .unwrap_or(1);
+        let (sw, sh) = (width.div_ceil(scale), height.div_ceil(scale));
+        let (x, y, w, h) = match region {
+            Some(r) => {
+                // Two more columns each side: at the window's own edges, fancy chroma
+                // upsampling sees no neighbours and would differ from a full decode.
+                let x0 = (r.left / scale).min(sw - 1).saturating_sub(2);
+                let y0 = (r.top / scale).min(sh - 1);
+                let x1 = ((r.left + r.width).div_ceil(scale) + 2).clamp(x0 + 1, sw);
+                let y1 = (r.top + r.height).div_ceil(scale).clamp(y0 + 1, sh);
+                (x0, y0, x1 - x0, y1 - y0)
+            }
+            None => (0, 0, sw, sh),
+        };
+        // The left edge may move down by up to one iMCU (at most 32 columns).
+        let cap = (w as usize + 32) * h as usize * 3;
+        let mut buf: Vec<u8> = Vec::with_capacity(cap);
+        let (mut out_x, mut out_w) = (0, 0);
+        let mut msg = [0 as c_char; MSG_LEN];
+        // SAFETY: `buf` has `cap` writable bytes; the C side writes at most `cap` bytes (it checks
+        // before writing) and only reads `len` bytes of data.
+        let rc = unsafe {
+            al_jpeg_decode(
+                bytes.as_ptr(),
+                bytes.len() as c_ulong,
+                scale,
+                x,
+                y,
+                w,
+                h,
+                buf.as_mut_ptr(),
+                cap,
+                &mut out_x,
+                &mut out_w,
+                msg.as_mut_ptr(),
+            )
+        };
+        if rc != 0 {
+            return Err(error(&msg));
+        }
+        let len = out_w as usize * h as usize * 3;
+        assert!(len <= cap && out_x <= x, "libjpeg wrote outside the window");
+        // SAFETY: on success the C side has written all `h` rows of `out_w` RGB pixels.
+        unsafe { buf.set_len(len) };
+        let image = RgbImage::from_raw(out_w, h, buf).expect("buffer matches its size");
+        Ok(Some(Decoded {
+            image,
+            origin: (out_x, y),
+            scale,
+            full_size: (width, height),
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::batch::{Batch, Dtype, Skipped};
-use crate::decode::{decode_rgb8, DecodeError, DecodeOptions};
-use crate::rng::sample_rng;
+use crate::decode::{checked_dimensions, decode_region, decode_rgb8, DecodeError, DecodeOptions};
+use crate::rng::{sample_rng, SampleRng};
 use crate::sampler::Sampler;
 use crate::source::{Payload, Source, SourceError};
 use crate::transform::{Params, Pipeline, Resize};
@@ -376,21 +376,46 @@ pub fn augment_sample(
     opts: &DecodeOptions,
     resize: &mut Resize,
 ) -> Result<(RgbImage, Params), LoadError> {
-    let img = load_image(source, index, opts)?;
-    Ok(augment_image(img, pipeline, seed, epoch, index, resize))
+    augment_as(source, index, index, pipeline, (seed, epoch), opts, resize)
 }
 
-fn augment_image(
-    img: RgbImage,
-    pipeline: &Pipeline,
-    seed: u64,
-    epoch: u64,
+/// Loads sample `index` and augments it with the random stream of sample `stream`.
+fn augment_as(
+    source: &dyn Source,
     index: usize,
+    stream: usize,
+    pipeline: &Pipeline,
+    (seed, epoch): (u64, u64),
+    opts: &DecodeOptions,
     resize: &mut Resize,
-) -> (RgbImage, Params) {
-    let mut rng = sample_rng(seed, epoch, index as u64);
-    let params = pipeline.sample(&mut rng, img.width(), img.height());
-    (pipeline.apply_owned(img, &params, resize), params)
+) -> Result<(RgbImage, Params), LoadError> {
+    let mut rng = sample_rng(seed, epoch, stream as u64);
+    match source.read(index)? {
+        Payload::Rgb(img) => {
+            let params = pipeline.sample(&mut rng, img.width(), img.height());
+            Ok((pipeline.apply_owned(img, &params, resize), params))
+        }
+        Payload::Encoded(bytes) => augment_encoded(&bytes, pipeline, &mut rng, opts, resize)
+            .map_err(|cause| LoadError::Decode {
+                name: source.name(index),
+                cause,
+            }),
+    }
+}
+
+/// Augments one encoded image as the loader does: parameters are sampled from the header's size,
+/// then only the part of the image they read is decoded.
+pub fn augment_encoded(
+    bytes: &[u8],
+    pipeline: &Pipeline,
+    rng: &mut SampleRng,
+    opts: &DecodeOptions,
+    resize: &mut Resize,
+) -> Result<(RgbImage, Params), DecodeError> {
+    let (w, h) = checked_dimensions(bytes, opts)?;
+    let params = pipeline.sample(rng, w, h);
+    let decoded = decode_region(bytes, opts, pipeline.region(&params))?;
+    Ok((pipeline.apply_decoded(decoded, &params, resize), params))
 }
 
 fn build_batch(
@@ -443,15 +468,15 @@ fn build_batch(
                 .map(|k| (slot + k) % n)
                 .find(|&j| images[j].is_some() && !skipped_slot(&skipped, j));
             let j = good.expect("at least one good sample");
-            let img = load_image(src, indices[j], &shared.decode)?;
-            let (aug, _) = augment_image(
-                img,
-                &shared.pipeline,
-                shared.seed,
-                epoch,
+            let (aug, _) = augment_as(
+                src,
+                indices[j],
                 indices[slot],
+                &shared.pipeline,
+                (shared.seed, epoch),
+                &shared.decode,
                 resize,
-            );
+            )?;
             images[slot] = Some(aug);
             labels[slot] = src.label(indices[j]) as i64;
             used[slot] = indices[j];

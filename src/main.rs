@@ -217,6 +217,9 @@ struct AugmentArgs {
     /// Sample index.
     #[arg(long, default_value_t = 0)]
     index: usize,
+    /// Never decode at reduced size in the DCT (see `bench --help`).
+    #[arg(long)]
+    exact_decode: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -249,6 +252,10 @@ struct LoaderArgs {
     /// Refuse images with more pixels than this.
     #[arg(long, default_value_t = augloader::decode::DEFAULT_MAX_PIXELS)]
     max_pixels: u64,
+    /// Never decode JPEGs at reduced size in the DCT (by default allowed where the output is at
+    /// most half the size of the window it is made from; exact otherwise).
+    #[arg(long)]
+    exact_decode: bool,
 }
 
 #[derive(Args)]
@@ -315,11 +322,14 @@ fn augment_cmd(a: AugmentArgs) -> Result<()> {
     let pipeline = a.pipeline.build()?;
     let bytes =
         std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
-    let img = augloader::decode_rgb8(&bytes, &DecodeOptions::default())
-        .with_context(|| format!("decoding {}", a.input.display()))?;
     let mut rng = augloader::rng::sample_rng(a.seed, a.epoch, a.index as u64);
-    let params = pipeline.sample(&mut rng, img.width(), img.height());
-    let out = pipeline.apply(&img, &params, &mut Resize::new());
+    let opts = DecodeOptions {
+        dct_scaling: !a.exact_decode,
+        ..Default::default()
+    };
+    let (out, params) =
+        augloader::loader::augment_encoded(&bytes, &pipeline, &mut rng, &opts, &mut Resize::new())
+            .with_context(|| format!("decoding {}", a.input.display()))?;
     out.save(&a.out)
         .with_context(|| format!("writing {}", a.out.display()))?;
     println!("{}", serde_json::to_string(&params)?);
@@ -348,6 +358,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
         })
         .decode_options(DecodeOptions {
             max_pixels: a.loader.max_pixels,
+            dct_scaling: !a.loader.exact_decode,
         })
         .progress(a.progress);
     if let Some(p) = a.loader.prefetch {

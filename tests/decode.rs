@@ -97,7 +97,10 @@ fn pixel_limit_is_checked_from_the_header() {
         }
     }
     let bytes = std::fs::read(fixture("rgb.png")).unwrap();
-    let small = DecodeOptions { max_pixels: 1000 };
+    let small = DecodeOptions {
+        max_pixels: 1000,
+        ..Default::default()
+    };
     assert!(matches!(
         decode_rgb8(&bytes, &small),
         Err(DecodeError::TooLarge { .. })
@@ -126,8 +129,127 @@ mod fuzz {
             }
             let n = bytes.len();
             bytes.truncate(cut.index(n) + 1);
-            let _ = decode_rgb8(&bytes, &DecodeOptions { max_pixels: 1 << 22 });
+            let _ = decode_rgb8(&bytes, &DecodeOptions {
+                max_pixels: 1 << 22,
+                ..Default::default()
+            });
             let _ = decode_rgb8(&random, &DecodeOptions::default());
         }
     }
+}
+
+/// JPEGs to decode partially: odd sizes, 4:2:0 (the image crate's encoder), the progressive and
+/// grayscale fixtures, and corpus photos (4:2:0 and 4:4:4) when present.
+fn jpeg_samples() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (w, h) in [(333, 251), (97, 411), (640, 17)] {
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x * 3 + y) as u8, ((y * 5) ^ x) as u8, ((x * y) >> 4) as u8])
+        });
+        let mut bytes = Vec::new();
+        img.write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+        out.push((format!("generated {w}x{h}"), bytes));
+    }
+    for name in ["progressive.jpg", "gray.jpg", "baseline.jpg"] {
+        out.push((name.into(), std::fs::read(fixture(name)).unwrap()));
+    }
+    if let Some(root) = util::corpus() {
+        for p in [
+            "class00/img00000.jpg",
+            "class03/img00003.jpg",
+            "class07/img00007.jpg",
+        ] {
+            out.push((p.into(), std::fs::read(root.join(p)).unwrap()));
+        }
+    }
+    out
+}
+
+/// Decoding a window (skipped rows, cropped columns, stopping early) gives exactly the pixels of
+/// the full decode.
+#[test]
+fn region_decoding_equals_full_decode() {
+    use augloader::decode::{decode_region, Region};
+    let opts = DecodeOptions::default();
+    let mut rng = augloader::rng::rng_for(1, 2, 3, 4);
+    for (name, bytes) in jpeg_samples() {
+        let full = decode_rgb8(&bytes, &opts).unwrap();
+        let (w, h) = full.dimensions();
+        for k in 0..40 {
+            use rand::Rng;
+            let rw = rng.random_range(1..=w);
+            let rh = rng.random_range(1..=h);
+            let r = Region {
+                left: if k == 0 {
+                    0
+                } else {
+                    rng.random_range(0..=w - rw)
+                },
+                top: if k == 1 {
+                    0
+                } else {
+                    rng.random_range(0..=h - rh)
+                },
+                width: rw,
+                height: rh,
+                max_scale: 1,
+            };
+            let d = decode_region(&bytes, &opts, Some(r)).unwrap();
+            assert_eq!((d.scale, d.full_size), (1, (w, h)), "{name}");
+            let (ox, oy) = d.origin;
+            assert!(
+                ox <= r.left && oy <= r.top,
+                "{name}: origin {:?} for {r:?}",
+                d.origin
+            );
+            assert!(ox + d.image.width() >= r.left + r.width, "{name}: {r:?}");
+            assert!(oy + d.image.height() >= r.top + r.height, "{name}: {r:?}");
+            for y in r.top..r.top + r.height {
+                for x in r.left..r.left + r.width {
+                    assert_eq!(
+                        d.image.get_pixel(x - ox, y - oy),
+                        full.get_pixel(x, y),
+                        "{name}: pixel ({x}, {y}) of window {r:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Reduced-size DCT decoding: the image is about half (or a quarter) the size and close to a
+/// downscaled full decode; with `dct_scaling` off the window comes at full size.
+#[test]
+fn dct_scaling_halves_and_can_be_turned_off() {
+    use augloader::decode::{decode_region, Region};
+    let bytes = std::fs::read(fixture("baseline.jpg")).unwrap();
+    let whole = |max_scale| Region {
+        left: 0,
+        top: 0,
+        width: 40,
+        height: 30,
+        max_scale,
+    };
+    let exact = DecodeOptions {
+        dct_scaling: false,
+        ..Default::default()
+    };
+    let d = decode_region(&bytes, &exact, Some(whole(4))).unwrap();
+    assert_eq!((d.scale, d.image.dimensions()), (1, (40, 30)));
+    let d = decode_region(&bytes, &DecodeOptions::default(), Some(whole(3))).unwrap();
+    if d.scale == 1 {
+        return; // built without libjpeg-turbo: the full image
+    }
+    assert_eq!((d.scale, d.image.dimensions()), (2, (20, 15)));
+    let reference =
+        image::imageops::resize(&gradient(), 20, 15, image::imageops::FilterType::Triangle);
+    let m = mad(&d.image, &reference);
+    assert!(
+        m < 4.0,
+        "half-size decode differs by {m} from the halved gradient"
+    );
 }

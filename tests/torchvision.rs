@@ -7,14 +7,15 @@ mod util;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Lossless PNG inputs, so both sides see the same pixels: three corpus photos (or synthetic
-/// images when the corpus is absent).
+/// Three corpus photos (or synthetic images when the corpus is absent), each as lossless PNG and
+/// as JPEG (decoded by libjpeg-turbo on both sides, through partial decoding here), plus one
+/// JPEG twice their size, where DCT downscaling applies.
 fn inputs(dir: &std::path::Path) -> Vec<PathBuf> {
     let imgs: Vec<image::RgbImage> = match util::corpus() {
         Some(root) => [
             "class00/img00000.jpg",
-            "class03/img00030.jpg",
-            "class07/img00070.jpg",
+            "class03/img00003.jpg",
+            "class07/img00007.jpg",
         ]
         .iter()
         .filter_map(|p| image::open(root.join(p)).ok().map(|i| i.to_rgb8()))
@@ -30,14 +31,24 @@ fn inputs(dir: &std::path::Path) -> Vec<PathBuf> {
             })
             .collect()
     };
-    imgs.iter()
-        .enumerate()
-        .map(|(i, img)| {
-            let p = dir.join(format!("input{i}.png"));
+    let mut paths = Vec::new();
+    for (i, img) in imgs.iter().enumerate() {
+        for ext in ["png", "jpg"] {
+            let p = dir.join(format!("input{i}.{ext}"));
             img.save(&p).unwrap();
-            p
-        })
-        .collect()
+            paths.push(p);
+        }
+    }
+    let big = image::imageops::resize(
+        &imgs[0],
+        imgs[0].width() * 2,
+        imgs[0].height() * 2,
+        image::imageops::FilterType::CatmullRom,
+    );
+    let p = dir.join("input_big.jpg");
+    big.save(&p).unwrap();
+    paths.push(p);
+    paths
 }
 
 #[test]

@@ -92,3 +92,60 @@ proptest! {
         }
     }
 }
+
+/// The loader decodes only the window the sampled parameters read; with DCT scaling off, every
+/// preset's output equals augmenting the fully decoded image (within one grey level: the resize
+/// window is the same, expressed relative to a different origin).
+#[test]
+fn partial_decoding_gives_the_full_decode_result() {
+    use augloader::decode::{decode_rgb8, DecodeOptions};
+    use augloader::loader::augment_encoded;
+    let exact = DecodeOptions {
+        dct_scaling: false,
+        ..Default::default()
+    };
+    let mut jpegs = Vec::new();
+    for (w, h) in [(500, 375), (333, 500), (260, 700)] {
+        let img = image(w, h, 7);
+        let mut bytes = Vec::new();
+        img.write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+        jpegs.push(bytes);
+    }
+    let mut resize = Resize::new();
+    for name in PRESETS {
+        for p in [
+            Pipeline::preset(name).unwrap(),
+            Pipeline::preset(name).unwrap().with_size(64),
+        ] {
+            for (k, bytes) in jpegs.iter().enumerate() {
+                let full = decode_rgb8(bytes, &exact).unwrap();
+                for seed in 0..6 {
+                    let (got, params) = augment_encoded(
+                        bytes,
+                        &p,
+                        &mut sample_rng(seed, 0, k as u64),
+                        &exact,
+                        &mut resize,
+                    )
+                    .unwrap();
+                    let want = p.apply(&full, &params, &mut resize);
+                    assert_eq!(got.dimensions(), want.dimensions(), "{name}");
+                    let worst = got
+                        .iter()
+                        .zip(want.iter())
+                        .map(|(a, b)| a.abs_diff(*b))
+                        .max()
+                        .unwrap();
+                    assert!(
+                        worst <= 1,
+                        "{name} image {k} seed {seed}: differs by {worst}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -6,6 +6,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::resize::{crop_image, shorter_side_size, Resize};
+use crate::decode::{Decoded, Region};
 use crate::rng::SampleRng;
 
 /// The geometric part of a pipeline.
@@ -210,6 +211,121 @@ pub fn apply_geometry(src: &RgbImage, p: &GeometryParams, resize: &mut Resize) -
         }
         GeometryParams::PadCrop { pad, crop } => crop_image(&pad_image(src, pad), crop),
         GeometryParams::Identity => src.clone(),
+    }
+}
+
+/// Largest DCT downscale for an output `factor` times smaller than what it is made from: the
+/// output must be at most half its source for a factor of 2.
+fn max_scale(factor: f64) -> u32 {
+    factor.floor().clamp(1.0, 8.0) as u32
+}
+
+impl GeometryParams {
+    /// The window of a `width` x `height` input that applying these parameters reads (`None`:
+    /// all of it), for decoding only that part.
+    pub fn region(&self, width: u32, height: u32) -> Option<Region> {
+        match *self {
+            GeometryParams::ResizeCrop {
+                resize: [rh, rw],
+                crop: [top, left, ch, cw],
+            } => {
+                if (rw, rh) == (width, height) {
+                    return Some(Region {
+                        left,
+                        top,
+                        width: cw,
+                        height: ch,
+                        max_scale: 1,
+                    });
+                }
+                let sx = width as f64 / rw as f64;
+                let sy = height as f64 / rh as f64;
+                // The bilinear filter reaches max(scale, 1) source pixels from each output
+                // pixel's centre; two more pixels of margin absorb rounding.
+                let span = |start: u32, len: u32, s: f64, limit: u32| {
+                    let margin = s.max(1.0).ceil() + 2.0;
+                    let a = (start as f64 * s - margin).floor().max(0.0) as u32;
+                    let b = (((start + len) as f64 * s + margin).ceil() as u32).min(limit);
+                    (a.min(limit.saturating_sub(1)), b)
+                };
+                let (x0, x1) = span(left, cw, sx, width);
+                let (y0, y1) = span(top, ch, sy, height);
+                Some(Region {
+                    left: x0,
+                    top: y0,
+                    width: x1.max(x0 + 1) - x0,
+                    height: y1.max(y0 + 1) - y0,
+                    max_scale: max_scale(sx.min(sy)),
+                })
+            }
+            GeometryParams::CropResize {
+                crop: [top, left, ch, cw],
+                size: [oh, ow],
+            } => Some(Region {
+                left,
+                top,
+                width: cw,
+                height: ch,
+                max_scale: max_scale((cw as f64 / ow as f64).min(ch as f64 / oh as f64)),
+            }),
+            GeometryParams::PadCrop { .. } | GeometryParams::Identity => None,
+        }
+    }
+}
+
+/// Applies sampled geometry parameters to a decoded image that may be only the
+/// [`GeometryParams::region`] of the input, possibly downscaled. At full scale the result equals
+/// [`apply_geometry`] on the whole image (within one grey level where resizing is involved).
+pub fn apply_geometry_decoded(d: Decoded, p: &GeometryParams, resize: &mut Resize) -> RgbImage {
+    if d.is_full() {
+        return match p {
+            GeometryParams::Identity => d.image,
+            p => apply_geometry(&d.image, p, resize),
+        };
+    }
+    let k = d.scale as f64;
+    let (ox, oy) = (d.origin.0 as f64, d.origin.1 as f64);
+    let (width, height) = d.full_size;
+    match *p {
+        GeometryParams::ResizeCrop {
+            resize: [rh, rw],
+            crop: [top, left, ch, cw],
+        } => {
+            let sx = width as f64 / rw as f64 / k;
+            let sy = height as f64 / rh as f64 / k;
+            let window = [
+                left as f64 * sx - ox,
+                top as f64 * sy - oy,
+                cw as f64 * sx,
+                ch as f64 * sy,
+            ];
+            if d.scale == 1 && (rw, rh) == (width, height) {
+                crop_image(&d.image, [top - d.origin.1, left - d.origin.0, ch, cw])
+            } else {
+                resize.resize_window(&d.image, window, cw, ch)
+            }
+        }
+        GeometryParams::CropResize {
+            crop: [top, left, ch, cw],
+            size: [oh, ow],
+        } => {
+            if d.scale == 1 {
+                // torchvision crops first: the filter sees nothing outside the crop.
+                let cropped = crop_image(&d.image, [top - d.origin.1, left - d.origin.0, ch, cw]);
+                resize.resize(&cropped, ow, oh)
+            } else {
+                let window = [
+                    left as f64 / k - ox,
+                    top as f64 / k - oy,
+                    cw as f64 / k,
+                    ch as f64 / k,
+                ];
+                resize.resize_window(&d.image, window, ow, oh)
+            }
+        }
+        GeometryParams::PadCrop { .. } | GeometryParams::Identity => {
+            unreachable!("these geometries read the whole image")
+        }
     }
 }
 

@@ -4,11 +4,12 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use super::color::{apply_color, ColorJitter, JitterParams, Lighting, LightingParams};
-use super::crop::{apply_geometry, Geometry, GeometryParams};
+use super::crop::{apply_geometry, apply_geometry_decoded, Geometry, GeometryParams};
 use super::cutout::{apply_cutout, Cutout, CutoutBox};
 use super::flip::{hflip, sample_flip};
 use super::normalize::Normalize;
 use super::resize::Resize;
+use crate::decode::{Decoded, Region};
 use crate::rng::SampleRng;
 
 /// An augmentation pipeline: geometry, flip, colour jitter, lighting, Cutout, in that order;
@@ -296,6 +297,18 @@ impl Pipeline {
             ref g => apply_geometry(&src, g, resize),
         };
         self.finish(img, p)
+    }
+
+    /// The window of the input that applying `p` reads (`None`: all of it).
+    pub fn region(&self, p: &Params) -> Option<Region> {
+        let [h, w] = p.input_size;
+        p.geometry.region(w, h)
+    }
+
+    /// As [`Pipeline::apply_owned`] on a decoded image that may be only [`Pipeline::region`]
+    /// of the input, possibly downscaled in the DCT.
+    pub fn apply_decoded(&self, d: Decoded, p: &Params, resize: &mut Resize) -> RgbImage {
+        self.finish(apply_geometry_decoded(d, &p.geometry, resize), p)
     }
 
     fn finish(&self, mut img: RgbImage, p: &Params) -> RgbImage {

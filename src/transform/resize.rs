@@ -33,29 +33,46 @@ impl Resize {
         height: u32,
         crop: [u32; 4],
     ) -> RgbImage {
-        let [top, left, ch, cw] = crop;
         if (width, height) == src.dimensions() {
             return crop_image(src, crop);
         }
+        let [top, left, ch, cw] = crop;
         let sx = src.width() as f64 / width as f64;
         let sy = src.height() as f64 / height as f64;
+        let window = [
+            left as f64 * sx,
+            top as f64 * sy,
+            cw as f64 * sx,
+            ch as f64 * sy,
+        ];
+        self.resize_window(src, window, cw, ch)
+    }
+
+    /// Resamples the window (x, y, width, height; fractional, in `src` pixels) of `src` to
+    /// `out_w` x `out_h`. The filter reads pixels around the window too, as a full resize would.
+    pub fn resize_window(
+        &mut self,
+        src: &RgbImage,
+        [x0, y0, ww, wh]: [f64; 4],
+        out_w: u32,
+        out_h: u32,
+    ) -> RgbImage {
         let view = ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3)
             .expect("RgbImage buffer matches its dimensions");
-        let mut dst = Image::new(cw, ch, PixelType::U8x3);
-        let (x0, y0) = (left as f64 * sx, top as f64 * sy);
+        let mut dst = Image::new(out_w, out_h, PixelType::U8x3);
         // Clamped: floating-point rounding may push the window a hair past the border.
         let opts = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
             .crop(
                 x0,
                 y0,
-                (cw as f64 * sx).min(src.width() as f64 - x0),
-                (ch as f64 * sy).min(src.height() as f64 - y0),
+                ww.min(src.width() as f64 - x0),
+                wh.min(src.height() as f64 - y0),
             );
         self.resizer
             .resize(&view, &mut dst, &opts)
             .expect("pixel types match");
-        RgbImage::from_raw(cw, ch, dst.into_vec()).unwrap()
+        RgbImage::from_raw(out_w, out_h, dst.into_vec()).unwrap()
     }
 
     /// Resizes the whole of `src` to `width` x `height`.
