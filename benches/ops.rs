@@ -5,9 +5,11 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use image::RgbImage;
 
 use augloader::batch::{Batch, Dtype};
+use augloader::loader::augment_encoded;
 use augloader::rng::sample_rng;
 use augloader::transform::color::{
-    adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation, apply_lighting, Lighting,
+    adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation, apply_color, apply_lighting,
+    ColorJitter, Lighting,
 };
 use augloader::transform::crop::{apply_geometry, Geometry};
 use augloader::transform::cutout::{apply_cutout, Cutout};
@@ -99,6 +101,21 @@ fn ops(c: &mut Criterion) {
             x
         })
     });
+    let jitter = ColorJitter::bcs(0.4);
+    let mut i = 0u64;
+    g.bench_function("color_fused_jitter_lighting", |b| {
+        b.iter(|| {
+            i += 1;
+            let mut rng = sample_rng(0, 0, i);
+            let (j, l) = (
+                jitter.sample(&mut rng),
+                Lighting::imagenet(0.1).sample(&mut rng),
+            );
+            let mut x = crop.clone();
+            apply_color(&mut x, Some(&j), Some(&l));
+            x
+        })
+    });
     let boxes = Cutout {
         holes: 1,
         length: 112,
@@ -132,11 +149,12 @@ fn ops(c: &mut Criterion) {
         let p = Pipeline::preset(name).unwrap();
         let mut i = 0u64;
         g.bench_function(name, |b| {
+            // As the loader does: sample from the header, decode the window, augment.
             b.iter(|| {
                 i += 1;
-                let img = decode_rgb8(&bytes, &DecodeOptions::default()).unwrap();
-                let params = p.sample(&mut sample_rng(0, 0, i), img.width(), img.height());
-                p.apply(&img, &params, &mut resize)
+                let mut rng = sample_rng(0, 0, i);
+                augment_encoded(&bytes, &p, &mut rng, &DecodeOptions::default(), &mut resize)
+                    .unwrap()
             })
         });
     }

@@ -303,111 +303,304 @@ mod tests {
     }
 }
 
-/// Per-channel lookup tables not yet written to the image: the per-channel ops (brightness,
-/// contrast, lighting) compose into them, so a run of such ops costs one pass over the pixels.
-struct PendingLut([[u8; 256]; 3]);
+/// One step of [`apply_color`]'s fused pass, on f32 values that are integers in 0..=255
+/// between steps (each step ends with torchvision's truncation or rounding back to uint8).
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// `_blend(v, b, r)`: `v * r + k` with `k = b * (1 - r)`, clamped and truncated.
+    Blend { r: f32, k: f32 },
+    /// Saturation: blend with the pixel's floor()ed grayscale.
+    Saturate { f: f32, one_minus_f: f32 },
+    /// Lighting: `round(v + off[c])`, clamped.
+    Light { off: [f32; 3] },
+}
 
-impl PendingLut {
-    fn identity() -> Self {
-        let mut l = [[0u8; 256]; 3];
-        for c in &mut l {
-            for (v, o) in c.iter_mut().enumerate() {
-                *o = v as u8;
-            }
-        }
-        PendingLut(l)
-    }
+const LANES: usize = 8;
 
-    fn is_identity(&self) -> bool {
-        self.0
-            .iter()
-            .all(|c| c.iter().enumerate().all(|(v, o)| *o == v as u8))
-    }
+/// torchvision's grayscale weights, summed in its order.
+#[inline(always)]
+fn gray_lanes<const N: usize>(r: &[f32; N], g: &[f32; N], b: &[f32; N]) -> [f32; N] {
+    std::array::from_fn(|i| (r[i] * 0.2989 + g[i] * 0.587 + b[i] * 0.114).floor())
+}
 
-    /// Composes `f` (per channel) after the pending tables.
-    fn then(&mut self, f: impl Fn(usize, u8) -> u8) {
-        for (c, lut) in self.0.iter_mut().enumerate() {
-            for o in lut.iter_mut() {
-                *o = f(c, *o);
-            }
-        }
-    }
-
-    fn flush(&mut self, img: &mut RgbImage) {
-        if self.is_identity() {
-            return;
-        }
-        let [r, g, b] = &self.0;
-        for px in img.chunks_exact_mut(3) {
-            px[0] = r[px[0] as usize];
-            px[1] = g[px[1] as usize];
-            px[2] = b[px[2] as usize];
-        }
-        *self = PendingLut::identity();
+#[inline(always)]
+fn blend_lanes<const N: usize>(v: &mut [f32; N], r: f32, k: impl Fn(usize) -> f32) {
+    for (i, x) in v.iter_mut().enumerate() {
+        *x = (*x * r + k(i)).clamp(0.0, 255.0).trunc();
     }
 }
 
-/// Tables of `v * w` in f32 for the grayscale weights, so that the sum below is bit-identical to
-/// torchvision's `r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114)`.
-struct GrayLut([[f32; 256]; 3]);
+/// 8 pixels as three planes of f32 lanes.
+type Planes = [[f32; LANES]; 3];
 
-impl GrayLut {
-    fn new() -> Self {
-        let w = [0.2989f32, 0.587, 0.114];
-        GrayLut(w.map(|w| std::array::from_fn(|v| v as f32 * w)))
+/// Pixels per block of [`color_pass_body`]: the steps run as tight loops over a block held in
+/// three small f32 planes.
+const BLOCK: usize = 8 * LANES;
+
+/// Applies `steps` to a block of pixels in planes.
+#[inline(always)]
+fn color_steps<const N: usize>(c: &mut [[f32; N]; 3], steps: &[Step]) {
+    for step in steps {
+        match *step {
+            Step::Blend { r, k } => {
+                for v in c.iter_mut() {
+                    blend_lanes(v, r, |_| k);
+                }
+            }
+            Step::Saturate { f, one_minus_f } => {
+                let g = gray_lanes(&c[0], &c[1], &c[2]);
+                for v in c.iter_mut() {
+                    blend_lanes(v, f, |i| g[i] * one_minus_f);
+                }
+            }
+            Step::Light { off } => {
+                for (v, off) in c.iter_mut().zip(off) {
+                    for x in v.iter_mut() {
+                        // Round half away from zero (as f32::round) for y >= 0; below zero the
+                        // clamp gives 0 either way.
+                        let y = *x + off;
+                        let fl = y.floor();
+                        let rounded = if y - fl >= 0.5 { fl + 1.0 } else { fl };
+                        *x = rounded.clamp(0.0, 255.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Moving 8 interleaved RGB pixels (24 bytes) in and out of [`Planes`]; the values stored are
+/// integers in 0..=255.
+trait PixelIo {
+    /// # Safety
+    /// The CPU must support what the implementation uses.
+    unsafe fn load(px: &[u8; 3 * LANES]) -> Planes;
+    /// # Safety
+    /// As `load`.
+    unsafe fn store(px: &mut [u8; 3 * LANES], c: &Planes);
+}
+
+/// Portable element-by-element moves.
+struct ScalarIo;
+
+impl PixelIo for ScalarIo {
+    #[inline(always)]
+    unsafe fn load(px: &[u8; 3 * LANES]) -> Planes {
+        std::array::from_fn(|ch| std::array::from_fn(|i| px[3 * i + ch] as f32))
+    }
+    #[inline(always)]
+    unsafe fn store(px: &mut [u8; 3 * LANES], c: &Planes) {
+        for i in 0..LANES {
+            for ch in 0..3 {
+                px[3 * i + ch] = c[ch][i] as u8;
+            }
+        }
+    }
+}
+
+/// Byte shuffles (SSSE3/SSE4.1) and 8-lane conversions (AVX2): the element-by-element moves
+/// cost more than the arithmetic.
+#[cfg(target_arch = "x86_64")]
+struct Avx2Io;
+
+#[cfg(target_arch = "x86_64")]
+mod shuffle {
+    /// For channel `ch`: byte i of (shuffle(bytes 0..16, lo) | shuffle(bytes 8..24, hi)) is
+    /// byte 3i + ch of the pixels (0x80: zero).
+    pub const fn gather(ch: usize) -> ([u8; 16], [u8; 16]) {
+        let (mut lo, mut hi) = ([0x80u8; 16], [0x80u8; 16]);
+        let mut i = 0;
+        while i < 8 {
+            let j = 3 * i + ch;
+            if j < 16 {
+                lo[i] = j as u8;
+            } else {
+                hi[i] = (j - 8) as u8;
+            }
+            i += 1;
+        }
+        (lo, hi)
     }
 
-    /// floor(gray) (the sum is non-negative, so truncation is floor).
+    /// Output bytes `from..from + 16` of the interleaved pixels from `rg` (R0..R7 G0..G7) and
+    /// `b` (B0..B7): (mask on rg, mask on b).
+    pub const fn scatter(from: usize) -> ([u8; 16], [u8; 16]) {
+        let (mut rg, mut b) = ([0x80u8; 16], [0x80u8; 16]);
+        let mut k = 0;
+        while k < 16 && from + k < 24 {
+            let (i, ch) = ((from + k) / 3, (from + k) % 3);
+            if ch == 2 {
+                b[k] = i as u8;
+            } else {
+                rg[k] = (ch * 8 + i) as u8;
+            }
+            k += 1;
+        }
+        (rg, b)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl PixelIo for Avx2Io {
     #[inline]
-    fn floor(&self, r: u8, g: u8, b: u8) -> u32 {
-        ((self.0[0][r as usize] + self.0[1][g as usize]) + self.0[2][b as usize]) as u32
+    #[target_feature(enable = "avx2")]
+    unsafe fn load(px: &[u8; 3 * LANES]) -> Planes {
+        use std::arch::x86_64::*;
+        const MASKS: [([u8; 16], [u8; 16]); 3] =
+            [shuffle::gather(0), shuffle::gather(1), shuffle::gather(2)];
+        let lo = _mm_loadu_si128(px.as_ptr() as *const __m128i);
+        let hi = _mm_loadu_si128(px.as_ptr().add(8) as *const __m128i);
+        let mut out = [[0f32; LANES]; 3];
+        for (o, (ml, mh)) in out.iter_mut().zip(MASKS) {
+            let ml = _mm_loadu_si128(ml.as_ptr() as *const __m128i);
+            let mh = _mm_loadu_si128(mh.as_ptr() as *const __m128i);
+            let bytes = _mm_or_si128(_mm_shuffle_epi8(lo, ml), _mm_shuffle_epi8(hi, mh));
+            let f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+            _mm256_storeu_ps(o.as_mut_ptr(), f);
+        }
+        out
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn store(px: &mut [u8; 3 * LANES], c: &Planes) {
+        use std::arch::x86_64::*;
+        const LOW: ([u8; 16], [u8; 16]) = shuffle::scatter(0);
+        const HIGH: ([u8; 16], [u8; 16]) = shuffle::scatter(16);
+        #[inline(always)]
+        unsafe fn bytes(v: &[f32; LANES]) -> __m128i {
+            let i = _mm256_cvttps_epi32(_mm256_loadu_ps(v.as_ptr()));
+            let w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+            _mm_packus_epi16(w, w)
+        }
+        let rg = _mm_unpacklo_epi64(bytes(&c[0]), bytes(&c[1]));
+        let b = bytes(&c[2]);
+        #[inline(always)]
+        unsafe fn m(a: [u8; 16]) -> __m128i {
+            _mm_loadu_si128(a.as_ptr() as *const __m128i)
+        }
+        let low = _mm_or_si128(
+            _mm_shuffle_epi8(rg, m(LOW.0)),
+            _mm_shuffle_epi8(b, m(LOW.1)),
+        );
+        let high = _mm_or_si128(
+            _mm_shuffle_epi8(rg, m(HIGH.0)),
+            _mm_shuffle_epi8(b, m(HIGH.1)),
+        );
+        _mm_storeu_si128(px.as_mut_ptr() as *mut __m128i, low);
+        _mm_storel_epi64(px.as_mut_ptr().add(16) as *mut __m128i, high);
     }
 }
 
-/// Applies jitter then lighting exactly as [`apply_jitter`] followed by [`apply_lighting`], fusing
-/// consecutive per-channel ops into one pass (a contrast needs one extra read-only pass for its
-/// mean; saturation and hue each make one pass).
+/// Applies `steps` to every pixel in one pass, a block of 64 pixels at a time in f32 planes (the
+/// same f32 operations as the scalar ops, so the same results). Returns the sum of the floor()ed
+/// grayscale of the result when `sum` is set (for a contrast that follows); with no steps the
+/// image is only read.
+///
+/// # Safety
+/// The CPU must support what `Io` uses.
+#[inline(always)]
+unsafe fn color_pass_body<Io: PixelIo>(data: &mut [u8], steps: &[Step], sum: bool) -> u64 {
+    let mut total = 0u64;
+    let mut blocks = data.chunks_exact_mut(3 * BLOCK);
+    for px in &mut blocks {
+        total += color_block::<Io>(px, BLOCK, steps, sum);
+    }
+    let rest = blocks.into_remainder();
+    if !rest.is_empty() {
+        let mut pad = [0u8; 3 * BLOCK];
+        pad[..rest.len()].copy_from_slice(rest);
+        total += color_block::<Io>(&mut pad, rest.len() / 3, steps, sum);
+        rest.copy_from_slice(&pad[..rest.len()]);
+    }
+    total
+}
+
+/// One block of [`color_pass_body`]: `px` holds 64 pixels, of which the first `valid` count in
+/// the sum. (A function, not a closure: it must be inlined into the AVX2 caller to be compiled
+/// for it.)
+#[inline(always)]
+unsafe fn color_block<Io: PixelIo>(px: &mut [u8], valid: usize, steps: &[Step], sum: bool) -> u64 {
+    let mut c = [[0f32; BLOCK]; 3];
+    for (k, group) in px.chunks_exact(3 * LANES).enumerate() {
+        let p = Io::load(group.try_into().expect("24 bytes"));
+        for ch in 0..3 {
+            c[ch][k * LANES..(k + 1) * LANES].copy_from_slice(&p[ch]);
+        }
+    }
+    color_steps(&mut c, steps);
+    if !steps.is_empty() {
+        for (k, group) in px.chunks_exact_mut(3 * LANES).enumerate() {
+            let p: Planes =
+                std::array::from_fn(|ch| c[ch][k * LANES..(k + 1) * LANES].try_into().unwrap());
+            Io::store(group.try_into().expect("24 bytes"), &p);
+        }
+    }
+    if sum {
+        let g = gray_lanes(&c[0], &c[1], &c[2]);
+        // At most 64 * 255: exact in i32.
+        g[..valid].iter().map(|&v| v as i32).sum::<i32>() as u64
+    } else {
+        0
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn color_pass_avx2(data: &mut [u8], steps: &[Step], sum: bool) -> u64 {
+    color_pass_body::<Avx2Io>(data, steps, sum)
+}
+
+fn color_pass_portable(data: &mut [u8], steps: &[Step], sum: bool) -> u64 {
+    // SAFETY: ScalarIo needs nothing of the CPU.
+    unsafe { color_pass_body::<ScalarIo>(data, steps, sum) }
+}
+
+fn color_pass(data: &mut [u8], steps: &[Step], sum: bool) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked above), which implies SSSE3 and SSE4.1.
+        return unsafe { color_pass_avx2(data, steps, sum) };
+    }
+    color_pass_portable(data, steps, sum)
+}
+
+/// Applies jitter then lighting exactly as [`apply_jitter`] followed by [`apply_lighting`], fused
+/// into one pass over the pixels where the ops allow: a contrast needs the mean of the image
+/// before it (computed by the pass that produces that image, or by a read-only pass), and hue
+/// runs on its own.
 pub fn apply_color(
     img: &mut RgbImage,
     jitter: Option<&JitterParams>,
     lighting: Option<&LightingParams>,
 ) {
-    let gray = GrayLut::new();
-    let mut lut = PendingLut::identity();
+    let n = (img.width() * img.height()).max(1) as f64;
+    let mut steps: Vec<Step> = Vec::with_capacity(4);
     if let Some(p) = jitter {
         for op in p.order {
             match (op, p.brightness, p.contrast, p.saturation, p.hue) {
-                (0, Some(f), ..) => lut.then(|_, v| blend(v, 0.0, f)),
+                (0, Some(f), ..) => steps.push(Step::Blend {
+                    r: f,
+                    k: 0.0 * (1.0 - f),
+                }),
                 (1, _, Some(f), ..) => {
-                    let [lr, lg, lb] = &lut.0;
-                    let sum: u64 = img
-                        .chunks_exact(3)
-                        .map(|px| {
-                            gray.floor(lr[px[0] as usize], lg[px[1] as usize], lb[px[2] as usize])
-                                as u64
-                        })
-                        .sum();
-                    let mean = (sum as f64 / (img.width() * img.height()).max(1) as f64) as f32;
-                    lut.then(|_, v| blend(v, mean, f));
+                    let sum = color_pass(img, &steps, true);
+                    steps.clear();
+                    let mean = (sum as f64 / n) as f32;
+                    steps.push(Step::Blend {
+                        r: f,
+                        k: mean * (1.0 - f),
+                    });
                 }
-                (2, _, _, Some(f), _) => {
-                    let [lr, lg, lb] = &lut.0;
-                    let scaled: [f32; 256] = std::array::from_fn(|v| v as f32 * f);
-                    // The grey value is an integer 0..=255 after floor: tabulate its share too.
-                    let grey_part: [f32; 256] = std::array::from_fn(|g| g as f32 * (1.0 - f));
-                    let out = |s: f32, m: f32| (s + m).clamp(0.0, 255.0) as u8;
-                    for px in img.chunks_exact_mut(3) {
-                        let (r, g, b) =
-                            (lr[px[0] as usize], lg[px[1] as usize], lb[px[2] as usize]);
-                        let m = grey_part[gray.floor(r, g, b).min(255) as usize];
-                        px[0] = out(scaled[r as usize], m);
-                        px[1] = out(scaled[g as usize], m);
-                        px[2] = out(scaled[b as usize], m);
-                    }
-                    lut = PendingLut::identity();
-                }
+                (2, _, _, Some(f), _) => steps.push(Step::Saturate {
+                    f,
+                    one_minus_f: 1.0 - f,
+                }),
                 (3, _, _, _, Some(h)) => {
-                    lut.flush(img);
+                    if !steps.is_empty() {
+                        color_pass(img, &steps, false);
+                        steps.clear();
+                    }
                     adjust_hue(img, h);
                 }
                 _ => {}
@@ -415,9 +608,13 @@ pub fn apply_color(
         }
     }
     if let Some(l) = lighting {
-        lut.then(|c, v| (v as f32 + 255.0 * l.rgb[c]).round().clamp(0.0, 255.0) as u8);
+        steps.push(Step::Light {
+            off: l.rgb.map(|x| 255.0 * x),
+        });
     }
-    lut.flush(img);
+    if !steps.is_empty() {
+        color_pass(img, &steps, false);
+    }
 }
 
 #[cfg(test)]
@@ -427,26 +624,46 @@ mod fused_tests {
 
     #[test]
     fn fused_equals_op_by_op() {
+        // 851 pixels: not a multiple of the 8 lanes, so the padded tail is exercised.
         let src = RgbImage::from_fn(37, 23, |x, y| {
             image::Rgb([(x * 7) as u8, (y * 11 + x) as u8, (x * y) as u8])
         });
-        let jitter = ColorJitter {
-            brightness: 0.4,
-            contrast: 0.4,
-            saturation: 0.4,
-            hue: 0.1,
-        };
-        let light = Lighting::imagenet(0.1);
-        for i in 0..200 {
-            let mut rng = sample_rng(3, 0, i);
-            let j = jitter.sample(&mut rng);
-            let l = light.sample(&mut rng);
-            let mut a = src.clone();
-            apply_jitter(&mut a, &j);
-            apply_lighting(&mut a, &l);
-            let mut b = src.clone();
-            apply_color(&mut b, Some(&j), Some(&l));
-            assert_eq!(a, b, "params {j:?} {l:?}");
+        for (strength, hue, light_std) in [(0.4, 0.1, 0.1), (0.4, 0.0, 0.1), (0.9, 0.0, 0.5)] {
+            let jitter = ColorJitter {
+                hue,
+                ..ColorJitter::bcs(strength)
+            };
+            let light = Lighting::imagenet(light_std);
+            for i in 0..300 {
+                let mut rng = sample_rng(3, 0, i);
+                let j = jitter.sample(&mut rng);
+                let l = light.sample(&mut rng);
+                let mut a = src.clone();
+                apply_jitter(&mut a, &j);
+                apply_lighting(&mut a, &l);
+                let mut b = src.clone();
+                apply_color(&mut b, Some(&j), Some(&l));
+                assert_eq!(a, b, "params {j:?} {l:?}");
+                // The portable build of the pass (no AVX2) agrees too.
+                let mut c = src.clone();
+                let steps = [
+                    Step::Blend {
+                        r: j.brightness.unwrap(),
+                        k: 3.5,
+                    },
+                    Step::Saturate {
+                        f: j.saturation.unwrap(),
+                        one_minus_f: 1.0 - j.saturation.unwrap(),
+                    },
+                    Step::Light {
+                        off: l.rgb.map(|x| 255.0 * x),
+                    },
+                ];
+                let s1 = color_pass_portable(&mut c, &steps, true);
+                let mut d = src.clone();
+                let s2 = color_pass(&mut d, &steps, true);
+                assert_eq!((c, s1), (d, s2));
+            }
         }
     }
 }
