@@ -52,6 +52,16 @@ pub struct Batch {
     pub normalize: Normalize,
 }
 
+/// HWC RGB bytes -> three planes.
+fn split_planes(src: &[u8], r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    crate::simd::split_planes(src, r, g, b);
+    #[cfg(not(target_arch = "x86_64"))]
+    for (((px, r), g), b) in src.chunks_exact(3).zip(r).zip(g).zip(b) {
+        (*r, *g, *b) = (px[0], px[1], px[2]);
+    }
+}
+
 impl Batch {
     /// Collates HWC images into one CHW-per-image buffer.
     pub fn collate(
@@ -69,12 +79,9 @@ impl Batch {
                 let mut off = 0;
                 for img in images {
                     let plane = img.len() / 3;
-                    let dst = &mut out[off..off + img.len()];
-                    for (i, px) in img.as_raw().chunks_exact(3).enumerate() {
-                        dst[i] = px[0];
-                        dst[plane + i] = px[1];
-                        dst[2 * plane + i] = px[2];
-                    }
+                    let (r, rest) = out[off..off + img.len()].split_at_mut(plane);
+                    let (g, b) = rest.split_at_mut(plane);
+                    split_planes(img.as_raw(), r, g, b);
                     off += img.len();
                 }
                 BatchData::U8(out)

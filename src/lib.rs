@@ -34,6 +34,8 @@ pub mod loader;
 pub mod report;
 pub mod rng;
 pub mod sampler;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 pub mod source;
 pub mod stats;
 pub mod synth;

@@ -398,47 +398,10 @@ impl PixelIo for ScalarIo {
     }
 }
 
-/// Byte shuffles (SSSE3/SSE4.1) and 8-lane conversions (AVX2): the element-by-element moves
+/// Byte shuffles ([`crate::simd`]) and 8-lane conversions (AVX2): the element-by-element moves
 /// cost more than the arithmetic.
 #[cfg(target_arch = "x86_64")]
 struct Avx2Io;
-
-#[cfg(target_arch = "x86_64")]
-mod shuffle {
-    /// For channel `ch`: byte i of (shuffle(bytes 0..16, lo) | shuffle(bytes 8..24, hi)) is
-    /// byte 3i + ch of the pixels (0x80: zero).
-    pub const fn gather(ch: usize) -> ([u8; 16], [u8; 16]) {
-        let (mut lo, mut hi) = ([0x80u8; 16], [0x80u8; 16]);
-        let mut i = 0;
-        while i < 8 {
-            let j = 3 * i + ch;
-            if j < 16 {
-                lo[i] = j as u8;
-            } else {
-                hi[i] = (j - 8) as u8;
-            }
-            i += 1;
-        }
-        (lo, hi)
-    }
-
-    /// Output bytes `from..from + 16` of the interleaved pixels from `rg` (R0..R7 G0..G7) and
-    /// `b` (B0..B7): (mask on rg, mask on b).
-    pub const fn scatter(from: usize) -> ([u8; 16], [u8; 16]) {
-        let (mut rg, mut b) = ([0x80u8; 16], [0x80u8; 16]);
-        let mut k = 0;
-        while k < 16 && from + k < 24 {
-            let (i, ch) = ((from + k) / 3, (from + k) % 3);
-            if ch == 2 {
-                b[k] = i as u8;
-            } else {
-                rg[k] = (ch * 8 + i) as u8;
-            }
-            k += 1;
-        }
-        (rg, b)
-    }
-}
 
 #[cfg(target_arch = "x86_64")]
 impl PixelIo for Avx2Io {
@@ -446,15 +409,8 @@ impl PixelIo for Avx2Io {
     #[target_feature(enable = "avx2")]
     unsafe fn load(px: &[u8; 3 * LANES]) -> Planes {
         use std::arch::x86_64::*;
-        const MASKS: [([u8; 16], [u8; 16]); 3] =
-            [shuffle::gather(0), shuffle::gather(1), shuffle::gather(2)];
-        let lo = _mm_loadu_si128(px.as_ptr() as *const __m128i);
-        let hi = _mm_loadu_si128(px.as_ptr().add(8) as *const __m128i);
         let mut out = [[0f32; LANES]; 3];
-        for (o, (ml, mh)) in out.iter_mut().zip(MASKS) {
-            let ml = _mm_loadu_si128(ml.as_ptr() as *const __m128i);
-            let mh = _mm_loadu_si128(mh.as_ptr() as *const __m128i);
-            let bytes = _mm_or_si128(_mm_shuffle_epi8(lo, ml), _mm_shuffle_epi8(hi, mh));
+        for (o, bytes) in out.iter_mut().zip(crate::simd::deinterleave8(px)) {
             let f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
             _mm256_storeu_ps(o.as_mut_ptr(), f);
         }
@@ -465,30 +421,13 @@ impl PixelIo for Avx2Io {
     #[target_feature(enable = "avx2")]
     unsafe fn store(px: &mut [u8; 3 * LANES], c: &Planes) {
         use std::arch::x86_64::*;
-        const LOW: ([u8; 16], [u8; 16]) = shuffle::scatter(0);
-        const HIGH: ([u8; 16], [u8; 16]) = shuffle::scatter(16);
         #[inline(always)]
         unsafe fn bytes(v: &[f32; LANES]) -> __m128i {
             let i = _mm256_cvttps_epi32(_mm256_loadu_ps(v.as_ptr()));
             let w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
             _mm_packus_epi16(w, w)
         }
-        let rg = _mm_unpacklo_epi64(bytes(&c[0]), bytes(&c[1]));
-        let b = bytes(&c[2]);
-        #[inline(always)]
-        unsafe fn m(a: [u8; 16]) -> __m128i {
-            _mm_loadu_si128(a.as_ptr() as *const __m128i)
-        }
-        let low = _mm_or_si128(
-            _mm_shuffle_epi8(rg, m(LOW.0)),
-            _mm_shuffle_epi8(b, m(LOW.1)),
-        );
-        let high = _mm_or_si128(
-            _mm_shuffle_epi8(rg, m(HIGH.0)),
-            _mm_shuffle_epi8(b, m(HIGH.1)),
-        );
-        _mm_storeu_si128(px.as_mut_ptr() as *mut __m128i, low);
-        _mm_storel_epi64(px.as_mut_ptr().add(16) as *mut __m128i, high);
+        crate::simd::interleave8([bytes(&c[0]), bytes(&c[1]), bytes(&c[2])], px);
     }
 }
 
