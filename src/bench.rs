@@ -27,6 +27,8 @@ pub struct BenchReport {
     pub checksum: Option<String>,
     /// Samples skipped under the skip policy.
     pub skipped: usize,
+    /// The JPEG decoder of this build ([`crate::decode::JPEG_DECODER`]).
+    pub jpeg_decoder: &'static str,
 }
 
 /// Peak resident set size of this process in MiB (Linux; 0 elsewhere).
@@ -81,6 +83,7 @@ pub fn run(
             peak_rss_mb: peak_rss_mb(),
             checksum: hasher.map(|h| format!("{:016x}", h.digest())),
             skipped: skipped.len(),
+            jpeg_decoder: crate::decode::JPEG_DECODER,
         },
         skipped,
     ))

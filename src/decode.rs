@@ -9,6 +9,13 @@ use std::io::Cursor;
 
 use image::{ImageFormat, ImageReader, Limits, RgbImage};
 
+/// The JPEG decoder this build uses.
+#[cfg(augloader_libjpeg)]
+pub const JPEG_DECODER: &str = "libjpeg-turbo (window + DCT scaling)";
+/// The JPEG decoder this build uses.
+#[cfg(not(augloader_libjpeg))]
+pub const JPEG_DECODER: &str = "image/zune-jpeg (whole image)";
+
 /// By default, images over 100 megapixels are refused.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 

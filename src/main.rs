@@ -371,7 +371,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "{}: {} images in {:.2} s = {:.1} images/s with {} workers, batch {}; peak RSS {:.0} MiB{}",
+            "{}: {} images in {:.2} s = {:.1} images/s with {} workers, batch {}; peak RSS {:.0} MiB; JPEG: {}{}",
             report.pipeline,
             report.images,
             report.seconds,
@@ -379,6 +379,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
             report.workers,
             report.batch,
             report.peak_rss_mb,
+            report.jpeg_decoder,
             report.checksum.as_ref().map(|c| format!(", checksum {c}")).unwrap_or_default()
         );
     }
