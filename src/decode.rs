@@ -291,8 +291,10 @@ mod libjpeg {
             return Ok(None);
         }
         // Progressive images are decoded whole: block smoothing makes a window's pixels depend
-        // on what lies around it.
-        let region = region.filter(|_| !info.progressive);
+        // on what lies around it. So are files that do not end with the EOI marker: a window
+        // above a truncation would decode, and whether a file fails must not depend on the
+        // window an epoch happens to draw.
+        let region = region.filter(|_| !info.progressive && bytes.ends_with(&[0xFF, 0xD9]));
         let max_scale = match region {
             Some(r) if opts.dct_scaling => r.max_scale.clamp(1, 8),
             _ => 1,

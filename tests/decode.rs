@@ -253,3 +253,29 @@ fn dct_scaling_halves_and_can_be_turned_off() {
         "half-size decode differs by {m} from the halved gradient"
     );
 }
+
+/// A truncated JPEG fails whichever window is asked for, even one well above the truncation
+/// (so that whether a file fails does not depend on the window an epoch draws).
+#[test]
+fn truncated_jpeg_fails_for_every_window() {
+    use augloader::decode::{decode_region, Region};
+    let img = image::RgbImage::from_fn(64, 256, |x, y| image::Rgb([x as u8 * 3, y as u8, 7]));
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Jpeg,
+    )
+    .unwrap();
+    bytes.truncate(bytes.len() * 2 / 3);
+    for top in [0, 16, 200] {
+        let r = Region {
+            left: 0,
+            top,
+            width: 8,
+            height: 2,
+            max_scale: 1,
+        };
+        let e = decode_region(&bytes, &DecodeOptions::default(), Some(r)).unwrap_err();
+        assert!(matches!(e, DecodeError::Corrupt(_)), "{e}");
+    }
+}
