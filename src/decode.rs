@@ -188,7 +188,20 @@ pub fn decode_region(
     })
 }
 
+/// A JPEG ends its last scan with the EOI marker (FF D9); neither marker can occur inside
+/// entropy-coded data, and an embedded thumbnail's markers come before the main scans.
+fn jpeg_has_end(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    last_scan.is_some_and(|i| bytes[i..].windows(2).any(|w| w == [0xFF, 0xD9]))
+}
+
 fn decode_full(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, DecodeError> {
+    // zune-jpeg fills a truncated scan with grey and carries on; libjpeg-turbo reports it.
+    if is_jpeg(bytes) && !jpeg_has_end(bytes) {
+        return Err(DecodeError::Corrupt(
+            "truncated JPEG: no end-of-image marker after the last scan".into(),
+        ));
+    }
     let mut reader = reader(bytes)?;
     let mut limits = Limits::default();
     // Room for a 16-bit RGBA intermediate of an image at the limit, nothing more.
