@@ -105,7 +105,7 @@ fn partial_decoding_gives_the_full_decode_result() {
         ..Default::default()
     };
     let mut jpegs = Vec::new();
-    for (w, h) in [(500, 375), (333, 500), (260, 700)] {
+    for (w, h) in [(500, 375), (333, 500), (260, 700), (48, 48), (37, 45)] {
         let img = image(w, h, 7);
         let mut bytes = Vec::new();
         img.write_to(
@@ -120,6 +120,7 @@ fn partial_decoding_gives_the_full_decode_result() {
         for p in [
             Pipeline::preset(name).unwrap(),
             Pipeline::preset(name).unwrap().with_size(64),
+            Pipeline::preset(name).unwrap().with_size(32),
         ] {
             for (k, bytes) in jpegs.iter().enumerate() {
                 let full = decode_rgb8(bytes, &exact).unwrap();
