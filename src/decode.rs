@@ -139,9 +139,48 @@ pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
         .map_err(|e| DecodeError::Corrupt(e.to_string()))
 }
 
-/// [`dimensions`], refusing zero-sized images and images over the pixel limit.
-pub fn checked_dimensions(bytes: &[u8], opts: &DecodeOptions) -> Result<(u32, u32), DecodeError> {
-    let (width, height) = dimensions(bytes)?;
+/// What a header says, checked against the limits. The loader reads it once per sample: the
+/// size to sample parameters from, then how the window they read can be decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// libjpeg-turbo decodes it (a JPEG in a colour space it converts to RGB).
+    libjpeg: bool,
+    /// ... and can decode a window of it.
+    window: bool,
+}
+
+/// Reads the header, refusing zero-sized images and images over the pixel limit.
+pub fn read_header(bytes: &[u8], opts: &DecodeOptions) -> Result<Header, DecodeError> {
+    #[cfg(augloader_libjpeg)]
+    let jpeg = is_jpeg(bytes).then(|| libjpeg::info(bytes)).transpose()?;
+    #[cfg(not(augloader_libjpeg))]
+    let jpeg: Option<JpegInfo> = None;
+    let header = match jpeg {
+        Some(i) => Header {
+            width: i.width,
+            height: i.height,
+            libjpeg: i.rgb,
+            // Progressive images are decoded whole: block smoothing makes a window's pixels
+            // depend on what lies around it. So are files that do not end with the EOI marker: a
+            // window above a truncation would decode, and whether a file fails must not depend
+            // on the window an epoch happens to draw.
+            window: i.rgb && !i.progressive && bytes.ends_with(&[0xFF, 0xD9]),
+        },
+        None => {
+            let (width, height) = dimensions(bytes)?;
+            Header {
+                width,
+                height,
+                libjpeg: false,
+                window: false,
+            }
+        }
+    };
+    let (width, height) = (header.width, header.height);
     let pixels = width as u64 * height as u64;
     if pixels > opts.max_pixels {
         return Err(DecodeError::TooLarge {
@@ -154,7 +193,7 @@ pub fn checked_dimensions(bytes: &[u8], opts: &DecodeOptions) -> Result<(u32, u3
     if pixels == 0 {
         return Err(DecodeError::ZeroSized);
     }
-    Ok((width, height))
+    Ok(header)
 }
 
 /// Decodes JPEG (baseline, progressive, grayscale, CMYK), PNG (8/16-bit, gray, RGBA), BMP or WebP
@@ -163,23 +202,32 @@ pub fn decode_rgb8(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, Decod
     decode_region(bytes, opts, None).map(|d| d.image)
 }
 
-/// Decodes at least `region` of the image (all of it for `None`), downscaled in the DCT by up to
-/// the region's `max_scale` when `opts.dct_scaling` allows. Formats and JPEGs that cannot be
-/// decoded partially come back whole, at full resolution.
+/// [`read_header`], then [`decode_window`].
 pub fn decode_region(
     bytes: &[u8],
     opts: &DecodeOptions,
     region: Option<Region>,
 ) -> Result<Decoded, DecodeError> {
-    let full_size = checked_dimensions(bytes, opts)?;
+    decode_window(bytes, &read_header(bytes, opts)?, opts, region)
+}
+
+/// Decodes at least `region` of the image whose header is `header` (all of it for `None`),
+/// downscaled in the DCT by up to the region's `max_scale` when `opts.dct_scaling` allows.
+/// Formats and JPEGs that cannot be decoded partially come back whole, at full resolution.
+pub fn decode_window(
+    bytes: &[u8],
+    header: &Header,
+    opts: &DecodeOptions,
+    region: Option<Region>,
+) -> Result<Decoded, DecodeError> {
+    let full_size = (header.width, header.height);
     #[cfg(augloader_libjpeg)]
-    if is_jpeg(bytes) {
-        if let Some(d) = libjpeg::decode(bytes, full_size, region, opts)? {
-            return Ok(d);
-        }
+    if header.libjpeg {
+        let region = region.filter(|_| header.window);
+        return libjpeg::decode(bytes, full_size, region, opts);
     }
     #[cfg(not(augloader_libjpeg))]
-    let _ = (region, is_jpeg);
+    let _ = region;
     Ok(Decoded {
         image: decode_full(bytes, opts)?,
         origin: (0, 0),
@@ -216,9 +264,19 @@ fn decode_full(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, DecodeErr
     })
 }
 
+/// What libjpeg-turbo read from a JPEG header.
+#[derive(Clone, Copy, Debug)]
+struct JpegInfo {
+    width: u32,
+    height: u32,
+    /// libjpeg converts the colour space to RGB (not CMYK, YCCK).
+    rgb: bool,
+    progressive: bool,
+}
+
 #[cfg(augloader_libjpeg)]
 mod libjpeg {
-    use super::{DecodeError, DecodeOptions, Decoded, Region};
+    use super::{DecodeError, DecodeOptions, Decoded, JpegInfo as Info, Region};
     use image::RgbImage;
     use std::ffi::{c_char, c_int, c_uint, c_ulong, CStr};
 
@@ -257,15 +315,6 @@ mod libjpeg {
         DecodeError::Corrupt(text.to_string_lossy().into_owned())
     }
 
-    /// Header facts.
-    pub struct Info {
-        pub width: u32,
-        pub height: u32,
-        /// libjpeg converts the colour space to RGB (not CMYK, YCCK).
-        pub rgb: bool,
-        pub progressive: bool,
-    }
-
     pub fn info(bytes: &[u8]) -> Result<Info, DecodeError> {
         let (mut w, mut h, mut ok, mut prog) = (0, 0, 0, 0);
         let mut msg = [0 as c_char; MSG_LEN];
@@ -292,22 +341,13 @@ mod libjpeg {
         })
     }
 
-    /// `None` for colour spaces libjpeg does not convert to RGB (CMYK, YCCK).
+    /// Decodes a JPEG in a colour space libjpeg converts to RGB.
     pub fn decode(
         bytes: &[u8],
         (width, height): (u32, u32),
         region: Option<Region>,
         opts: &DecodeOptions,
-    ) -> Result<Option<Decoded>, DecodeError> {
-        let info = info(bytes)?;
-        if !info.rgb {
-            return Ok(None);
-        }
-        // Progressive images are decoded whole: block smoothing makes a window's pixels depend
-        // on what lies around it. So are files that do not end with the EOI marker: a window
-        // above a truncation would decode, and whether a file fails must not depend on the
-        // window an epoch happens to draw.
-        let region = region.filter(|_| !info.progressive && bytes.ends_with(&[0xFF, 0xD9]));
+    ) -> Result<Decoded, DecodeError> {
         let max_scale = match region {
             Some(r) if opts.dct_scaling => r.max_scale.clamp(1, 8),
             _ => 1,
@@ -361,12 +401,12 @@ mod libjpeg {
         // SAFETY: on success the C side has written all `h` rows of `out_w` RGB pixels.
         unsafe { buf.set_len(len) };
         let image = RgbImage::from_raw(out_w, h, buf).expect("buffer matches its size");
-        Ok(Some(Decoded {
+        Ok(Decoded {
             image,
             origin: (out_x, y),
             scale,
             full_size: (width, height),
-        }))
+        })
     }
 }
 

@@ -15,7 +15,7 @@ use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::batch::{Batch, Dtype, Skipped};
-use crate::decode::{checked_dimensions, decode_region, decode_rgb8, DecodeError, DecodeOptions};
+use crate::decode::{decode_rgb8, decode_window, read_header, DecodeError, DecodeOptions};
 use crate::rng::{sample_rng, SampleRng};
 use crate::sampler::Sampler;
 use crate::source::{Payload, Source, SourceError};
@@ -412,9 +412,9 @@ pub fn augment_encoded(
     opts: &DecodeOptions,
     resize: &mut Resize,
 ) -> Result<(RgbImage, Params), DecodeError> {
-    let (w, h) = checked_dimensions(bytes, opts)?;
-    let params = pipeline.sample(rng, w, h);
-    let decoded = decode_region(bytes, opts, pipeline.region(&params))?;
+    let header = read_header(bytes, opts)?;
+    let params = pipeline.sample(rng, header.width, header.height);
+    let decoded = decode_window(bytes, &header, opts, pipeline.region(&params))?;
     Ok((pipeline.apply_decoded(decoded, &params, resize), params))
 }
 

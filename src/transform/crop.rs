@@ -291,6 +291,9 @@ pub fn apply_geometry_decoded(d: Decoded, p: &GeometryParams, resize: &mut Resiz
             resize: [rh, rw],
             crop: [top, left, ch, cw],
         } => {
+            if d.scale == 1 && (rw, rh) == (width, height) {
+                return crop_image(&d.image, [top - d.origin.1, left - d.origin.0, ch, cw]);
+            }
             let sx = width as f64 / rw as f64 / k;
             let sy = height as f64 / rh as f64 / k;
             let window = [
@@ -299,11 +302,7 @@ pub fn apply_geometry_decoded(d: Decoded, p: &GeometryParams, resize: &mut Resiz
                 cw as f64 * sx,
                 ch as f64 * sy,
             ];
-            if d.scale == 1 && (rw, rh) == (width, height) {
-                crop_image(&d.image, [top - d.origin.1, left - d.origin.0, ch, cw])
-            } else {
-                resize.resize_window(&d.image, window, cw, ch)
-            }
+            resize.resize_window(&d.image, window, cw, ch)
         }
         GeometryParams::CropResize {
             crop: [top, left, ch, cw],
