@@ -138,9 +138,25 @@ impl Batch {
 }
 
 #[cfg(feature = "torch")]
+pub use torch::normalize_u8;
+
+#[cfg(feature = "torch")]
 mod torch {
     use super::*;
     use tch::{Device, Kind, Tensor};
+
+    /// `(x / 255 - mean) / std` of a u8 NCHW tensor, as f32 on the tensor's device: the one
+    /// normalisation of training, validation and TTA views.
+    pub fn normalize_u8(x: &Tensor, n: &Normalize) -> Tensor {
+        let device = x.device();
+        let mean = Tensor::from_slice(&n.mean.map(|m| m * 255.0))
+            .to_device(device)
+            .view([1, 3, 1, 1]);
+        let std = Tensor::from_slice(&n.std.map(|s| s * 255.0))
+            .to_device(device)
+            .view([1, 3, 1, 1]);
+        (x.to_kind(Kind::Float) - mean) / std
+    }
 
     impl Batch {
         /// The images as an [N, 3, H, W] tensor on the CPU (u8 or f32 as collated), with one
@@ -171,16 +187,7 @@ mod torch {
                 .images_tensor()
                 .to_device_(device, self.images_kind(), true, false);
             let x = match self.data {
-                BatchData::U8(_) => {
-                    let n = self.normalize;
-                    let mean = Tensor::from_slice(&n.mean.map(|m| m * 255.0))
-                        .to_device(device)
-                        .view([1, 3, 1, 1]);
-                    let std = Tensor::from_slice(&n.std.map(|s| s * 255.0))
-                        .to_device(device)
-                        .view([1, 3, 1, 1]);
-                    (x.to_kind(Kind::Float) - mean) / std
-                }
+                BatchData::U8(_) => normalize_u8(&x, &self.normalize),
                 BatchData::F32(_) => x,
             };
             (x, self.labels_tensor().to_device(device))

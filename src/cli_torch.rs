@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
+use augloader::defaults::DataDefaults;
+use augloader::train::meta::ModelMeta;
 use augloader::train::sgd::{LrPolicy, Schedule};
 use augloader::train::trainer::{self, TrainConfig};
+use augloader::Pipeline;
 use augloader::Split;
 
 use super::{data_dir, open_split, PipelineArgs};
@@ -77,13 +80,14 @@ pub struct TrainArgs {
     /// cpu, cuda or auto.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// Input side for training and validation crops (default: 32 for the synthetic dataset and
-    /// CIFAR, 224 otherwise).
+    /// Input side for training and validation crops (default: from the images' size: small
+    /// square images at their own size, images under 128 px at 32, photos at 224).
     #[arg(long = "input-size")]
     input_size: Option<u32>,
-    /// Validation pipeline preset.
-    #[arg(long, default_value = "eval")]
-    val_pipeline: String,
+    /// Validation pipeline preset (default: cifar-eval after cifar-train, eval otherwise; or
+    /// chosen from the images' size with the training preset).
+    #[arg(long)]
+    val_pipeline: Option<String>,
     /// Stop each epoch after this many batches (0: all), for quick runs.
     #[arg(long, default_value_t = 0)]
     max_batches: usize,
@@ -121,25 +125,30 @@ fn setup(a: TrainArgs) -> Result<(Setup, TrainArgs)> {
     let dir = data_dir(&a.data)?;
     let train_src = open_split(&dir, Split::Train)?;
     let val_src = open_split(&dir, Split::Val)?;
-    let small = a.data.is_none() || augloader::CifarKind::detect(&dir).is_some();
-    let size = a.input_size.unwrap_or(if small { 32 } else { 224 });
-    let mut pa = a.pipeline.clone();
-    pa.size = Some(pa.size.unwrap_or(size));
-    if a.data.is_none() && pa.pipeline == "resnet-train" {
-        // The synthetic images are 64 px with one object each: a milder scale range and a
-        // smaller hole than ImageNet's keep the object in the crop (measured: 89% val top-1 in
-        // 15 epochs, against 27% with the ImageNet ranges scaled down).
-        pa.scale_min = pa.scale_min.or(Some(size));
-        pa.scale_max = pa.scale_max.or(Some(size + size / 4));
-        pa.cutout = pa.cutout.or(Some(size / 4));
+    // Size and presets left unset follow the images (32 px digits are not 224 px photos).
+    let defaults = DataDefaults::for_source(train_src.as_ref(), a.input_size.or(a.pipeline.size));
+    let size = defaults.input_size;
+    let train_base = match &a.pipeline.pipeline {
+        Some(name) => Pipeline::preset(name)?.with_size(size),
+        None => defaults.train.clone(),
+    };
+    let train_pipeline = PipelineArgs {
+        size: None,
+        ..a.pipeline.clone()
     }
-    let train_pipeline = pa.build()?;
-    let val_pipeline = PipelineArgs {
-        pipeline: a.val_pipeline.clone(),
-        size: Some(size),
-        ..PipelineArgs::none()
-    }
-    .build()?;
+    .apply(train_base)?;
+    let train_pipeline = match a.pipeline.size {
+        Some(s) if s != size => train_pipeline.with_size(s),
+        _ => train_pipeline,
+    };
+    // The validation preset of the training preset's family, unless named.
+    let val_pipeline = match (&a.val_pipeline, &a.pipeline.pipeline) {
+        (Some(name), _) => Pipeline::preset(name)?.with_size(size),
+        (None, Some(t)) if t.starts_with("cifar") => Pipeline::cifar_eval(),
+        (None, Some(_)) => Pipeline::eval().with_size(size),
+        (None, None) => defaults.val.clone(),
+    };
+    val_pipeline.validate()?;
     if let Some(t) = a.threads {
         tch::set_num_threads(t);
     }
@@ -177,6 +186,7 @@ fn setup(a: TrainArgs) -> Result<(Setup, TrainArgs)> {
             unfreeze_after: a.unfreeze_after,
             backbone_lr_mult: a.backbone_lr_mult,
         },
+        data_defaults: Some(defaults),
     };
     Ok(((cfg, train_src, val_src, device), a))
 }
@@ -202,22 +212,26 @@ pub struct EvalArgs {
     /// Dataset folder; its validation split is evaluated (default: the synthetic dataset).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Model name (as trained).
-    #[arg(long, default_value = "resnet20")]
-    model: String,
-    /// Weights: RUN/model.safetensors or RUN/checkpoint.safetensors (or torchvision's, converted).
+    /// Model file: RUN/model.safetensors or RUN/checkpoint.safetensors, whose metadata gives the
+    /// architecture, classes, input size, normalisation and training geometry; or weights
+    /// without it (torchvision's, as safetensors), with --model.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Views: none, flip, 5crop, 10crop, multiscale, multiscale-10crop.
+    /// Architecture; only for weights without augloader metadata (must agree otherwise).
+    #[arg(long)]
+    model: Option<String>,
+    /// Views: none (the validation view of training), flip, 5crop, 10crop, multiscale,
+    /// multiscale-10crop; built at the scales the model was trained at.
     #[arg(long, default_value = "none")]
     tta: String,
-    /// Crop side (default: 32 for the synthetic dataset and CIFAR, 224 otherwise).
+    /// Crop side; only for weights without metadata (default: chosen from the images' size).
     #[arg(long = "input-size")]
     input_size: Option<u32>,
-    /// Shorter side before cropping (default: input size x 256/224).
+    /// Shorter side before cropping for the crop modes (default: the validation resize, inside
+    /// the trained scale range).
     #[arg(long)]
     resize: Option<u32>,
-    /// Shorter sides for multi-scale modes (default: 224, 256, 384, 480, 640 scaled by input size / 224).
+    /// Shorter sides for multi-scale modes (default: inside the trained scale range).
     #[arg(long, value_delimiter = ',')]
     scales: Vec<u32>,
     /// Average logits instead of softmax probabilities.
@@ -240,46 +254,78 @@ pub struct EvalArgs {
     quiet: bool,
 }
 
+/// How the model in `a.checkpoint` was trained: its metadata, checked against the flags and the
+/// data; or, for weights without metadata, the flags and defaults from the data.
+fn eval_model_meta(a: &EvalArgs, val: &dyn augloader::Source) -> Result<ModelMeta> {
+    let (_, meta) = augloader::train::checkpoint::read(&a.checkpoint)?;
+    let file = a.checkpoint.display();
+    if let Some(m) = ModelMeta::from_metadata(&a.checkpoint, &meta)? {
+        if let Some(model) = a.model.as_ref().filter(|x| **x != m.model) {
+            anyhow::bail!(
+                "--model {model} contradicts {file}, which holds a {}",
+                m.model
+            );
+        }
+        if let Some(s) = a.input_size.filter(|s| *s != m.input_size) {
+            anyhow::bail!(
+                "--input-size {s} contradicts {file}, trained at {}",
+                m.input_size
+            );
+        }
+        m.check_classes(&a.checkpoint, val.classes())?;
+        return Ok(m);
+    }
+    let Some(model) = a.model.clone() else {
+        anyhow::bail!(
+            "{file} has no augloader metadata (weights from elsewhere?): pass --model, and \
+             --input-size unless the size chosen from the images fits"
+        );
+    };
+    let d = DataDefaults::for_source(val, a.input_size);
+    Ok(ModelMeta {
+        augloader_version: env!("CARGO_PKG_VERSION").to_string(),
+        model,
+        classes: val.classes().to_vec(),
+        input_size: d.input_size,
+        normalize: d.val.normalize,
+        train_pipeline: d.train.clone(),
+        val_pipeline: d.val.clone(),
+        data_defaults: Some(d),
+    })
+}
+
 pub fn eval_cmd(a: EvalArgs) -> Result<()> {
     use augloader::train::tta::{evaluate_tta, TtaConfig, TtaMode};
     let dir = data_dir(&a.data)?;
     let val = open_split(&dir, Split::Val)?;
-    let small = a.data.is_none() || augloader::CifarKind::detect(&dir).is_some();
-    let crop = a.input_size.unwrap_or(if small { 32 } else { 224 });
-    let scale = |s: f64| (s * crop as f64 / 224.0).round() as u32;
     let mode = TtaMode::parse(&a.tta).with_context(|| {
         format!(
             "unknown --tta `{}` (none, flip, 5crop, 10crop, multiscale, multiscale-10crop)",
             a.tta
         )
     })?;
-    let cfg = TtaConfig {
-        mode,
-        resize: a.resize.unwrap_or(scale(256.0)),
-        crop,
-        scales: if a.scales.is_empty() {
-            [224.0, 256.0, 384.0, 480.0, 640.0].map(scale).to_vec()
-        } else {
-            a.scales.clone()
-        },
-        mean_logits: a.mean_logits,
-    };
-    if cfg.resize < crop {
-        anyhow::bail!("--resize {} is smaller than the crop {crop}", cfg.resize);
+    let meta = eval_model_meta(&a, val.as_ref())?;
+    let mut cfg = TtaConfig::from_training(mode, &meta.train_pipeline, &meta.val_pipeline);
+    cfg.mean_logits = a.mean_logits;
+    if let Some(r) = a.resize {
+        anyhow::ensure!(
+            r >= cfg.crop,
+            "--resize {r} is smaller than the crop {}",
+            cfg.crop
+        );
+        (cfg.resize, cfg.shift) = (r, None);
+    }
+    if !a.scales.is_empty() {
+        anyhow::ensure!(a.scales.iter().all(|&s| s > 0), "--scales must be positive");
+        cfg.scales = a.scales.clone();
     }
     let device = trainer::parse_device(&a.device)?;
-    let mut net = trainer::Net::new(&a.model, val.classes().len(), device, 0, false)?;
+    let mut net = trainer::Net::new(&meta.model, meta.classes.len(), device, 0, false)?;
     trainer::load_weights(&mut net, &a.checkpoint)?;
-    let normalize = if augloader::CifarKind::detect(&dir).is_some() {
-        augloader::transform::Normalize::CIFAR
-    } else {
-        augloader::transform::Normalize::IMAGENET
-    };
     let report = evaluate_tta(
         net.model.as_ref(),
         val.as_ref(),
         &cfg,
-        &normalize,
         device,
         a.chunk,
         a.per_image.as_deref(),

@@ -30,6 +30,7 @@
 pub mod batch;
 pub mod bench;
 pub mod decode;
+pub mod defaults;
 pub mod loader;
 pub mod report;
 pub mod rng;

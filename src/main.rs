@@ -100,9 +100,10 @@ mod cli_torch;
 
 #[derive(Args, Clone)]
 struct PipelineArgs {
-    /// Pipeline preset: resnet-train, inception-train, cifar-train, eval, cifar-eval, decode.
-    #[arg(long, default_value = "resnet-train")]
-    pub pipeline: String,
+    /// Pipeline preset: resnet-train, inception-train, cifar-train, eval, cifar-eval, decode
+    /// (default: resnet-train; for train and tune, chosen from the images' size).
+    #[arg(long)]
+    pub pipeline: Option<String>,
     /// Output crop side (rescales the preset's resize range to match).
     #[arg(long)]
     size: Option<u32>,
@@ -137,7 +138,7 @@ impl PipelineArgs {
     #[allow(dead_code)]
     fn none() -> Self {
         PipelineArgs {
-            pipeline: String::new(),
+            pipeline: None,
             size: None,
             scale_min: None,
             scale_max: None,
@@ -150,8 +151,14 @@ impl PipelineArgs {
         }
     }
 
+    /// The named preset (default resnet-train) with the changes.
     fn build(&self) -> Result<Pipeline> {
-        let mut p = Pipeline::preset(&self.pipeline)?;
+        let p = Pipeline::preset(self.pipeline.as_deref().unwrap_or("resnet-train"))?;
+        self.apply(p)
+    }
+
+    /// `p` with the changes given on the command line.
+    fn apply(&self, mut p: Pipeline) -> Result<Pipeline> {
         if let Some(s) = self.size {
             p = p.with_size(s);
         }

@@ -258,11 +258,13 @@ fn tta_crops_equal_torchvision_five_and_ten_crop() {
         (TtaMode::TenCrop, "ten", 10),
     ] {
         let cfg = TtaConfig {
-            mode,
             resize: 256,
             crop: 224,
-            scales: vec![],
-            mean_logits: false,
+            ..TtaConfig::from_training(
+                mode,
+                &augloader::Pipeline::resnet_train(),
+                &augloader::Pipeline::eval(),
+            )
         };
         let v = views(&img, &cfg, &mut r);
         assert_eq!(v.len(), 1);
@@ -320,6 +322,7 @@ fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
         val_pipeline: Pipeline::cifar_eval(),
         max_batches: 0,
         transfer,
+        data_defaults: None,
     };
     let frozen = Transfer {
         init_from: Some(init.clone()),
@@ -457,4 +460,141 @@ fn eval_and_tune_commands_report_json_and_files() {
         md.contains("## 1. Initial loss") && md.contains("ln(3)"),
         "{md}"
     );
+}
+
+#[test]
+fn eval_reads_the_model_file_and_matches_the_trainers_validation() {
+    let data = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_augloader");
+    let run_cmd = |args: &[&str], extra: &[&Path]| {
+        let out = Command::new(bin).args(args).args(extra).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // 32 px square images: the defaults from the data are pad-and-crop at 32 px.
+    tiny_synth(data.path(), 4, 40, 25);
+    let run = data.path().join("run");
+    let d = data.path();
+    let (ok, out, err) = run_cmd(
+        &[
+            "train",
+            "--model",
+            "resnet8",
+            "--epochs",
+            "2",
+            "--batch",
+            "16",
+            "--quiet",
+            "--workers",
+            "1",
+            "--data",
+        ],
+        &[d, Path::new("--out"), &run],
+    );
+    assert!(ok, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["input_size"], 32);
+    assert_eq!(summary["train_pipeline"], "cifar-train");
+    assert_eq!(summary["val_pipeline"], "cifar-eval");
+    assert_eq!(summary["data_defaults"]["regime"], "small");
+    let trained = summary["val_top1"].as_f64().unwrap();
+    // No flag but the file: the same number as the trainer's last validation.
+    for file in ["model.safetensors", "checkpoint.safetensors"] {
+        let (ok, out, err) = run_cmd(
+            &["eval", "--json", "--quiet", "--data"],
+            &[d, Path::new("--checkpoint"), &run.join(file)],
+        );
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["images"], 100);
+        assert_eq!(v["top1"].as_f64().unwrap(), trained, "{file}");
+    }
+    let model = run.join("model.safetensors");
+    // Flags that contradict the file name both values.
+    for (flag, value, want) in [
+        ("--model", "resnet20", "holds a resnet8"),
+        ("--input-size", "64", "trained at 32"),
+    ] {
+        let (ok, _, err) = run_cmd(
+            &["eval", "--quiet", flag, value, "--data"],
+            &[d, Path::new("--checkpoint"), &model],
+        );
+        assert!(!ok && err.contains(value) && err.contains(want), "{err}");
+    }
+    // Another dataset's classes.
+    let other = tempfile::tempdir().unwrap();
+    tiny_synth(other.path(), 3, 2, 2);
+    let (ok, _, err) = run_cmd(
+        &["eval", "--quiet", "--data"],
+        &[other.path(), Path::new("--checkpoint"), &model],
+    );
+    assert!(
+        !ok && err.contains("model.safetensors") && err.contains("4 classes, the data 3"),
+        "{err}"
+    );
+    // Weights without metadata (as torchvision's) need --model; another architecture's
+    // weights are refused with the file named.
+    let bare = data.path().join("bare.safetensors");
+    let (tensors, _) = checkpoint::read(&model).unwrap();
+    let tensors: Vec<(String, Tensor)> = tensors.into_iter().collect();
+    checkpoint::write(&bare, &tensors, None).unwrap();
+    let (ok, _, err) = run_cmd(
+        &["eval", "--quiet", "--data"],
+        &[d, Path::new("--checkpoint"), &bare],
+    );
+    assert!(
+        !ok && err.contains("no augloader metadata") && err.contains("--model"),
+        "{err}"
+    );
+    let (ok, out, err) = run_cmd(
+        &["eval", "--quiet", "--json", "--model", "resnet8", "--data"],
+        &[d, Path::new("--checkpoint"), &bare],
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["top1"].as_f64().unwrap(), trained);
+    let (ok, _, err) = run_cmd(
+        &["eval", "--quiet", "--model", "resnet20", "--data"],
+        &[d, Path::new("--checkpoint"), &bare],
+    );
+    assert!(
+        !ok && err.contains("bare.safetensors") && err.contains("missing"),
+        "{err}"
+    );
+    // Foreign metadata under our key is an error naming the file, not a panic.
+    let foreign = data.path().join("foreign.safetensors");
+    let meta = std::collections::HashMap::from([(
+        augloader::train::meta::META_KEY.to_string(),
+        "[1, 2]".to_string(),
+    )]);
+    checkpoint::write(&foreign, &tensors, Some(meta)).unwrap();
+    let (ok, _, err) = run_cmd(
+        &["eval", "--quiet", "--data"],
+        &[d, Path::new("--checkpoint"), &foreign],
+    );
+    assert!(
+        !ok && err.contains("foreign.safetensors: metadata"),
+        "{err}"
+    );
+    // One normalisation per run: CIFAR's for training and ImageNet's for validation is refused.
+    let (ok, _, err) = run_cmd(
+        &[
+            "train",
+            "--quiet",
+            "--model",
+            "resnet8",
+            "--pipeline",
+            "cifar-train",
+            "--val-pipeline",
+            "eval",
+            "--input-size",
+            "32",
+            "--data",
+        ],
+        &[d, Path::new("--out"), &data.path().join("mixed")],
+    );
+    assert!(!ok && err.contains("normalises"), "{err}");
 }

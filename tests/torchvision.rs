@@ -9,7 +9,8 @@ use std::process::Command;
 
 /// Three corpus photos (or synthetic images when the corpus is absent), each as lossless PNG and
 /// as JPEG (decoded by libjpeg-turbo on both sides, through partial decoding here), plus one
-/// JPEG twice their size, where DCT downscaling applies.
+/// JPEG twice their size and high-detail JPEGs at 512 and 1400 px, where DCT downscaling may
+/// apply. Default flags throughout.
 fn inputs(dir: &std::path::Path) -> Vec<PathBuf> {
     let imgs: Vec<image::RgbImage> = match util::corpus() {
         Some(root) => [
@@ -48,7 +49,51 @@ fn inputs(dir: &std::path::Path) -> Vec<PathBuf> {
     let p = dir.join("input_big.jpg");
     big.save(&p).unwrap();
     paths.push(p);
+    // High-detail photos, where decoding at reduced size in the DCT differs most from
+    // torchvision's antialiased resize: at 512 px and at 1400 px.
+    for (w, h) in [(512, 512), (1400, 934)] {
+        let p = dir.join(format!("input_detail{w}.jpg"));
+        detailed(&imgs[1], w, h).save(&p).unwrap();
+        paths.push(p);
+    }
     paths
+}
+
+/// `photo` at `w` x `h` with fine detail over it: a zone plate whose frequency rises to the
+/// pixel grid's limit, one- and two-pixel checkerboards, text-like one-pixel strokes, and noise.
+fn detailed(photo: &image::RgbImage, w: u32, h: u32) -> image::RgbImage {
+    use rand::Rng;
+    let base = image::imageops::resize(photo, w, h, image::imageops::FilterType::CatmullRom);
+    let mut rng = augloader::rng::rng_for(11, 0, 0, w as u64);
+    image::RgbImage::from_fn(w, h, |x, y| {
+        let b = base.get_pixel(x, y).0;
+        let (fx, fy) = (x as f64 / w as f64, y as f64 / h as f64);
+        let v = if fx < 0.5 && fy < 0.5 {
+            // Zone plate: phase k r^2 with its local frequency reaching 0.5 cycles/px.
+            let (dx, dy) = (x as f64 - w as f64 / 4.0, y as f64 - h as f64 / 4.0);
+            let k = std::f64::consts::PI / (w as f64 / 2.0);
+            128.0 + 120.0 * (k * (dx * dx + dy * dy) / 2.0).cos()
+        } else if fx >= 0.5 && fy < 0.5 {
+            let period = if fx < 0.75 { 1 } else { 2 };
+            if ((x / period) + (y / period)) % 2 == 0 {
+                30.0
+            } else {
+                225.0
+            }
+        } else if fx < 0.5 {
+            // Strokes: short one-pixel bars on a grid of cells, like small print.
+            let (cx, cy) = (x % 7, y % 11);
+            if (cy == 2 || cy == 8) && cx < 5 || cx == 1 && (2..9).contains(&cy) {
+                20.0
+            } else {
+                b[1] as f64
+            }
+        } else {
+            b[1] as f64 + rng.random_range(-60.0..60.0)
+        };
+        let mix = |c: u8| (0.3 * c as f64 + 0.7 * v).clamp(0.0, 255.0) as u8;
+        image::Rgb([mix(b[0]), mix(b[1]), mix(b[2])])
+    })
 }
 
 #[test]

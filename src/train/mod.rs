@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 mod layers;
+pub mod meta;
 pub mod resnet;
 pub mod sgd;
 pub mod trainer;

@@ -1,7 +1,6 @@
 //! Training runs: SGD over the loader's batches, validation each epoch, metrics, curves,
 //! atomic checkpoints with optimiser and loader state, and resume.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,8 +12,10 @@ use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Reduction, Tensor};
 
 use super::checkpoint::{self, CheckpointError};
+use super::meta::ModelMeta;
 use super::sgd::{LrPolicy, Sgd};
 use super::{build_model, Model, UnknownModel};
+use crate::defaults::DataDefaults;
 use crate::loader::{LoadError, Loader};
 use crate::report::curves::{plot_curves, CurvePoint};
 use crate::rng::{mix, stream};
@@ -53,6 +54,9 @@ pub struct TrainConfig {
     /// Transfer learning settings.
     #[serde(default)]
     pub transfer: Transfer,
+    /// What was chosen from the data for settings left unset (recorded in the model file).
+    #[serde(default)]
+    pub data_defaults: Option<DataDefaults>,
 }
 
 /// Transfer learning: start from other weights, optionally with a new head and a frozen backbone.
@@ -151,6 +155,14 @@ pub struct Summary {
     pub images_per_sec: f64,
     /// The run folder.
     pub run_dir: PathBuf,
+    /// Crop side of training and validation.
+    pub input_size: u32,
+    /// Training pipeline preset.
+    pub train_pipeline: String,
+    /// Validation pipeline preset.
+    pub val_pipeline: String,
+    /// What was chosen from the data (regime, median image side), when settings were left unset.
+    pub data_defaults: Option<serde_json::Value>,
 }
 
 /// Validation results.
@@ -285,6 +297,14 @@ pub fn train(
     std::fs::create_dir_all(run_dir).map_err(io_err(run_dir))?;
     let ckpt_path = run_dir.join("checkpoint.safetensors");
     let classes = train_src.classes().len();
+    if train_src.classes() != val_src.classes() {
+        return Err(TrainError::Invalid(format!(
+            "the training and validation splits have different classes ({} and {}, first difference: {})",
+            train_src.classes().len(),
+            val_src.classes().len(),
+            first_difference(train_src.classes(), val_src.classes())
+        )));
+    }
     let (mut state, saved) = if resume {
         let (tensors, meta) = checkpoint::read(&ckpt_path)?;
         let state: State = meta
@@ -317,6 +337,7 @@ pub fn train(
         )
     };
     let cfg = state.config.clone();
+    let meta = model_meta(&cfg, train_src.classes())?;
     let mut net = Net::new(
         &cfg.model,
         classes,
@@ -506,9 +527,14 @@ pub fn train(
             path: curves.clone(),
             cause: std::io::Error::other(e),
         })?;
-        save_checkpoint(&net, &opt, &state, &ckpt_path)?;
+        save_checkpoint(&net, &opt, &state, &meta, &ckpt_path)?;
     }
-    checkpoint::save_model(&net.vs, &run_dir.join("model.safetensors"))?;
+    let model_path = run_dir.join("model.safetensors");
+    checkpoint::write(
+        &model_path,
+        &checkpoint::state_dict(&net.vs),
+        Some(meta.to_metadata()),
+    )?;
     let last = state.history.last().cloned();
     Ok(Summary {
         model: cfg.model.clone(),
@@ -518,21 +544,81 @@ pub fn train(
         seconds: started.elapsed().as_secs_f64(),
         images_per_sec: images_total as f64 / train_secs_total.max(1e-9),
         run_dir: run_dir.to_path_buf(),
+        input_size: meta.input_size,
+        train_pipeline: cfg.train_pipeline.name.clone(),
+        val_pipeline: cfg.val_pipeline.name.clone(),
+        data_defaults: cfg.data_defaults.as_ref().map(|d| {
+            serde_json::json!({
+                "regime": d.regime,
+                "median_short_side": d.profile.median_short_side,
+                "images_sampled": d.profile.sampled,
+            })
+        }),
     })
 }
 
-fn save_checkpoint(net: &Net, opt: &Sgd, state: &State, path: &Path) -> Result<(), TrainError> {
+fn first_difference(a: &[String], b: &[String]) -> String {
+    match (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i)) {
+        Some(i) => format!(
+            "class {i} is {} in training and {} in validation",
+            a.get(i).map_or("missing".into(), |c| format!("`{c}`")),
+            b.get(i).map_or("missing".into(), |c| format!("`{c}`"))
+        ),
+        None => "none".into(),
+    }
+}
+
+/// The model file's metadata for a run of `cfg`; refuses train and validation pipelines that
+/// disagree on normalisation or output size (evaluation would then see other inputs).
+fn model_meta(cfg: &TrainConfig, classes: &[String]) -> Result<ModelMeta, TrainError> {
+    let (t, v) = (&cfg.train_pipeline, &cfg.val_pipeline);
+    if t.normalize != v.normalize {
+        return Err(TrainError::Invalid(format!(
+            "the training pipeline `{}` normalises with mean {:?} std {:?}, the validation pipeline `{}` with mean {:?} std {:?}: choose presets of one family (cifar-train with cifar-eval, resnet-train or inception-train with eval)",
+            t.name, t.normalize.mean, t.normalize.std, v.name, v.normalize.mean, v.normalize.std
+        )));
+    }
+    let input_size = match (t.output_size(), v.output_size()) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(TrainError::Invalid(format!(
+                "the training pipeline `{}` makes {}x{} crops, the validation pipeline `{}` {}x{}",
+                t.name, a.1, a.0, v.name, b.1, b.0
+            )))
+        }
+        (Some((h, _)), _) | (None, Some((h, _))) => h,
+        (None, None) => cfg.data_defaults.as_ref().map_or(0, |d| d.input_size),
+    };
+    Ok(ModelMeta {
+        augloader_version: env!("CARGO_PKG_VERSION").to_string(),
+        model: cfg.model.clone(),
+        classes: classes.to_vec(),
+        input_size,
+        normalize: t.normalize,
+        train_pipeline: t.clone(),
+        val_pipeline: v.clone(),
+        data_defaults: cfg.data_defaults.clone(),
+    })
+}
+
+fn save_checkpoint(
+    net: &Net,
+    opt: &Sgd,
+    state: &State,
+    meta: &ModelMeta,
+    path: &Path,
+) -> Result<(), TrainError> {
     let mut tensors = checkpoint::state_dict(&net.vs);
     tensors.extend(
         opt.buffers
             .iter()
             .map(|(k, v)| (format!("optim.momentum.{k}"), v.shallow_clone())),
     );
-    let meta = HashMap::from([(
+    let mut meta_map = meta.to_metadata();
+    meta_map.insert(
         "augloader".to_string(),
         serde_json::to_string(state).expect("serialisable"),
-    )]);
-    checkpoint::write(path, &tensors, Some(meta))?;
+    );
+    checkpoint::write(path, &tensors, Some(meta_map))?;
     Ok(())
 }
 
@@ -541,4 +627,13 @@ pub fn load_weights(net: &mut Net, path: &Path) -> Result<(), TrainError> {
     let (tensors, _) = checkpoint::read(path)?;
     checkpoint::load_into(&mut net.vs, path, &tensors, &|_| false)?;
     Ok(())
+}
+
+/// Reads a model file's weights and, when it was written by a training run, its metadata.
+pub fn read_model_file(
+    path: &Path,
+) -> Result<(checkpoint::Tensors, Option<ModelMeta>), TrainError> {
+    let (tensors, meta) = checkpoint::read(path)?;
+    let meta = ModelMeta::from_metadata(path, &meta)?;
+    Ok((tensors, meta))
 }

@@ -15,13 +15,15 @@ use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
 
 use super::trainer::TrainError;
+use crate::batch::normalize_u8;
 use crate::decode::DecodeOptions;
-use crate::loader::load_image;
+use crate::loader::{augment_sample, load_image, LoadError};
+use crate::rng::sample_rng;
 use crate::source::Source;
-use crate::transform::crop::{center_box, five_crop_boxes};
+use crate::transform::crop::{five_crop_boxes, pad_image};
 use crate::transform::flip::hflip;
 use crate::transform::resize::{crop_image, shorter_side_size};
-use crate::transform::{Normalize, Resize};
+use crate::transform::{Geometry, Normalize, Pipeline, Resize};
 
 /// Which views of each image are evaluated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -73,14 +75,81 @@ impl TtaMode {
 pub struct TtaConfig {
     /// Views.
     pub mode: TtaMode,
-    /// Shorter side before cropping (single-scale modes).
+    /// The single view of `none` (and the unflipped one of `flip`): the validation pipeline,
+    /// applied exactly as during training's validation. Its normalisation is the network's.
+    pub base: Pipeline,
+    /// Shorter side before cropping (the crop modes).
     pub resize: u32,
     /// Crop side.
     pub crop: u32,
+    /// For models trained with pad-and-crop: the crop modes translate the image at its own size
+    /// by this many pixels (zero fill) instead of cropping a resized image.
+    pub shift: Option<u32>,
     /// Shorter sides for the multi-scale modes.
     pub scales: Vec<u32>,
     /// Average logits instead of softmax probabilities.
     pub mean_logits: bool,
+}
+
+impl TtaConfig {
+    /// Views of `mode` drawn from what a model trained with `train` and validated with `val` has
+    /// seen: the validation view; crops at a scale inside the trained range (scale
+    /// augmentation), or translations within the trained padding (pad-and-crop); multi-scale
+    /// views at scales inside the trained range.
+    pub fn from_training(mode: TtaMode, train: &Pipeline, val: &Pipeline) -> TtaConfig {
+        let crop = val
+            .output_size()
+            .or(train.output_size())
+            .map_or(224, |(h, _)| h);
+        let val_resize = match val.geometry {
+            Geometry::ResizeCenterCrop { resize, .. } => resize,
+            _ => crop,
+        };
+        let scaled = |f: f64| (val_resize as f64 * f).round() as u32;
+        let (resize, shift, mut scales) = match train.geometry {
+            Geometry::ScaleAug { min, max, .. } => (
+                val_resize.clamp(min, max),
+                None,
+                vec![min, (min + max) / 2, max],
+            ),
+            Geometry::RandomResizedCrop { size, scale, .. } => {
+                // The smallest crops (scale.0 of the area) were enlarged 1/sqrt(scale.0) times.
+                let top = (size as f64 / scale.0.max(1e-3).sqrt()).floor() as u32;
+                let s = [1.0, 1.25, 1.5].map(|f| scaled(f).clamp(size, top.max(size)));
+                (val_resize, None, s.to_vec())
+            }
+            Geometry::PadCrop { pad, .. } => (crop, Some(pad.div_ceil(2).max(1)), vec![crop]),
+            _ => (val_resize, None, vec![val_resize]),
+        };
+        scales.dedup();
+        TtaConfig {
+            mode,
+            base: val.clone(),
+            resize,
+            crop,
+            shift,
+            scales,
+            mean_logits: false,
+        }
+    }
+}
+
+/// The five crops (corners and centre) of `r`: `c` x `c` boxes, or with `shift`, translations
+/// of the whole image by that many pixels.
+fn five(r: &RgbImage, c: u32, shift: Option<u32>) -> Vec<RgbImage> {
+    match shift {
+        Some(t) => {
+            let p = pad_image(r, t);
+            five_crop_boxes(p.height(), p.width(), r.height(), r.width())
+                .iter()
+                .map(|b| crop_image(&p, *b))
+                .collect()
+        }
+        None => five_crop_boxes(r.height(), r.width(), c, c)
+            .iter()
+            .map(|b| crop_image(r, *b))
+            .collect(),
+    }
 }
 
 /// The views of one image for `cfg`, grouped by size: every group's images share one size, so
@@ -89,57 +158,72 @@ pub fn views(img: &RgbImage, cfg: &TtaConfig, resize: &mut Resize) -> Vec<Vec<Rg
     let c = cfg.crop;
     let at = |s: u32, resize: &mut Resize| {
         let (w, h) = shorter_side_size(img.width(), img.height(), s);
-        resize.resize(img, w, h)
+        if (w, h) == img.dimensions() {
+            img.clone()
+        } else {
+            resize.resize(img, w, h)
+        }
     };
     let ten = |r: &RgbImage| -> Vec<RgbImage> {
         let mut m = r.clone();
         hflip(&mut m);
-        let mut out: Vec<RgbImage> = five_crop_boxes(r.height(), r.width(), c, c)
-            .iter()
-            .map(|b| crop_image(r, *b))
-            .collect();
-        out.extend(
-            five_crop_boxes(m.height(), m.width(), c, c)
-                .iter()
-                .map(|b| crop_image(&m, *b)),
-        );
+        let mut out = five(r, c, cfg.shift);
+        out.extend(five(&m, c, cfg.shift));
         out
+    };
+    let crop_scale = |resize: &mut Resize| match cfg.shift {
+        Some(_) => img.clone(),
+        None => at(cfg.resize, resize),
     };
     match cfg.mode {
         TtaMode::None | TtaMode::Flip => {
-            let r = at(cfg.resize, resize);
-            let centre = crop_image(&r, center_box(r.height(), r.width(), c, c));
-            let mut v = vec![centre.clone()];
-            if cfg.mode == TtaMode::Flip {
-                let mut f = centre;
-                hflip(&mut f);
-                v.push(f);
-            }
-            vec![v]
+            let p = cfg
+                .base
+                .sample(&mut sample_rng(0, 0, 0), img.width(), img.height());
+            let centre = cfg.base.apply(img, &p, resize);
+            vec![with_mirror(centre, cfg.mode == TtaMode::Flip)]
         }
-        TtaMode::FiveCrop => {
-            let r = at(cfg.resize, resize);
-            vec![five_crop_boxes(r.height(), r.width(), c, c)
-                .iter()
-                .map(|b| crop_image(&r, *b))
-                .collect()]
-        }
-        TtaMode::TenCrop => vec![ten(&at(cfg.resize, resize))],
+        TtaMode::FiveCrop => vec![five(&crop_scale(resize), c, cfg.shift)],
+        TtaMode::TenCrop => vec![ten(&crop_scale(resize))],
         TtaMode::Multiscale => cfg
             .scales
             .iter()
-            .map(|&s| {
-                let r = at(s, resize);
-                let mut f = r.clone();
-                hflip(&mut f);
-                vec![r, f]
-            })
+            .map(|&s| with_mirror(at(s, resize), true))
             .collect(),
         TtaMode::MultiscaleTenCrop => cfg
             .scales
             .iter()
-            .map(|&s| ten(&at(s.max(c), resize)))
+            .map(|&s| ten(&at(if cfg.shift.is_some() { s } else { s.max(c) }, resize)))
             .collect(),
+    }
+}
+
+/// `[v]`, or `[v, mirror of v]`.
+fn with_mirror(v: RgbImage, mirror: bool) -> Vec<RgbImage> {
+    let mut out = vec![v];
+    if mirror {
+        let mut f = out[0].clone();
+        hflip(&mut f);
+        out.push(f);
+    }
+    out
+}
+
+/// The views of sample `i`: the single-view modes go through the loader's own path (window
+/// decoding included), so `none` sees exactly what training's validation saw.
+fn sample_views(
+    source: &dyn Source,
+    i: usize,
+    cfg: &TtaConfig,
+    opts: &DecodeOptions,
+    resize: &mut Resize,
+) -> Result<Vec<Vec<RgbImage>>, LoadError> {
+    match cfg.mode {
+        TtaMode::None | TtaMode::Flip => {
+            let (v, _) = augment_sample(source, &cfg.base, 0, 0, i, opts, resize)?;
+            Ok(vec![with_mirror(v, cfg.mode == TtaMode::Flip)])
+        }
+        _ => Ok(views(&load_image(source, i, opts)?, cfg, resize)),
     }
 }
 
@@ -177,14 +261,23 @@ pub struct TtaReport {
     pub images_per_sec: f64,
 }
 
-fn to_tensor(imgs: &[RgbImage], n: &Normalize) -> Tensor {
+/// Views of one size as a normalised [N, 3, H, W] tensor on `device`, normalised there as the
+/// trainer's batches are.
+fn to_tensor(imgs: &[&RgbImage], n: &Normalize, device: Device) -> Tensor {
     let (h, w) = (imgs[0].height() as i64, imgs[0].width() as i64);
     let plane = (h * w) as usize;
-    let mut buf = vec![0f32; imgs.len() * plane * 3];
-    for (i, img) in imgs.iter().enumerate() {
-        n.hwc_u8_to_chw_f32(img.as_raw(), &mut buf[i * plane * 3..(i + 1) * plane * 3]);
+    let mut buf = vec![0u8; imgs.len() * plane * 3];
+    for (img, dst) in imgs.iter().zip(buf.chunks_exact_mut(plane * 3)) {
+        for (p, px) in img.as_raw().chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                dst[c * plane + p] = px[c];
+            }
+        }
     }
-    Tensor::from_slice(&buf).view([imgs.len() as i64, 3, h, w])
+    let x = Tensor::from_slice(&buf)
+        .view([imgs.len() as i64, 3, h, w])
+        .to_device(device);
+    normalize_u8(&x, n)
 }
 
 /// Evaluates `model` with TTA over `source`, `chunk` images at a time (views are built in
@@ -195,7 +288,6 @@ pub fn evaluate_tta(
     model: &dyn ModuleT,
     source: &dyn Source,
     cfg: &TtaConfig,
-    normalize: &Normalize,
     device: Device,
     chunk: usize,
     per_image: Option<&Path>,
@@ -240,7 +332,7 @@ pub fn evaluate_tta(
         let per: Vec<Result<Vec<Vec<RgbImage>>, TrainError>> = (lo..hi)
             .into_par_iter()
             .map_init(Resize::new, |r, i| {
-                Ok(views(&load_image(source, i, &opts)?, cfg, r))
+                Ok(sample_views(source, i, cfg, &opts, r)?)
             })
             .collect();
         // Bucket every view of the chunk by size, so that images of one size at one scale share
@@ -257,8 +349,8 @@ pub fn evaluate_tta(
         );
         for views in buckets.values() {
             for part in views.chunks(VIEW_BATCH) {
-                let imgs: Vec<RgbImage> = part.iter().map(|(_, im)| im.clone()).collect();
-                let x = to_tensor(&imgs, normalize).to_device(device);
+                let imgs: Vec<&RgbImage> = part.iter().map(|(_, im)| im).collect();
+                let x = to_tensor(&imgs, &cfg.base.normalize, device);
                 let logits = tch::no_grad(|| model.forward_t(&x, false)).to_kind(Kind::Float);
                 let s = if cfg.mean_logits {
                     logits
@@ -316,4 +408,61 @@ pub fn evaluate_tta(
         seconds,
         images_per_sec: n as f64 / seconds.max(1e-9),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_stay_inside_the_trained_geometry() {
+        // Pad-and-crop training: crops are translations by half the padding at the image's size.
+        let cfg = TtaConfig::from_training(
+            TtaMode::TenCrop,
+            &Pipeline::cifar_train(),
+            &Pipeline::cifar_eval(),
+        );
+        assert_eq!(
+            (cfg.shift, cfg.crop, cfg.scales.clone()),
+            (Some(2), 32, vec![32])
+        );
+        let img = RgbImage::from_fn(32, 32, |x, y| image::Rgb([x as u8 + 1, y as u8 + 1, 7]));
+        let v = views(&img, &cfg, &mut Resize::new());
+        assert_eq!(v[0].len(), 10);
+        assert_eq!(v[0][4], img, "the centre view is the image itself");
+        // Top-left: the image moved right and down by 2, zero fill on the left and top.
+        assert_eq!(v[0][0].get_pixel(2, 2), img.get_pixel(0, 0));
+        assert_eq!(v[0][0].get_pixel(1, 5).0, [0, 0, 0]);
+        assert_eq!(v[0][3].get_pixel(0, 0), img.get_pixel(2, 2));
+        // Scale augmentation 32..40 with a 37 px validation resize: crops at 37, multi-scale
+        // views at 32, 36 and 40 (inside the trained range).
+        let mut train = Pipeline::resnet_train().with_size(32);
+        train.geometry = Geometry::ScaleAug {
+            min: 32,
+            max: 40,
+            size: 32,
+        };
+        let cfg =
+            TtaConfig::from_training(TtaMode::Multiscale, &train, &Pipeline::eval().with_size(32));
+        assert_eq!(
+            (cfg.resize, cfg.shift, cfg.scales.clone()),
+            (37, None, vec![32, 36, 40])
+        );
+        // ImageNet presets: 256 px crops and the scales 256..480.
+        let cfg = TtaConfig::from_training(
+            TtaMode::FiveCrop,
+            &Pipeline::resnet_train(),
+            &Pipeline::eval(),
+        );
+        assert_eq!(
+            (cfg.resize, cfg.crop, cfg.scales),
+            (256, 224, vec![256, 368, 480])
+        );
+        let cfg = TtaConfig::from_training(
+            TtaMode::FiveCrop,
+            &Pipeline::inception_train(),
+            &Pipeline::eval(),
+        );
+        assert_eq!((cfg.resize, cfg.scales), (256, vec![256, 320, 384]));
+    }
 }

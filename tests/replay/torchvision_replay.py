@@ -88,7 +88,10 @@ def main():
                 diff = (ours.int() - ref.int()).abs().float()
                 mad = diff.mean().item()
                 worst = max(worst, mad)
-                kind = os.path.basename(path).split(".")[-1] + ("-big" if "big" in path else "")
+                base = os.path.basename(path)
+                kind = base.split(".")[-1] + ("-big" if "big" in base else "")
+                if "detail" in base:
+                    kind = base.split(".")[0].replace("input_", "")
                 worst_by_kind[kind] = max(worst_by_kind.get(kind, 0.0), round(mad, 4))
                 print(json.dumps({"pipeline": name, "extra": extra, "input": os.path.basename(path), "seed": seed,
                                   "mad": round(mad, 4), "max": int(diff.max().item())}))
