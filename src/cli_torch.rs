@@ -30,40 +30,40 @@ pub struct TrainArgs {
     #[arg(long, default_value = "resnet20")]
     model: String,
     /// Epochs.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 15, value_parser = crate::cli_ranges::count)]
     epochs: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = crate::cli_ranges::count)]
     batch: usize,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = crate::cli_ranges::positive, allow_hyphen_values = true)]
     lr: f64,
     /// Learning-rate schedule after warm-up.
     #[arg(long, value_enum, default_value = "cosine")]
     schedule: ScheduleArg,
     /// For --schedule step: decay every this many epochs.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = crate::cli_ranges::count)]
     step_every: usize,
     /// For --schedule step: decay factor.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = crate::cli_ranges::positive, allow_hyphen_values = true)]
     step_gamma: f64,
     /// Linear warm-up in epochs.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::cli_ranges::nonneg, allow_hyphen_values = true)]
     warmup: f64,
     /// SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, value_parser = crate::cli_ranges::fraction, allow_hyphen_values = true)]
     momentum: f64,
     /// Weight decay (not applied to BN parameters and biases).
-    #[arg(long, default_value_t = 5e-4)]
+    #[arg(long, default_value_t = 5e-4, value_parser = crate::cli_ranges::nonneg, allow_hyphen_values = true)]
     wd: f64,
     /// Label smoothing.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::cli_ranges::fraction, allow_hyphen_values = true)]
     label_smoothing: f64,
     /// Zero-initialise each residual branch's last BN.
     #[arg(long)]
     zero_init_residual: bool,
     /// Loader worker threads.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = crate::cli_ranges::count)]
     workers: usize,
     /// libtorch intra-op threads (default: libtorch's choice).
     #[arg(long)]
@@ -82,7 +82,7 @@ pub struct TrainArgs {
     device: String,
     /// Input side for training and validation crops (default: from the images' size: small
     /// square images at their own size, images under 128 px at 32, photos at 224).
-    #[arg(long = "input-size")]
+    #[arg(long = "input-size", value_parser = crate::cli_ranges::side)]
     input_size: Option<u32>,
     /// Validation pipeline preset (default: cifar-eval after cifar-train, eval otherwise; or
     /// chosen from the images' size with the training preset).
@@ -97,7 +97,7 @@ pub struct TrainArgs {
     /// Start from these weights (ours or torchvision's, as safetensors).
     #[arg(long)]
     init_from: Option<PathBuf>,
-    /// With --init-from: a new final layer for this dataset's classes (Kaiming init).
+    /// With --init-from: a new final layer for this dataset's classes (std 0.01 init).
     #[arg(long)]
     reinit_head: bool,
     /// Train only the final layer (backbone fixed, its BN in evaluation mode).
@@ -107,7 +107,7 @@ pub struct TrainArgs {
     #[arg(long)]
     unfreeze_after: Option<usize>,
     /// Backbone learning rate as a fraction of the head's when fine-tuning from --init-from.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = crate::cli_ranges::nonneg, allow_hyphen_values = true)]
     backbone_lr_mult: f64,
     #[command(flatten)]
     pipeline: PipelineArgs,
@@ -187,21 +187,53 @@ fn setup(a: TrainArgs) -> Result<(Setup, TrainArgs)> {
             backbone_lr_mult: a.backbone_lr_mult,
         },
         data_defaults: Some(defaults),
+        data: Some(trainer::DatasetId::of(
+            a.data.as_deref().unwrap_or(&dir),
+            train_src.as_ref(),
+        )),
     };
     Ok(((cfg, train_src, val_src, device), a))
 }
 
-pub fn train_cmd(a: TrainArgs) -> Result<()> {
-    let ((cfg, train_src, val_src, device), a) = setup(a)?;
-    let (run_dir, resume) = match &a.resume {
-        Some(r) => (r.clone(), true),
-        None => {
-            // A fresh run replaces an earlier one in the same folder.
-            let _ = std::fs::remove_file(a.out.join("metrics.jsonl"));
-            (a.out.clone(), false)
+/// Flags that may accompany `--resume` (everything else comes from the saved run).
+const RESUME_FLAGS: [&str; 6] = [
+    "--resume",
+    "--data",
+    "--quiet",
+    "--threads",
+    "--device",
+    "--out",
+];
+
+pub fn train_cmd(mut a: TrainArgs) -> Result<()> {
+    let run_dir = match &a.resume {
+        Some(r) => {
+            let given: Vec<String> = std::env::args()
+                .skip(2)
+                .filter(|x| x.starts_with("--"))
+                .map(|x| x.split('=').next().unwrap_or_default().to_string())
+                .filter(|x| !RESUME_FLAGS.contains(&x.as_str()))
+                .collect();
+            if !given.is_empty() {
+                anyhow::bail!(
+                    "{} with --resume: a resumed run keeps its saved settings (only {} may be given)",
+                    given.join(", "),
+                    RESUME_FLAGS[1..].join(", ")
+                );
+            }
+            // Without --data, the run's own dataset, not the default one.
+            let saved = trainer::saved_config(r)?;
+            if a.data.is_none() {
+                a.data = saved.data.map(|d| d.path);
+            }
+            r.clone()
         }
+        None => a.out.clone(),
     };
-    let summary = trainer::train(cfg, train_src, val_src, &run_dir, device, resume, !a.quiet)
+    let resume = a.resume.is_some();
+    let quiet = a.quiet;
+    let ((cfg, train_src, val_src, device), _) = setup(a)?;
+    let summary = trainer::train(cfg, train_src, val_src, &run_dir, device, resume, !quiet)
         .with_context(|| format!("training into {}", run_dir.display()))?;
     println!("{}", serde_json::to_string(&summary)?);
     Ok(())
@@ -225,20 +257,20 @@ pub struct EvalArgs {
     #[arg(long, default_value = "none")]
     tta: String,
     /// Crop side; only for weights without metadata (default: chosen from the images' size).
-    #[arg(long = "input-size")]
+    #[arg(long = "input-size", value_parser = crate::cli_ranges::side)]
     input_size: Option<u32>,
     /// Shorter side before cropping for the crop modes (default: the validation resize, inside
     /// the trained scale range).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli_ranges::side)]
     resize: Option<u32>,
     /// Shorter sides for multi-scale modes (default: inside the trained scale range).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = crate::cli_ranges::side)]
     scales: Vec<u32>,
     /// Average logits instead of softmax probabilities.
     #[arg(long)]
     mean_logits: bool,
     /// Images whose views are built in parallel at a time (bounds memory).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = crate::cli_ranges::count)]
     chunk: usize,
     /// cpu, cuda or auto.
     #[arg(long, default_value = "auto")]

@@ -1,8 +1,8 @@
 //! Encoded bytes -> RGB8, with a pixel limit checked from the header before any large allocation.
 //!
 //! JPEGs go through the system libjpeg-turbo when the build found it (`cfg(augloader_libjpeg)`,
-//! csrc/jpeg_region.c): it decodes only the window a pipeline reads ([`Region`]) and, where the
-//! output is at most half the size of that window, decodes at 1/2, 1/4 or 1/8 scale in the DCT.
+//! csrc/jpeg_region.c): it decodes only the window a pipeline reads ([`Region`]) and, where that
+//! window is large enough ([`Region::max_scale`]), decodes at 1/2, 1/4 or 1/8 scale in the DCT.
 //! Everything else (and JPEGs without it, or in CMYK) is decoded in full by the `image` crate.
 
 use std::io::Cursor;
@@ -69,7 +69,7 @@ impl Default for DecodeOptions {
 }
 
 /// The part of an image a pipeline reads: a window in full-resolution pixels, and the largest
-/// downscale (1, 2, 4 or 8) it accepts because its output is that much smaller than the window.
+/// downscale (1, 2, 4 or 8) it accepts: the downscaled window stays at least twice the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Region {
     /// First column.

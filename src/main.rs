@@ -52,10 +52,10 @@ struct PreviewArgs {
     #[arg(long)]
     out: PathBuf,
     /// Number of source images (rows).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = cli_ranges::count)]
     n: usize,
     /// Augmented views per image.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, value_parser = cli_ranges::count)]
     views: usize,
     /// Seed.
     #[arg(long, default_value_t = 0)]
@@ -68,7 +68,7 @@ struct PcaArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Images to use, spread evenly over the dataset.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = cli_ranges::count)]
     images: usize,
 }
 
@@ -78,16 +78,16 @@ struct SynthArgs {
     #[arg(long)]
     out: PathBuf,
     /// Number of classes (at most 12).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = cli_ranges::count)]
     classes: usize,
     /// Training images per class.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = cli_ranges::count)]
     train_per_class: usize,
     /// Validation images per class.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = cli_ranges::count)]
     val_per_class: usize,
     /// Image side in pixels.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = cli_ranges::side)]
     size: u32,
     /// Seed.
     #[arg(long, default_value_t = 0)]
@@ -98,6 +98,8 @@ struct SynthArgs {
 #[cfg(feature = "torch")]
 mod cli_torch;
 
+mod cli_ranges;
+
 #[derive(Args, Clone)]
 struct PipelineArgs {
     /// Pipeline preset: resnet-train, inception-train, cifar-train, eval, cifar-eval, decode
@@ -105,31 +107,31 @@ struct PipelineArgs {
     #[arg(long)]
     pub pipeline: Option<String>,
     /// Output crop side (rescales the preset's resize range to match).
-    #[arg(long)]
+    #[arg(long, value_parser = cli_ranges::side)]
     size: Option<u32>,
     /// Scale augmentation: smallest shorter side before the random crop (resnet-train).
-    #[arg(long)]
+    #[arg(long, value_parser = cli_ranges::side)]
     scale_min: Option<u32>,
     /// Scale augmentation: largest shorter side before the random crop (resnet-train).
-    #[arg(long)]
+    #[arg(long, value_parser = cli_ranges::side)]
     scale_max: Option<u32>,
     /// Colour jitter strength for brightness, contrast and saturation (0 disables).
-    #[arg(long)]
+    #[arg(long, value_parser = cli_ranges::nonneg32, allow_hyphen_values = true)]
     jitter: Option<f32>,
     /// Hue jitter strength (0..=0.5).
-    #[arg(long)]
+    #[arg(long, value_parser = cli_ranges::hue, allow_hyphen_values = true)]
     hue: Option<f32>,
     /// PCA lighting alpha std (0 disables).
-    #[arg(long)]
+    #[arg(long, value_parser = cli_ranges::nonneg32, allow_hyphen_values = true)]
     lighting: Option<f32>,
     /// Cutout hole side in pixels (0 disables).
-    #[arg(long)]
+    #[arg(long, value_parser = cli_ranges::side)]
     cutout: Option<u32>,
     /// Number of Cutout holes.
-    #[arg(long)]
+    #[arg(long, value_parser = cli_ranges::count0)]
     cutout_holes: Option<u32>,
     /// Horizontal flip probability.
-    #[arg(long)]
+    #[arg(long, value_parser = cli_ranges::probability, allow_hyphen_values = true)]
     flip: Option<f64>,
 }
 
@@ -242,13 +244,13 @@ struct LoaderArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Worker threads (default: available cores).
-    #[arg(long)]
+    #[arg(long, value_parser = cli_ranges::count)]
     workers: Option<usize>,
     /// Batch size.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = cli_ranges::count)]
     batch: usize,
     /// Batches in flight at most (default: 2 x workers).
-    #[arg(long)]
+    #[arg(long, value_parser = cli_ranges::count)]
     prefetch: Option<usize>,
     /// Seed for shuffling and augmentation.
     #[arg(long, default_value_t = 0)]
@@ -259,8 +261,8 @@ struct LoaderArgs {
     /// Refuse images with more pixels than this.
     #[arg(long, default_value_t = augloader::decode::DEFAULT_MAX_PIXELS)]
     max_pixels: u64,
-    /// Never decode JPEGs at reduced size in the DCT (by default allowed where the output is at
-    /// most half the size of the window it is made from; exact otherwise).
+    /// Never decode JPEGs at reduced size in the DCT (by default allowed where the window is at
+    /// least four times the output's size, and never below twice the output's size).
     #[arg(long)]
     exact_decode: bool,
 }
@@ -272,7 +274,7 @@ struct BenchArgs {
     #[command(flatten)]
     pipeline: PipelineArgs,
     /// Epochs to time.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = cli_ranges::count_u64)]
     epochs: u64,
     /// Output element type.
     #[arg(long, value_enum, default_value = "u8")]

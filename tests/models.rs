@@ -323,6 +323,7 @@ fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
         max_batches: 0,
         transfer,
         data_defaults: None,
+        data: None,
     };
     let frozen = Transfer {
         init_from: Some(init.clone()),

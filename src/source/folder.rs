@@ -1,5 +1,6 @@
 //! torchvision-style ImageFolder: ROOT/<class>/<image>, classes in sorted order.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::SourceError;
@@ -44,12 +45,25 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
 
 impl ImageFolder {
     /// Scans `root`. Errors name the folder: unreadable, no class folder, or a class folder
-    /// without images.
+    /// without images. Symbolic links are followed, but a folder reached a second time (a link
+    /// to an ancestor, to itself or to another class folder) is not walked again, so a link
+    /// loop neither hangs the scan nor counts images twice.
     pub fn open(root: impl AsRef<Path>) -> Result<Self, SourceError> {
         let root = root.as_ref().to_path_buf();
         let mut classes = Vec::new();
         let mut files = Vec::new();
-        for dir in sorted_entries(&root)?.into_iter().filter(|p| p.is_dir()) {
+        let class_dirs: Vec<PathBuf> = sorted_entries(&root)?
+            .into_iter()
+            .filter(|p| p.is_dir())
+            .collect();
+        // Every folder is known by its real path; the root and the class folders count as
+        // visited from the start, so which links are skipped does not depend on the walk order.
+        let real = |d: &Path| std::fs::canonicalize(d).map_err(|e| SourceError::io(d, e));
+        let mut visited: HashSet<PathBuf> = HashSet::from([real(&root)?]);
+        for d in &class_dirs {
+            visited.insert(real(d)?);
+        }
+        for dir in class_dirs {
             let label = classes.len();
             let before = files.len();
             // Images may sit in nested folders, as torchvision's walk allows.
@@ -58,7 +72,9 @@ impl ImageFolder {
             while let Some(d) = stack.pop() {
                 for p in sorted_entries(&d)? {
                     if p.is_dir() {
-                        stack.push(p);
+                        if visited.insert(real(&p)?) {
+                            stack.push(p);
+                        }
                     } else if is_image(&p) {
                         found.push(p);
                     }

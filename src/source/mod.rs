@@ -21,10 +21,8 @@ macro_rules! files_source {
                 &self,
                 index: usize,
             ) -> Result<$crate::source::Payload, $crate::source::SourceError> {
-                let p = &self.files[index].0;
-                std::fs::read(p)
+                $crate::source::read_image_file(&self.files[index].0)
                     .map($crate::source::Payload::Encoded)
-                    .map_err(|e| $crate::source::SourceError::io(p, e))
             }
         }
     };
@@ -97,8 +95,8 @@ pub enum SourceError {
         /// What is wrong.
         reason: String,
     },
-    /// A path in a list resolves outside the list's folder.
-    #[error("{}:{line}: path {} resolves outside {}; pass allow_outside (--allow-outside) to accept it", list.display(), entry.display(), root.display())]
+    /// A path in a list resolves outside the list's folder (symbolic links resolved).
+    #[error("{}:{line}: path {} resolves outside {} (a list names files under its own folder; ListFile::open with allow_outside accepts others)", list.display(), entry.display(), root.display())]
     OutsideRoot {
         /// The list file.
         list: PathBuf,
@@ -117,6 +115,62 @@ pub enum SourceError {
         /// The split asked for.
         split: String,
     },
+}
+
+/// Image files larger than this are refused before reading (a 100-megapixel JPEG is about
+/// 50 MB; a PNG of the decoder's pixel limit about 300 MB).
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
+
+/// Reads an image file: only a regular file (a FIFO would block forever, a device never end),
+/// and at most [`MAX_FILE_BYTES`]. Errors name the file.
+pub(crate) fn read_image_file(p: &Path) -> Result<Vec<u8>, SourceError> {
+    use std::io::Read;
+    let refuse = |why: String| SourceError::io(p, std::io::Error::other(why));
+    let meta = std::fs::metadata(p).map_err(|e| SourceError::io(p, e))?;
+    if !meta.is_file() {
+        return Err(refuse(format!(
+            "not a regular file ({})",
+            file_kind(&meta.file_type())
+        )));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(refuse(format!(
+            "{} bytes, more than the limit of {MAX_FILE_BYTES}",
+            meta.len()
+        )));
+    }
+    let f = std::fs::File::open(p).map_err(|e| SourceError::io(p, e))?;
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| SourceError::io(p, e))?;
+    if buf.len() as u64 > MAX_FILE_BYTES {
+        return Err(refuse(format!(
+            "grew past the limit of {MAX_FILE_BYTES} bytes while read"
+        )));
+    }
+    Ok(buf)
+}
+
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a folder"
+    } else {
+        "not a file"
+    }
 }
 
 impl SourceError {

@@ -98,13 +98,18 @@ pub fn write(
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-    {
+    let written = (|| {
         use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(&bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        // A full disk must not leave a half-written temporary file behind.
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path).map_err(io)
+    written.map_err(io)
 }
 
 /// Reads every tensor and the metadata of a safetensors file.

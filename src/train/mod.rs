@@ -40,6 +40,15 @@ pub type Model = Box<dyn ModuleT + Send>;
 #[error("unknown model `{0}` (known: {known})", known = MODELS.join(", "))]
 pub struct UnknownModel(pub String);
 
+/// The smallest input side `name` takes (VGG's five poolings need 32 px).
+pub fn min_input_size(name: &str) -> u32 {
+    if name.starts_with("vgg") {
+        32
+    } else {
+        8
+    }
+}
+
 /// Builds model `name` with `classes` outputs under `p` (usually `vs.root()`).
 pub fn build_model(
     p: &nn::Path,

@@ -5,7 +5,7 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use super::layers::{bn, conv, linear};
+use super::layers::{bn, conv, head};
 
 #[derive(Debug)]
 struct Basic {
@@ -180,7 +180,7 @@ pub fn imagenet(p: &nn::Path, depth: usize, o: ResNetOptions) -> ResNet {
         bn1: bn(p / "bn1", 64, false),
         imagenet_stem: true,
         blocks,
-        fc: linear(p / "fc", 512 * expansion, o.classes),
+        fc: head(p / "fc", 512 * expansion, o.classes),
     }
 }
 
@@ -223,6 +223,6 @@ pub fn cifar(p: &nn::Path, depth: usize, o: ResNetOptions) -> ResNet {
         bn1: bn(p / "bn1", 16, false),
         imagenet_stem: false,
         blocks,
-        fc: linear(p / "fc", 64, o.classes),
+        fc: head(p / "fc", 64, o.classes),
     }
 }

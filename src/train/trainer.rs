@@ -57,6 +57,98 @@ pub struct TrainConfig {
     /// What was chosen from the data for settings left unset (recorded in the model file).
     #[serde(default)]
     pub data_defaults: Option<DataDefaults>,
+    /// The dataset the run trains on (a resumed run must be given the same one).
+    #[serde(default)]
+    pub data: Option<DatasetId>,
+}
+
+/// Which dataset a run uses: where it was, and a fingerprint of its samples.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetId {
+    /// The dataset's path as given.
+    pub path: PathBuf,
+    /// xxh3 of the training split's class names, sample names and labels, in order.
+    pub fingerprint: String,
+}
+
+impl DatasetId {
+    /// The identity of `train` found at `path`.
+    pub fn of(path: &Path, train: &dyn Source) -> DatasetId {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for c in train.classes() {
+            h.update(c.as_bytes());
+            h.update(&[0]);
+        }
+        for i in 0..train.len() {
+            h.update(train.name(i).as_bytes());
+            h.update(&(train.label(i) as u64).to_le_bytes());
+        }
+        DatasetId {
+            path: path.to_path_buf(),
+            fingerprint: format!("{:016x}", h.digest()),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every setting; the error names the setting and the range.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Invalid(m));
+        let finite_nonneg = |v: f64| v.is_finite() && v >= 0.0;
+        if self.epochs == 0 || self.batch == 0 || self.workers == 0 {
+            return bad(format!(
+                "epochs ({}), batch size ({}) and workers ({}) must be at least 1",
+                self.epochs, self.batch, self.workers
+            ));
+        }
+        if !(self.lr.base.is_finite() && self.lr.base > 0.0) {
+            return bad(format!(
+                "learning rate {} must be finite and > 0",
+                self.lr.base
+            ));
+        }
+        if !finite_nonneg(self.lr.warmup_epochs) {
+            return bad(format!(
+                "warm-up {} must be finite and >= 0",
+                self.lr.warmup_epochs
+            ));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad(format!("momentum {} must be in [0, 1)", self.momentum));
+        }
+        if !finite_nonneg(self.weight_decay) {
+            return bad(format!(
+                "weight decay {} must be finite and >= 0",
+                self.weight_decay
+            ));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(format!(
+                "label smoothing {} must be in [0, 1)",
+                self.label_smoothing
+            ));
+        }
+        if !finite_nonneg(self.transfer.backbone_lr_mult) {
+            return bad(format!(
+                "backbone learning-rate multiplier {} must be finite and >= 0",
+                self.transfer.backbone_lr_mult
+            ));
+        }
+        for p in [&self.train_pipeline, &self.val_pipeline] {
+            p.validate()
+                .map_err(|e| TrainError::Invalid(format!("pipeline `{}`: {e}", p.name)))?;
+        }
+        let min = super::min_input_size(&self.model);
+        for p in [&self.train_pipeline, &self.val_pipeline] {
+            if let Some((h, w)) = p.output_size().filter(|&(h, w)| h.min(w) < min) {
+                return bad(format!(
+                    "{} needs inputs of at least {min} px; pipeline `{}` makes {w}x{h}",
+                    self.model, p.name
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Transfer learning: start from other weights, optionally with a new head and a frozen backbone.
@@ -64,7 +156,7 @@ pub struct TrainConfig {
 pub struct Transfer {
     /// Weights to start from (ours, or torchvision's converted to safetensors).
     pub init_from: Option<PathBuf>,
-    /// Do not load the final layer; it keeps its fresh Kaiming initialisation (new class count).
+    /// Do not load the final layer; it keeps its fresh initialisation (std 0.01; new class count).
     pub reinit_head: bool,
     /// Train only the final layer; the rest stays fixed, its BN layers in evaluation mode.
     pub freeze_backbone: bool,
@@ -294,7 +386,12 @@ pub fn train(
     progress: bool,
 ) -> Result<Summary, TrainError> {
     let started = Instant::now();
+    if !resume {
+        cfg.validate()?;
+    }
     std::fs::create_dir_all(run_dir).map_err(io_err(run_dir))?;
+    // One writer per run folder; the lock goes with the process, even on kill -9.
+    let _lock = lock_run_dir(run_dir)?;
     let ckpt_path = run_dir.join("checkpoint.safetensors");
     let classes = train_src.classes().len();
     if train_src.classes() != val_src.classes() {
@@ -316,6 +413,18 @@ pub fn train(
                     ckpt_path.display()
                 ))
             })?;
+        if let (Some(saved), Some(given)) = (&state.config.data, &cfg.data) {
+            if saved.fingerprint != given.fingerprint {
+                return Err(TrainError::Invalid(format!(
+                    "{}: the run trained on {} (fingerprint {}), the data given is {} (fingerprint {})",
+                    ckpt_path.display(),
+                    saved.path.display(),
+                    saved.fingerprint,
+                    given.path.display(),
+                    given.fingerprint
+                )));
+            }
+        }
         if state.classes != classes {
             return Err(TrainError::Invalid(format!(
                 "{}: run has {} classes, the data {}",
@@ -337,6 +446,7 @@ pub fn train(
         )
     };
     let cfg = state.config.clone();
+    cfg.validate()?;
     let meta = model_meta(&cfg, train_src.classes())?;
     let mut net = Net::new(
         &cfg.model,
@@ -397,6 +507,20 @@ pub fn train(
         )));
     }
     let metrics_path = run_dir.join("metrics.jsonl");
+    if saved.is_none() {
+        // A fresh run replaces an earlier one in the folder: nothing of it may pass for ours.
+        for old in ["model.safetensors", "checkpoint.safetensors", "curves.png"] {
+            match std::fs::remove_file(run_dir.join(old)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(TrainError::Io {
+                        path: run_dir.join(old),
+                        cause: e,
+                    })
+                }
+                _ => {}
+            }
+        }
+    }
     // The checkpoint's history is the truth: an epoch that logged its metrics but died before
     // its checkpoint is trained again, so rewrite the log from the history.
     let mut log = String::new();
@@ -498,14 +622,16 @@ pub fn train(
         train_secs_total += train_secs;
         let line = serde_json::to_string(&m).expect("serialisable");
         eprintln!("{line}");
+        state.history.push(m);
+        state.epochs_done = epoch + 1;
+        // The checkpoint first: metrics.jsonl never lists an epoch that no checkpoint holds.
+        save_checkpoint(&net, &opt, &state, &meta, &ckpt_path)?;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&metrics_path)
             .map_err(io_err(&metrics_path))?;
         writeln!(f, "{line}").map_err(io_err(&metrics_path))?;
-        state.history.push(m);
-        state.epochs_done = epoch + 1;
         let points: Vec<CurvePoint> = state
             .history
             .iter()
@@ -527,7 +653,6 @@ pub fn train(
             path: curves.clone(),
             cause: std::io::Error::other(e),
         })?;
-        save_checkpoint(&net, &opt, &state, &meta, &ckpt_path)?;
     }
     let model_path = run_dir.join("model.safetensors");
     checkpoint::write(
@@ -555,6 +680,34 @@ pub fn train(
             })
         }),
     })
+}
+
+/// Locks `run_dir/.lock` for this process (released when the file closes or the process dies);
+/// a second writer is refused with the holder's pid.
+fn lock_run_dir(run_dir: &Path) -> Result<std::fs::File, TrainError> {
+    let path = run_dir.join(".lock");
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            return Err(TrainError::Invalid(format!(
+                "{}: another training process (pid {}) is writing this run folder",
+                run_dir.display(),
+                holder.trim()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+    }
+    f.set_len(0).map_err(io_err(&path))?;
+    write!(f, "{}", std::process::id()).map_err(io_err(&path))?;
+    Ok(f)
 }
 
 fn first_difference(a: &[String], b: &[String]) -> String {
@@ -620,6 +773,21 @@ fn save_checkpoint(
     );
     checkpoint::write(path, &tensors, Some(meta_map))?;
     Ok(())
+}
+
+/// The settings saved in a run folder's checkpoint (what `--resume` continues).
+pub fn saved_config(run_dir: &Path) -> Result<TrainConfig, TrainError> {
+    let path = run_dir.join("checkpoint.safetensors");
+    let (_, meta) = checkpoint::read(&path)?;
+    meta.get("augloader")
+        .and_then(|s| serde_json::from_str::<State>(s).ok())
+        .map(|s| s.config)
+        .ok_or_else(|| {
+            TrainError::Invalid(format!(
+                "{}: no augloader training state in it",
+                path.display()
+            ))
+        })
 }
 
 /// Loads model weights from a file written by [`checkpoint::save_model`] (or a checkpoint).

@@ -3,7 +3,6 @@
 //! (ten crops at each scale), aggregated by mean softmax probability (default) or mean logit.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
@@ -296,23 +295,23 @@ pub fn evaluate_tta(
     let start = Instant::now();
     let n = source.len();
     let classes = source.classes().len();
+    let csv_err = |p: &Path, e: csv::Error| TrainError::Io {
+        path: p.to_path_buf(),
+        cause: std::io::Error::other(e),
+    };
     let mut csv = match per_image {
         Some(p) => {
-            let mut f =
-                std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| TrainError::Io {
-                    path: p.to_path_buf(),
-                    cause: e,
-                })?);
-            let head: Vec<String> = (0..classes)
-                .map(|c| format!("p_{}", source.classes()[c]))
-                .collect();
-            writeln!(f, "index,name,label,prediction,{}", head.join(",")).map_err(|e| {
-                TrainError::Io {
-                    path: p.to_path_buf(),
-                    cause: e,
-                }
-            })?;
-            Some((f, p.to_path_buf()))
+            // A CSV writer: class and file names may hold commas, quotes or newlines.
+            let mut w = csv::Writer::from_path(p).map_err(|e| csv_err(p, e))?;
+            let mut head = vec![
+                "index".to_string(),
+                "name".into(),
+                "label".into(),
+                "prediction".into(),
+            ];
+            head.extend(source.classes().iter().map(|c| format!("p_{c}")));
+            w.write_record(&head).map_err(|e| csv_err(p, e))?;
+            Some((w, p))
         }
         None => None,
     };
@@ -377,14 +376,14 @@ pub fn evaluate_tta(
                     scores
                 };
                 let probs: Vec<f32> = Vec::try_from(probs).expect("f32 scores");
-                let cols: Vec<String> = probs.iter().map(|v| format!("{v:.6}")).collect();
-                let name = source.name(i).replace(',', "_");
-                writeln!(f, "{i},{name},{label},{},{}", top[0], cols.join(",")).map_err(|e| {
-                    TrainError::Io {
-                        path: p.clone(),
-                        cause: e,
-                    }
-                })?;
+                let mut row = vec![
+                    i.to_string(),
+                    source.name(i),
+                    label.to_string(),
+                    top[0].to_string(),
+                ];
+                row.extend(probs.iter().map(|v| format!("{v:.6}")));
+                f.write_record(&row).map_err(|e| csv_err(p, e))?;
             }
         }
         if let Some(pb) = &pb {
@@ -395,8 +394,10 @@ pub fn evaluate_tta(
         pb.finish_and_clear();
     }
     if let Some((mut f, p)) = csv {
-        f.flush()
-            .map_err(|e| TrainError::Io { path: p, cause: e })?;
+        f.flush().map_err(|e| TrainError::Io {
+            path: p.to_path_buf(),
+            cause: e,
+        })?;
     }
     let seconds = start.elapsed().as_secs_f64();
     Ok(TtaReport {

@@ -4,7 +4,7 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use super::layers::{bn, conv_bias, linear};
+use super::layers::{bn, conv_bias, head, linear};
 
 const VGG11: &[i64] = &[64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0];
 const VGG16: &[i64] = &[
@@ -55,7 +55,7 @@ pub fn vgg(p: &nn::Path, depth: usize, batch_norm: bool, classes: i64) -> Vgg {
         fc: [
             linear(&c / 0, 512 * 7 * 7, 4096),
             linear(&c / 3, 4096, 4096),
-            linear(&c / 6, 4096, classes),
+            head(&c / 6, 4096, classes),
         ],
         dropout: 0.5,
     }

@@ -53,6 +53,9 @@ pub struct Params {
     pub cutout_fill: [u8; 3],
 }
 
+/// Largest output side a pipeline may have (resizes may reach twice that).
+pub const MAX_SIDE: u32 = 4096;
+
 /// Names accepted by [`Pipeline::preset`].
 pub const PRESETS: [&str; 6] = [
     "resnet-train",
@@ -232,6 +235,30 @@ impl Pipeline {
                 ))
             }
             _ => {}
+        }
+        // Bounds that keep one image's buffers within a few hundred MB.
+        let (side, resize) = match self.geometry {
+            Geometry::ScaleAug { max, size, .. } => (size, max),
+            Geometry::ResizeCenterCrop { resize, size } => (size, resize),
+            Geometry::RandomResizedCrop { size, .. } => (size, size),
+            Geometry::PadCrop { pad, size } => (size, size + 2 * pad.min(MAX_SIDE)),
+            Geometry::Identity => (0, 0),
+        };
+        if side > MAX_SIDE || resize > 2 * MAX_SIDE {
+            return bad(format!(
+                "output side {side} (at most {MAX_SIDE}) or resize {resize} (at most {}) too large",
+                2 * MAX_SIDE
+            ));
+        }
+        if let Some(l) = self.lighting {
+            if !(l.std.is_finite() && l.std >= 0.0) {
+                return bad(format!("lighting std {} must be finite and >= 0", l.std));
+            }
+        }
+        if let Some(c) = self.cutout {
+            if c.holes > 1000 {
+                return bad(format!("{} Cutout holes (at most 1000)", c.holes));
+            }
         }
         if !(0.0..=1.0).contains(&self.flip) {
             return bad(format!("flip probability {} not in [0, 1]", self.flip));

@@ -1,0 +1,120 @@
+//! Value parsers for numeric flags: every range is checked here, at parse time, so a bad value
+//! is refused with the flag's name (clap adds it) instead of panicking or misleading later.
+
+/// Largest crop or resize side accepted (a 4096 px batch of 64 is already 3 GB).
+pub const MAX_SIDE: u32 = 4096;
+
+fn number<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))
+}
+
+fn finite(s: &str) -> Result<f64, String> {
+    let v: f64 = number(s)?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("{s} is not a finite number"))
+    }
+}
+
+/// An image side in pixels: 1..=MAX_SIDE.
+pub fn side(s: &str) -> Result<u32, String> {
+    let v: u32 = number(s)?;
+    if (1..=MAX_SIDE).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 1..={MAX_SIDE} pixels"))
+    }
+}
+
+/// A count of at least 1.
+pub fn count(s: &str) -> Result<usize, String> {
+    let v: usize = number(s)?;
+    if v >= 1 {
+        Ok(v)
+    } else {
+        Err("must be at least 1".into())
+    }
+}
+
+/// [`count`] as u64.
+pub fn count_u64(s: &str) -> Result<u64, String> {
+    count(s).map(|v| v as u64)
+}
+
+/// A count of at least 0.
+pub fn count0(s: &str) -> Result<usize, String> {
+    number(s)
+}
+
+/// A finite number >= 0.
+pub fn nonneg(s: &str) -> Result<f64, String> {
+    let v = finite(s)?;
+    if v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is negative"))
+    }
+}
+
+/// [`nonneg`] as f32.
+pub fn nonneg32(s: &str) -> Result<f32, String> {
+    nonneg(s).map(|v| v as f32)
+}
+
+/// A finite number > 0.
+pub fn positive(s: &str) -> Result<f64, String> {
+    let v = finite(s)?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} must be greater than 0"))
+    }
+}
+
+/// A probability in [0, 1].
+pub fn probability(s: &str) -> Result<f64, String> {
+    let v = finite(s)?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside [0, 1]"))
+    }
+}
+
+/// A fraction in [0, 1), such as momentum or label smoothing.
+pub fn fraction(s: &str) -> Result<f64, String> {
+    let v = finite(s)?;
+    if (0.0..1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside [0, 1)"))
+    }
+}
+
+/// Hue jitter in [0, 0.5].
+pub fn hue(s: &str) -> Result<f32, String> {
+    let v = finite(s)?;
+    if (0.0..=0.5).contains(&v) {
+        Ok(v as f32)
+    } else {
+        Err(format!("{v} is outside [0, 0.5]"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_refuse_what_would_panic_or_mislead() {
+        assert!(side("0").is_err() && side("100000").is_err() && side("32").is_ok());
+        assert!(nonneg("nan").is_err() && nonneg("inf").is_err() && nonneg("-1").is_err());
+        assert!(positive("0").is_err() && positive("-1").is_err() && positive("0.1").is_ok());
+        assert!(fraction("1").is_err() && fraction("2").is_err() && fraction("0.9").is_ok());
+        assert!(probability("1.5").is_err() && probability("1").is_ok());
+        assert!(hue("0.6").is_err() && count("0").is_err() && count("x").is_err());
+    }
+}

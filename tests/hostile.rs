@@ -1,0 +1,469 @@
+//! Hostile inputs: each case gets a clear error of its expected kind, or a documented,
+//! deterministic behaviour; never a panic, an abort, a hang or a silently different result.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_augloader");
+
+/// Runs `augloader ARGS` with a time limit (a hang is a failure, not a stuck test).
+fn run(args: &[&str], cwd: Option<&Path>) -> (Option<i32>, String, String) {
+    let mut c = Command::new(BIN);
+    c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if let Some(d) = cwd {
+        c.current_dir(d);
+    }
+    let mut child = c.spawn().unwrap();
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("augloader {args:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// What a case must end with.
+enum Expect {
+    /// Exit 0, and stdout or stderr contains this.
+    Ok(&'static str),
+    /// Exit 1 or 2 (clap's usage errors), and stderr contains this.
+    Err(&'static str),
+}
+
+fn check(name: &str, args: &[&str], cwd: Option<&Path>, expect: Expect) {
+    let (code, out, err) = run(args, cwd);
+    assert!(
+        !err.contains("panicked") && code.is_some(),
+        "{name}: crashed ({code:?}): {err}"
+    );
+    match expect {
+        Expect::Ok(want) => assert!(
+            code == Some(0) && (out.contains(want) || err.contains(want)),
+            "{name}: expected success with `{want}`, got {code:?}\n{out}\n{err}"
+        ),
+        Expect::Err(want) => assert!(
+            matches!(code, Some(1) | Some(2)) && err.contains(want),
+            "{name}: expected an error with `{want}`, got {code:?}\n{out}\n{err}"
+        ),
+    }
+}
+
+/// A folder with `list.csv` next to two images, and whatever `extra` adds.
+fn list_dataset(lines: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    util::tiny_folder(&d.path().join("img"), 2, 2, 40);
+    std::fs::write(d.path().join("train.csv"), lines).unwrap();
+    d
+}
+
+fn bench(data: &Path, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "bench",
+        "--workers",
+        "1",
+        "--epochs",
+        "1",
+        "--batch",
+        "2",
+        "--pipeline",
+        "eval",
+        "--size",
+        "32",
+        "--data",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.push(data.to_str().unwrap().to_string());
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn check_bench(name: &str, data: &Path, extra: &[&str], expect: Expect) {
+    let args = bench(data, extra);
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    check(name, &args, None, expect);
+}
+
+#[test]
+fn list_files_bound_labels_and_stay_inside_their_folder() {
+    let cases: [(&str, &str, Expect); 6] = [
+        (
+            "huge label",
+            "img/c0/000.jpg,1000000000\n",
+            Expect::Err("label 1000000000 is above the maximum"),
+        ),
+        (
+            "label that wraps",
+            "img/c0/000.jpg,18446744073709551615\n",
+            Expect::Err("above the maximum"),
+        ),
+        (
+            "byte-order mark before the header",
+            "\u{feff}path,label\nimg/c0/000.jpg,0\nimg/c1/000.jpg,1\n",
+            Expect::Ok("2 images"),
+        ),
+        (
+            "bare CR line ends",
+            "img/c0/000.jpg,0\rimg/c0/001.jpg,0\rimg/c1/000.jpg,1\r",
+            Expect::Ok("3 images"),
+        ),
+        (
+            "negative label",
+            "img/c0/000.jpg,-1\n",
+            Expect::Err("not a non-negative integer"),
+        ),
+        (
+            "a link inside that points out",
+            "link/secret.jpg,0\n",
+            Expect::Err("resolves outside"),
+        ),
+    ];
+    for (name, lines, expect) in cases {
+        let d = list_dataset(lines);
+        let outside = tempfile::tempdir().unwrap();
+        util::tiny_folder(outside.path(), 1, 1, 40);
+        std::fs::rename(
+            outside.path().join("c0/000.jpg"),
+            outside.path().join("secret.jpg"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path(), d.path().join("link")).unwrap();
+        check_bench(name, d.path(), &[], expect);
+    }
+    // The refusal names no flag that does not exist.
+    let d = list_dataset("../x.jpg,0\n");
+    let (_, _, err) = run(
+        &bench(d.path(), &[])
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>(),
+        None,
+    );
+    assert!(!err.contains("--allow-outside"), "{err}");
+}
+
+#[test]
+fn folders_with_link_loops_fifos_and_devices_end_with_clear_errors() {
+    // A link to the dataset root and one to its own folder: the scan ends, no image counts twice.
+    let d = tempfile::tempdir().unwrap();
+    let train = d.path().join("train");
+    util::tiny_folder(&train, 3, 4, 40);
+    std::os::unix::fs::symlink(&train, train.join("c0/up")).unwrap();
+    std::os::unix::fs::symlink(".", train.join("c1/self")).unwrap();
+    std::os::unix::fs::symlink(train.join("c2"), train.join("c0/sibling")).unwrap();
+    check_bench("link loops", d.path(), &[], Expect::Ok("12 images"));
+
+    // A FIFO named like an image: an error naming it, with fail and with skip (no hang).
+    let fifo = train.join("c2/pipe.jpg");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    check_bench(
+        "fifo",
+        d.path(),
+        &[],
+        Expect::Err("pipe.jpg: not a regular file (a FIFO)"),
+    );
+    check_bench(
+        "fifo skipped",
+        d.path(),
+        &["--on-error", "skip"],
+        Expect::Ok("pipe.jpg: not a regular file"),
+    );
+    std::fs::remove_file(&fifo).unwrap();
+
+    // A list entry linking to an endless device.
+    let l = list_dataset("img/c0/000.jpg,0\nzero.jpg,0\n");
+    std::os::unix::fs::symlink("/dev/zero", l.path().join("zero.jpg")).unwrap();
+    // The link's target is outside the folder: refused when listed...
+    check_bench(
+        "device via list",
+        l.path(),
+        &[],
+        Expect::Err("resolves outside"),
+    );
+    // ... and as a file of an ImageFolder, refused as a device before any byte is read.
+    std::os::unix::fs::symlink("/dev/zero", train.join("c1/zero.jpg")).unwrap();
+    check_bench(
+        "device",
+        d.path(),
+        &[],
+        Expect::Err("zero.jpg: not a regular file (a device)"),
+    );
+}
+
+#[test]
+fn numeric_flags_are_refused_with_their_name() {
+    let img = util::fixture("baseline.jpg");
+    let img = img.to_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let png = out.path().join("o.png");
+    let png = png.to_str().unwrap();
+    for (flag, value) in [
+        ("--size", "0"),
+        ("--size", "100000"),
+        ("--scale-min", "0"),
+        ("--lighting", "inf"),
+        ("--lighting", "nan"),
+        ("--jitter", "-1"),
+        ("--hue", "0.7"),
+        ("--flip", "2"),
+    ] {
+        check(
+            &format!("augment {flag} {value}"),
+            &["augment", "--in", img, "--out", png, flag, value],
+            None,
+            Expect::Err(flag),
+        );
+    }
+    for (flag, value) in [
+        ("--input-size", "0"),
+        ("--label-smoothing", "2"),
+        ("--lr", "-1"),
+        ("--lr", "nan"),
+        ("--momentum", "nan"),
+        ("--epochs", "0"),
+        ("--batch", "0"),
+        ("--wd", "inf"),
+    ] {
+        check(
+            &format!("train {flag} {value}"),
+            &[
+                "train",
+                "--quiet",
+                "--out",
+                out.path().to_str().unwrap(),
+                flag,
+                value,
+            ],
+            None,
+            Expect::Err(flag),
+        );
+    }
+    check(
+        "eval --scales 0",
+        &["eval", "--checkpoint", "x.safetensors", "--scales", "0"],
+        None,
+        Expect::Err("--scales"),
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    /// Whatever values the pipeline flags get, `augment` ends with an image or an error.
+    #[test]
+    fn random_pipeline_flags_never_panic(
+        values in proptest::collection::vec(
+            prop_oneof![
+                Just("0".to_string()), Just("-1".to_string()), Just("nan".to_string()),
+                Just("inf".to_string()), Just("1e30".to_string()), Just("4096".to_string()),
+                (0u32..600).prop_map(|v| v.to_string()),
+                (0.0f64..2.0).prop_map(|v| format!("{v:.3}")),
+            ],
+            9,
+        ),
+        preset in prop_oneof![Just("resnet-train"), Just("inception-train"), Just("cifar-train"), Just("eval"), Just("cifar-eval")],
+    ) {
+        let flags = ["--size", "--scale-min", "--scale-max", "--jitter", "--hue", "--lighting", "--cutout", "--cutout-holes", "--flip"];
+        let out = tempfile::tempdir().unwrap();
+        let png = out.path().join("o.png");
+        let img = util::fixture("baseline.jpg");
+        let mut args: Vec<String> = vec!["augment".into(), "--in".into(), img.to_str().unwrap().into(), "--out".into(), png.to_str().unwrap().into(), "--pipeline".into(), preset.into()];
+        for (f, v) in flags.iter().zip(&values) {
+            args.push(f.to_string());
+            args.push(v.clone());
+        }
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let (code, _, err) = run(&args, None);
+        prop_assert!(matches!(code, Some(0..=2)) && !err.contains("panicked"), "{args:?}: {code:?} {err}");
+    }
+}
+
+/// A small ImageFolder dataset with train and val splits of 32 px images.
+#[cfg(feature = "torch")]
+fn train_data(dir: &Path) {
+    let cfg = augloader::synth::SynthConfig {
+        classes: 3,
+        train_per_class: 12,
+        val_per_class: 4,
+        size: 32,
+        seed: 2,
+    };
+    augloader::synth::generate(dir, &cfg).unwrap();
+}
+
+#[cfg(feature = "torch")]
+fn train_args(data: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "train",
+        "--quiet",
+        "--model",
+        "resnet8",
+        "--batch",
+        "8",
+        "--workers",
+        "1",
+        "--threads",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if extra.contains(&"--model") {
+        v.drain(2..4);
+    }
+    v.extend(["--data".into(), data.to_str().unwrap().into()]);
+    v.extend(["--out".into(), out.to_str().unwrap().into()]);
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn runs_refuse_what_would_silently_differ() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    train_data(&data);
+    let run_dir = d.path().join("run");
+    let go = |extra: &[&str]| {
+        let a = train_args(&data, &run_dir, extra);
+        run(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>(), None)
+    };
+    // Validation classes that differ from training's.
+    let odd = d.path().join("odd");
+    train_data(&odd);
+    let val = odd.join("val");
+    let first = std::fs::read_dir(&val)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::rename(&first, val.join("zzz")).unwrap();
+    let a = train_args(&odd, &d.path().join("oddrun"), &["--epochs", "1"]);
+    let (code, _, err) = run(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>(), None);
+    assert!(
+        code == Some(1) && err.contains("different classes"),
+        "{err}"
+    );
+    // VGG on 8 px crops.
+    let (code, _, err) = go(&["--model", "vgg11", "--input-size", "8", "--epochs", "1"]);
+    assert!(code == Some(1) && err.contains("at least 32 px"), "{err}");
+
+    // Two writers of one run folder: the second is refused with the first's pid.
+    let a = train_args(&data, &run_dir, &["--epochs", "30"]);
+    let mut first = Command::new(BIN)
+        .args(&a)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !run_dir.join(".lock").is_file()
+        || std::fs::read_to_string(run_dir.join(".lock"))
+            .unwrap()
+            .is_empty()
+    {
+        assert!(t.elapsed().as_secs() < 60);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, _, err) = go(&["--epochs", "1"]);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        code == Some(1) && err.contains(&format!("pid {}", first.id())),
+        "{err}"
+    );
+
+    // Resume: other flags are refused; without --data, the run's own dataset is used.
+    let (code, _, err) = go(&["--epochs", "2"]);
+    assert_eq!(code, Some(0), "{err}");
+    let resume = |extra: &[&str]| {
+        let mut a = vec!["train", "--quiet", "--resume", run_dir.to_str().unwrap()];
+        a.extend(extra);
+        run(&a, None)
+    };
+    let (code, _, err) = resume(&["--lr", "0.5"]);
+    assert!(
+        code == Some(1) && err.contains("--lr with --resume"),
+        "{err}"
+    );
+    let (code, out, err) = resume(&[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("\"epochs\":2"), "{out}");
+    let other = d.path().join("other");
+    augloader::synth::generate(
+        &other,
+        &augloader::synth::SynthConfig {
+            classes: 3,
+            train_per_class: 13,
+            val_per_class: 4,
+            size: 32,
+            seed: 2,
+        },
+    )
+    .unwrap();
+    let (code, _, err) = resume(&["--data", other.to_str().unwrap()]);
+    assert!(code == Some(1) && err.contains("fingerprint"), "{err}");
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn per_image_csv_keeps_odd_class_names_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    train_data(&data);
+    let odd = ["a,b", "say \"hi\"", "two\nlines"];
+    for split in ["train", "val"] {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(data.join(split))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        for (p, new) in names.iter().zip(odd) {
+            std::fs::rename(p, data.join(split).join(new)).unwrap();
+        }
+    }
+    let run_dir = d.path().join("run");
+    let a = train_args(&data, &run_dir, &["--epochs", "1"]);
+    let (code, _, err) = run(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>(), None);
+    assert_eq!(code, Some(0), "{err}");
+    let csv_path = d.path().join("pred.csv");
+    let (code, _, err) = run(
+        &[
+            "eval",
+            "--quiet",
+            "--data",
+            data.to_str().unwrap(),
+            "--checkpoint",
+            run_dir.join("model.safetensors").to_str().unwrap(),
+            "--per-image",
+            csv_path.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let mut r = csv::Reader::from_path(&csv_path).unwrap();
+    let head: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    let mut sorted = odd.map(|c| format!("p_{c}"));
+    sorted.sort();
+    assert_eq!(head[4..], sorted);
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert_eq!(rows.len(), 12);
+    assert!(rows.iter().all(|row| row.len() == 7));
+}
