@@ -30,10 +30,10 @@ pub struct TrainArgs {
     #[arg(long, default_value = "resnet20")]
     model: String,
     /// Epochs.
-    #[arg(long, default_value_t = 15, value_parser = crate::cli_ranges::count)]
+    #[arg(long, default_value_t = 16, value_parser = crate::cli_ranges::count)]
     epochs: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 64, value_parser = crate::cli_ranges::count)]
+    #[arg(long, default_value_t = 32, value_parser = crate::cli_ranges::count)]
     batch: usize,
     /// Peak learning rate.
     #[arg(long, default_value_t = 0.05, value_parser = crate::cli_ranges::positive, allow_hyphen_values = true)]
@@ -263,6 +263,10 @@ pub struct EvalArgs {
     /// the trained scale range).
     #[arg(long, value_parser = crate::cli_ranges::side)]
     resize: Option<u32>,
+    /// For models trained with pad-and-crop: the crop modes' translation in pixels (default:
+    /// half the training padding, at least 1).
+    #[arg(long, value_parser = crate::cli_ranges::side)]
+    shift: Option<u32>,
     /// Shorter sides for multi-scale modes (default: inside the trained scale range).
     #[arg(long, value_delimiter = ',', value_parser = crate::cli_ranges::side)]
     scales: Vec<u32>,
@@ -346,6 +350,14 @@ pub fn eval_cmd(a: EvalArgs) -> Result<()> {
             cfg.crop
         );
         (cfg.resize, cfg.shift) = (r, None);
+    }
+    if let Some(t) = a.shift {
+        anyhow::ensure!(
+            cfg.shift.is_some(),
+            "--shift applies to models trained with pad-and-crop; this one was trained with `{}`",
+            meta.train_pipeline.name
+        );
+        cfg.shift = Some(t);
     }
     if !a.scales.is_empty() {
         anyhow::ensure!(a.scales.iter().all(|&s| s > 0), "--scales must be positive");

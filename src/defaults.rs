@@ -16,7 +16,7 @@ pub const PROFILE_SAMPLES: usize = 64;
 pub enum Regime {
     /// Small square images of one size (CIFAR, digits): pad-and-crop at their own size.
     Small,
-    /// Images below 128 px on the shorter side: mild scale augmentation to 32 px crops.
+    /// Images below 128 px on the shorter side: mild scale augmentation to 32 px crops, no Cutout.
     Medium,
     /// Photos: ImageNet-style scale augmentation to 224 px crops.
     Photo,
@@ -124,9 +124,11 @@ impl DataDefaults {
     }
 }
 
-/// `resnet-train` for images below 128 px: a milder scale range (1..1.25 of the crop) and a
-/// hole of a quarter of the crop keep the object in view (on the 64 px synthetic set: 0.89
-/// validation top-1 in 15 epochs, against 0.27 with ImageNet's 256..480 range scaled down).
+/// `resnet-train` for images below 128 px: a milder scale range (1..1.25 of the crop) keeps
+/// the object in view (on the 64 px synthetic set: 0.89 validation top-1 in 15 epochs, against
+/// 0.27 with ImageNet's 256..480 range scaled down), and no Cutout: on that set, ResNet-20 in 16
+/// epochs reached 0.84 / 0.78 / 0.83 (seeds 0, 1, 2) with an 8 px hole, 0.92 / 0.86 / 0.93
+/// without. Short runs on small images learn faster without it.
 fn medium_train(size: u32) -> Pipeline {
     let mut p = Pipeline::resnet_train().with_size(size);
     p.geometry = crate::transform::Geometry::ScaleAug {
@@ -134,9 +136,7 @@ fn medium_train(size: u32) -> Pipeline {
         max: size + size / 4,
         size,
     };
-    if let Some(c) = &mut p.cutout {
-        c.length = (size / 4).max(1);
-    }
+    p.cutout = None;
     p
 }
 

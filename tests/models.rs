@@ -225,7 +225,12 @@ fn kill_9_then_resume_completes_the_run() {
     let done_before = metrics(&run).len();
     assert!(done_before < 12, "killed too late to test resume");
     assert!(run.join("checkpoint.safetensors").is_file());
-    let out = args(&["--resume", run.to_str().unwrap()]).output().unwrap();
+    // The saved settings and dataset: nothing but the run folder (and the thread count).
+    let out = Command::new(env!("CARGO_BIN_EXE_augloader"))
+        .args(["train", "--quiet", "--threads", "1", "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -239,6 +244,32 @@ fn kill_9_then_resume_completes_the_run() {
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
     assert_eq!(summary["epochs"], 12);
     assert!(run.join("model.safetensors").is_file());
+    // Bit-exact: every loss and accuracy equals an uninterrupted run's (same thread count).
+    let whole = data.path().join("whole");
+    let out = args(&["--out", whole.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success());
+    let exact = |m: &[serde_json::Value]| -> Vec<Vec<String>> {
+        m.iter()
+            .map(|v| {
+                [
+                    "lr",
+                    "train_loss",
+                    "train_acc",
+                    "val_loss",
+                    "val_top1",
+                    "val_top5",
+                ]
+                .map(|k| v[k].to_string())
+                .to_vec()
+            })
+            .collect()
+    };
+    assert_eq!(exact(&m), exact(&metrics(&whole)));
+    let (a, _) = checkpoint::read(&run.join("model.safetensors")).unwrap();
+    let (b, _) = checkpoint::read(&whole.join("model.safetensors")).unwrap();
+    for (name, t) in &a {
+        assert!(t.equal(&b[name]), "{name} differs after resume");
+    }
 }
 
 #[test]
