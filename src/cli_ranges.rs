@@ -29,6 +29,14 @@ pub fn side(s: &str) -> Result<u32, String> {
     }
 }
 
+/// A side in pixels where 0 turns the op off: 0..=MAX_SIDE.
+pub fn side_or_zero(s: &str) -> Result<u32, String> {
+    match number::<u32>(s)? {
+        0 => Ok(0),
+        _ => side(s),
+    }
+}
+
 /// A count of at least 1.
 pub fn count(s: &str) -> Result<usize, String> {
     let v: usize = number(s)?;
@@ -65,6 +73,7 @@ pub fn nonneg32(s: &str) -> Result<f32, String> {
 }
 
 /// A finite number > 0.
+#[cfg_attr(not(feature = "torch"), allow(dead_code))]
 pub fn positive(s: &str) -> Result<f64, String> {
     let v = finite(s)?;
     if v > 0.0 {
@@ -85,6 +94,7 @@ pub fn probability(s: &str) -> Result<f64, String> {
 }
 
 /// A fraction in [0, 1), such as momentum or label smoothing.
+#[cfg_attr(not(feature = "torch"), allow(dead_code))]
 pub fn fraction(s: &str) -> Result<f64, String> {
     let v = finite(s)?;
     if (0.0..1.0).contains(&v) {
@@ -111,6 +121,7 @@ mod tests {
     #[test]
     fn ranges_refuse_what_would_panic_or_mislead() {
         assert!(side("0").is_err() && side("100000").is_err() && side("32").is_ok());
+        assert!(side_or_zero("0") == Ok(0) && side_or_zero("5000").is_err());
         assert!(nonneg("nan").is_err() && nonneg("inf").is_err() && nonneg("-1").is_err());
         assert!(positive("0").is_err() && positive("-1").is_err() && positive("0.1").is_ok());
         assert!(fraction("1").is_err() && fraction("2").is_err() && fraction("0.9").is_ok());

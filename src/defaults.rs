@@ -14,7 +14,7 @@ pub const PROFILE_SAMPLES: usize = 64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Regime {
-    /// Small square images of one size (CIFAR, digits): pad-and-crop at their own size.
+    /// Small square images of one size (CIFAR, digits): pad-and-crop at their own size, flip.
     Small,
     /// Images below 128 px on the shorter side: mild scale augmentation to 32 px crops, no Cutout.
     Medium,
@@ -89,7 +89,10 @@ impl DataDefaults {
             .square_side
             .filter(|&s| s <= SMALL_MAX_SIDE && input_size.is_none_or(|i| i == s));
         let (regime, size, train, val) = if let Some(side) = small {
-            let train = Pipeline::cifar_train().with_size(side);
+            let mut train = Pipeline::cifar_train().with_size(side);
+            // No Cutout in short runs (see `medium_train`): on 32 px synthetic images, 16
+            // epochs of ResNet-20 reached 0.960 without it, 0.857 with its 16 px hole.
+            train.cutout = None;
             (Regime::Small, side, train, Pipeline::cifar_eval())
         } else if profile.median_short_side < PHOTO_MIN_SIDE {
             let size = input_size.unwrap_or(32);

@@ -125,7 +125,7 @@ struct PipelineArgs {
     #[arg(long, value_parser = cli_ranges::nonneg32, allow_hyphen_values = true)]
     lighting: Option<f32>,
     /// Cutout hole side in pixels (0 disables).
-    #[arg(long, value_parser = cli_ranges::side)]
+    #[arg(long, value_parser = cli_ranges::side_or_zero)]
     cutout: Option<u32>,
     /// Number of Cutout holes.
     #[arg(long, value_parser = cli_ranges::count0)]

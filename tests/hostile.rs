@@ -3,7 +3,7 @@
 
 mod util;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -224,6 +224,7 @@ fn numeric_flags_are_refused_with_their_name() {
         ("--jitter", "-1"),
         ("--hue", "0.7"),
         ("--flip", "2"),
+        ("--cutout", "5000"),
     ] {
         check(
             &format!("augment {flag} {value}"),
@@ -232,6 +233,13 @@ fn numeric_flags_are_refused_with_their_name() {
             Expect::Err(flag),
         );
     }
+    // Zero turns Cutout off (not an error).
+    check(
+        "augment --cutout 0",
+        &["augment", "--in", img, "--out", png, "--cutout", "0"],
+        None,
+        Expect::Ok("\"cutout\":[]"),
+    );
     if !cfg!(feature = "torch") {
         return;
     }
@@ -433,7 +441,7 @@ fn per_image_csv_keeps_odd_class_names_whole() {
     train_data(&data);
     let odd = ["a,b", "say \"hi\"", "two\nlines"];
     for split in ["train", "val"] {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(data.join(split))
+        let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(data.join(split))
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
