@@ -292,10 +292,13 @@ pub struct EvalArgs {
 
 /// How the model in `a.checkpoint` was trained: its metadata, checked against the flags and the
 /// data; or, for weights without metadata, the flags and defaults from the data.
-fn eval_model_meta(a: &EvalArgs, val: &dyn augloader::Source) -> Result<ModelMeta> {
-    let (_, meta) = augloader::train::checkpoint::read(&a.checkpoint)?;
+fn eval_model_meta(
+    a: &EvalArgs,
+    val: &dyn augloader::Source,
+    meta: Option<ModelMeta>,
+) -> Result<ModelMeta> {
     let file = a.checkpoint.display();
-    if let Some(m) = ModelMeta::from_metadata(&a.checkpoint, &meta)? {
+    if let Some(m) = meta {
         if let Some(model) = a.model.as_ref().filter(|x| **x != m.model) {
             anyhow::bail!(
                 "--model {model} contradicts {file}, which holds a {}",
@@ -340,7 +343,8 @@ pub fn eval_cmd(a: EvalArgs) -> Result<()> {
             a.tta
         )
     })?;
-    let meta = eval_model_meta(&a, val.as_ref())?;
+    let (tensors, meta) = trainer::read_model_file(&a.checkpoint)?;
+    let meta = eval_model_meta(&a, val.as_ref(), meta)?;
     let mut cfg = TtaConfig::from_training(mode, &meta.train_pipeline, &meta.val_pipeline);
     cfg.mean_logits = a.mean_logits;
     if let Some(r) = a.resize {
@@ -360,12 +364,11 @@ pub fn eval_cmd(a: EvalArgs) -> Result<()> {
         cfg.shift = Some(t);
     }
     if !a.scales.is_empty() {
-        anyhow::ensure!(a.scales.iter().all(|&s| s > 0), "--scales must be positive");
         cfg.scales = a.scales.clone();
     }
     let device = trainer::parse_device(&a.device)?;
     let mut net = trainer::Net::new(&meta.model, meta.classes.len(), device, 0, false)?;
-    trainer::load_weights(&mut net, &a.checkpoint)?;
+    augloader::train::checkpoint::load_into(&mut net.vs, &a.checkpoint, &tensors, &|_| false)?;
     let report = evaluate_tta(
         net.model.as_ref(),
         val.as_ref(),

@@ -136,23 +136,6 @@ struct PipelineArgs {
 }
 
 impl PipelineArgs {
-    /// A preset with no changes.
-    #[allow(dead_code)]
-    fn none() -> Self {
-        PipelineArgs {
-            pipeline: None,
-            size: None,
-            scale_min: None,
-            scale_max: None,
-            jitter: None,
-            hue: None,
-            lighting: None,
-            cutout: None,
-            cutout_holes: None,
-            flip: None,
-        }
-    }
-
     /// The named preset (default resnet-train) with the changes.
     fn build(&self) -> Result<Pipeline> {
         let p = Pipeline::preset(self.pipeline.as_deref().unwrap_or("resnet-train"))?;
