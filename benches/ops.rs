@@ -21,7 +21,15 @@ fn input() -> (Vec<u8>, RgbImage) {
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/bench/corpus/class00/img00000.jpg");
     let bytes = std::fs::read(corpus).unwrap_or_else(|_| {
-        let img = augloader::synth::render(5, 448, &mut augloader::rng::rng_for(0, 3, 0, 0));
+        // Without the corpus: a textured 448 px image (smooth gradients with fine detail).
+        let img = RgbImage::from_fn(448, 448, |x, y| {
+            let t = ((x * 7 + y * 13) % 64) as u8;
+            image::Rgb([
+                (x / 2) as u8 ^ t,
+                (y / 2) as u8,
+                ((x + y) / 4) as u8 ^ (t / 2),
+            ])
+        });
         let mut out = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
             .encode_image(&img)
@@ -32,12 +40,23 @@ fn input() -> (Vec<u8>, RgbImage) {
     (bytes, img)
 }
 
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
 fn ops(c: &mut Criterion) {
     let (bytes, img) = input();
     let mut g = c.benchmark_group("op");
     g.throughput(Throughput::Elements(1));
+    geometry_ops(&mut g, &bytes, &img);
+    let crop = Resize::new().resize_crop(&img, 298, 224, [0, 37, 224, 224]);
+    pixel_ops(&mut g, &crop);
+    g.finish();
+    pipelines(c, &bytes);
+}
+
+/// Decoding and the geometry stage on the input photo.
+fn geometry_ops(g: &mut Group, bytes: &[u8], img: &RgbImage) {
     g.bench_function("decode_jpeg", |b| {
-        b.iter(|| decode_rgb8(black_box(&bytes), &DecodeOptions::default()).unwrap())
+        b.iter(|| decode_rgb8(black_box(bytes), &DecodeOptions::default()).unwrap())
     });
     let mut resize = Resize::new();
     for (name, geom) in [
@@ -70,11 +89,14 @@ fn ops(c: &mut Criterion) {
             b.iter(|| {
                 i += 1;
                 let p = geom.sample(&mut sample_rng(0, 0, i), img.width(), img.height());
-                apply_geometry(&img, &p, &mut resize)
+                apply_geometry(img, &p, &mut resize)
             })
         });
     }
-    let crop = resize.resize_crop(&img, 298, 224, [0, 37, 224, 224]);
+}
+
+/// Pixel ops on a 224x224 crop, and collation.
+fn pixel_ops(g: &mut Group, crop: &RgbImage) {
     // In-place ops on a fresh copy of the 224x224 crop each iteration.
     type InPlace = fn(&mut RgbImage);
     let in_place: [(&str, InPlace); 5] = [
@@ -141,8 +163,11 @@ fn ops(c: &mut Criterion) {
             )
         })
     });
-    g.finish();
+}
 
+/// Whole pipelines from the encoded photo, as the loader runs them.
+fn pipelines(c: &mut Criterion, bytes: &[u8]) {
+    let mut resize = Resize::new();
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(1));
     for name in ["resnet-train", "inception-train", "eval"] {
@@ -153,7 +178,7 @@ fn ops(c: &mut Criterion) {
             b.iter(|| {
                 i += 1;
                 let mut rng = sample_rng(0, 0, i);
-                augment_encoded(&bytes, &p, &mut rng, &DecodeOptions::default(), &mut resize)
+                augment_encoded(bytes, &p, &mut rng, &DecodeOptions::default(), &mut resize)
                     .unwrap()
             })
         });

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite: sets up libtorch and the torchvision reference if missing, then runs
-# formatting and lint checks, the Rust tests, and the replays against torchvision/PyTorch; then
-# the tests again without libtorch and without libjpeg-turbo (the `image` crate decodes JPEGs).
+# formatting, lint and shape checks, the Rust tests (building the examples), the replays against
+# torchvision/PyTorch, the examples themselves; the suite again on the portable (non-SIMD) path;
+# and the tests without libtorch and without libjpeg-turbo (the `image` crate decodes JPEGs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 export AUGLOADER_REQUIRE_PYTHON=1
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+scripts/check_shape.sh
 cargo test --quiet
-AUGLOADER_NO_LIBJPEG=1 cargo test --quiet --no-default-features --lib --tests
+scripts/run_examples.sh
+AUGLOADER_PORTABLE_SIMD=1 cargo test --quiet
+AUGLOADER_NO_LIBJPEG=1 cargo test --quiet --no-default-features --features cli --lib --bins --tests
 echo "all tests passed"

@@ -5,7 +5,7 @@
 //! `torch`) a libtorch VGG/ResNet trainer.
 //!
 //! Data flows one way: a [`source::Source`] (ImageFolder, CIFAR binaries, CSV list) ->
-//! [`sampler::Sampler`] (shuffle per epoch, shards, resume cursor) -> worker threads that decode
+//! a sampler (shuffle per epoch, shards, resume cursor) -> worker threads that decode
 //! ([`decode`]) and augment ([`transform::Pipeline`], randomness from (seed, epoch, index)) ->
 //! [`batch::Batch`] (one contiguous NCHW buffer) -> a bounded queue delivering batches in order
 //! ([`loader::Loader`]).
@@ -26,20 +26,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod batch;
-pub mod bench;
 pub mod decode;
 pub mod defaults;
 pub mod loader;
-pub mod report;
+pub mod observe;
 pub mod rng;
-pub mod sampler;
+mod sampler;
 #[cfg(target_arch = "x86_64")]
 mod simd;
 pub mod source;
-pub mod stats;
-pub mod synth;
 #[cfg(feature = "torch")]
 pub mod train;
 pub mod transform;

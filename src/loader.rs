@@ -12,7 +12,6 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use image::RgbImage;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::batch::{Batch, Dtype, Skipped};
 use crate::decode::{decode_rgb8, decode_window, read_header, DecodeError, DecodeOptions};
@@ -67,11 +66,14 @@ pub enum LoadError {
     /// An invalid setting.
     #[error("invalid loader setting: {0}")]
     Config(String),
+    /// The epoch was stopped (its iterator dropped) before this batch was built.
+    #[error("the epoch was stopped before this batch was built")]
+    Cancelled,
 }
 
 /// Builds a [`Loader`]. By default: batch 256, workers = available cores, prefetch = 2 x
 /// workers, seed 0, shuffled, keeping the last partial batch, rank 0 of 1, fail on errors,
-/// u8 output, 100-megapixel decode limit, no progress bar.
+/// u8 output, 100-megapixel decode limit.
 pub struct LoaderBuilder {
     source: Arc<dyn Source>,
     pipeline: Pipeline,
@@ -86,7 +88,6 @@ pub struct LoaderBuilder {
     policy: ErrorPolicy,
     dtype: Dtype,
     decode: DecodeOptions,
-    progress: bool,
 }
 
 impl LoaderBuilder {
@@ -141,11 +142,6 @@ impl LoaderBuilder {
         self.decode = d;
         self
     }
-    /// Show a progress bar with images/s on stderr.
-    pub fn progress(mut self, on: bool) -> Self {
-        self.progress = on;
-        self
-    }
 
     /// Validates the settings.
     pub fn build(self) -> Result<Loader, LoadError> {
@@ -189,7 +185,6 @@ impl LoaderBuilder {
             }),
             workers: self.workers,
             prefetch,
-            progress: self.progress,
         })
     }
 }
@@ -209,7 +204,6 @@ pub struct Loader {
     shared: Arc<Shared>,
     workers: usize,
     prefetch: usize,
-    progress: bool,
 }
 
 impl Loader {
@@ -230,13 +224,17 @@ impl Loader {
             policy: ErrorPolicy::Fail,
             dtype: Dtype::U8,
             decode: DecodeOptions::default(),
-            progress: false,
         }
     }
 
     /// Batches per epoch on this rank.
     pub fn batches_per_epoch(&self) -> usize {
         self.sampler.batches_per_epoch()
+    }
+
+    /// Samples per epoch on this rank (the last batch may be partial unless `drop_last`).
+    pub fn samples_per_epoch(&self) -> usize {
+        self.sampler.indices_len()
     }
 
     /// The source.
@@ -275,19 +273,6 @@ impl Loader {
         for b in 0..issued {
             job_tx.send(b).expect("workers hold the receiver");
         }
-        let images: usize = batches.iter().map(|b| b.len()).sum();
-        let progress = self.progress.then(|| {
-            let pb = ProgressBar::new(images as u64);
-            pb.set_style(
-                ProgressStyle::with_template(
-                    "epoch {prefix} [{bar:30}] {pos}/{len} images  {per_sec}  eta {eta}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            pb.set_prefix(epoch.to_string());
-            pb
-        });
         EpochIter {
             batches,
             job_tx: Some(job_tx),
@@ -299,7 +284,6 @@ impl Loader {
             cancel,
             done: false,
             skipped: Vec::new(),
-            progress,
         }
     }
 }
@@ -430,7 +414,7 @@ fn build_batch(
     let mut failed = Vec::new();
     for (slot, &i) in indices.iter().enumerate() {
         if cancel.load(Ordering::Relaxed) {
-            return Err(LoadError::Config("cancelled".into()));
+            return Err(LoadError::Cancelled);
         }
         match augment_sample(
             src,
@@ -451,22 +435,64 @@ fn build_batch(
     }
     let mut labels: Vec<i64> = indices.iter().map(|&i| src.label(i) as i64).collect();
     let mut used = indices.to_vec();
+    let skipped = if failed.is_empty() {
+        Vec::new()
+    } else {
+        let mut slots = Slots {
+            indices,
+            images: &mut images,
+            labels: &mut labels,
+            used: &mut used,
+        };
+        replace_failed(shared, epoch, &mut slots, failed, resize)?
+    };
+    let images: Vec<RgbImage> = images.into_iter().map(|i| i.expect("filled")).collect();
+    let mut batch = Batch::collate(
+        &images,
+        labels,
+        used,
+        shared.dtype,
+        shared.pipeline.normalize,
+    );
+    batch.skipped = skipped;
+    Ok(batch)
+}
+
+/// A batch being built: the sampled indices, and per slot the image, label and sample used.
+struct Slots<'a> {
+    indices: &'a [usize],
+    images: &'a mut [Option<RgbImage>],
+    labels: &'a mut [i64],
+    used: &'a mut [usize],
+}
+
+/// Under the skip policy: fills each failed slot with the next good sample of the batch
+/// (cyclically), augmented with the failed sample's random stream, deterministic and local to
+/// the batch. Returns what was skipped; a batch with no good sample is an error.
+fn replace_failed(
+    shared: &Shared,
+    epoch: u64,
+    b: &mut Slots,
+    failed: Vec<(usize, LoadError)>,
+    resize: &mut Resize,
+) -> Result<Vec<Skipped>, LoadError> {
+    let (src, indices) = (shared.source.as_ref(), b.indices);
+    if failed.len() == indices.len() {
+        return Err(LoadError::BatchFailed {
+            batch: 0,
+            count: indices.len(),
+            first: failed[0].1.to_string(),
+        });
+    }
     let mut skipped = Vec::new();
-    if !failed.is_empty() {
-        if failed.len() == indices.len() {
-            return Err(LoadError::BatchFailed {
-                batch: 0,
-                count: indices.len(),
-                first: failed[0].1.to_string(),
-            });
-        }
+    {
         for (slot, err) in failed {
             // The replacement is the next good sample of the batch (cyclically), augmented with
             // the failed sample's random stream: deterministic and local to the batch.
             let n = indices.len();
             let good = (1..n)
                 .map(|k| (slot + k) % n)
-                .find(|&j| images[j].is_some() && !skipped_slot(&skipped, j));
+                .find(|&j| b.images[j].is_some() && !skipped_slot(&skipped, j));
             let j = good.expect("at least one good sample");
             let (aug, _) = augment_as(
                 src,
@@ -477,9 +503,9 @@ fn build_batch(
                 &shared.decode,
                 resize,
             )?;
-            images[slot] = Some(aug);
-            labels[slot] = src.label(indices[j]) as i64;
-            used[slot] = indices[j];
+            b.images[slot] = Some(aug);
+            b.labels[slot] = src.label(indices[j]) as i64;
+            b.used[slot] = indices[j];
             skipped.push((
                 slot,
                 Skipped {
@@ -490,16 +516,7 @@ fn build_batch(
             ));
         }
     }
-    let images: Vec<RgbImage> = images.into_iter().map(|i| i.expect("filled")).collect();
-    let mut batch = Batch::collate(
-        &images,
-        labels,
-        used,
-        shared.dtype,
-        shared.pipeline.normalize,
-    );
-    batch.skipped = skipped.into_iter().map(|(_, s)| s).collect();
-    Ok(batch)
+    Ok(skipped.into_iter().map(|(_, s)| s).collect())
 }
 
 fn skipped_slot(skipped: &[(usize, Skipped)], slot: usize) -> bool {
@@ -518,7 +535,6 @@ pub struct EpochIter {
     cancel: Arc<AtomicBool>,
     done: bool,
     skipped: Vec<Skipped>,
-    progress: Option<ProgressBar>,
 }
 
 impl EpochIter {
@@ -538,9 +554,6 @@ impl EpochIter {
         self.job_tx = None;
         for h in self.handles.drain(..) {
             let _ = h.join();
-        }
-        if let Some(pb) = self.progress.take() {
-            pb.finish();
         }
     }
 }
@@ -581,9 +594,6 @@ impl Iterator for EpochIter {
         match &out {
             Ok(b) => {
                 self.skipped.extend(b.skipped.iter().cloned());
-                if let Some(pb) = &self.progress {
-                    pb.inc(b.len() as u64);
-                }
             }
             Err(_) => self.shutdown(),
         }

@@ -64,7 +64,8 @@ impl Sampler {
         }
     }
 
-    fn indices_len(&self) -> usize {
+    /// Samples per epoch on this rank.
+    pub fn indices_len(&self) -> usize {
         let world = self.world_size.max(1);
         if world == 1 {
             self.len

@@ -115,10 +115,20 @@ fn split_planes_scalar(src: &[u8], r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
     }
 }
 
+/// Whether the SIMD paths may run: not when `AUGLOADER_PORTABLE_SIMD` is set (to anything but
+/// `0`), so that the portable paths can be tested on any host (scripts/test.sh runs the suite
+/// both ways). Read once.
+pub fn allowed() -> bool {
+    static ALLOWED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ALLOWED.get_or_init(|| {
+        std::env::var_os("AUGLOADER_PORTABLE_SIMD").is_none_or(|v| v.is_empty() || v == "0")
+    })
+}
+
 /// HWC RGB bytes -> three planes (R, G, B), each `src.len() / 3` bytes.
 pub fn split_planes(src: &[u8], r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
     assert!(r.len() == src.len() / 3 && g.len() == r.len() && b.len() == r.len());
-    if is_x86_feature_detected!("ssse3") {
+    if allowed() && is_x86_feature_detected!("ssse3") {
         // SAFETY: the CPU supports SSSE3 (checked above).
         unsafe { split_planes_ssse3(src, r, g, b) }
     } else {

@@ -309,14 +309,7 @@ proptest! {
 /// A small ImageFolder dataset with train and val splits of 32 px images.
 #[cfg(feature = "torch")]
 fn train_data(dir: &Path) {
-    let cfg = augloader::synth::SynthConfig {
-        classes: 3,
-        train_per_class: 12,
-        val_per_class: 4,
-        size: 32,
-        seed: 2,
-    };
-    augloader::synth::generate(dir, &cfg).unwrap();
+    util::synth(dir, 3, 12, 4, 32, 2);
 }
 
 #[cfg(feature = "torch")]
@@ -418,17 +411,7 @@ fn runs_refuse_what_would_silently_differ() {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("\"epochs\":2"), "{out}");
     let other = d.path().join("other");
-    augloader::synth::generate(
-        &other,
-        &augloader::synth::SynthConfig {
-            classes: 3,
-            train_per_class: 13,
-            val_per_class: 4,
-            size: 32,
-            seed: 2,
-        },
-    )
-    .unwrap();
+    util::synth(&other, 3, 13, 4, 32, 2);
     let (code, _, err) = resume(&["--data", other.to_str().unwrap()]);
     assert!(code == Some(1) && err.contains("fingerprint"), "{err}");
 }

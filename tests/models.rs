@@ -7,6 +7,7 @@ mod util;
 use std::path::Path;
 use std::process::Command;
 
+use augloader::observe::Silent;
 use augloader::train::checkpoint;
 use augloader::train::sgd::Sgd;
 use augloader::train::trainer::{load_weights, Net};
@@ -168,14 +169,7 @@ fn loading_wrong_weights_is_a_named_error() {
 
 /// A small 32 px synthetic dataset in `dir` (DIR/train, DIR/val).
 fn tiny_synth(dir: &Path, classes: usize, train_per_class: usize, val_per_class: usize) {
-    let cfg = augloader::synth::SynthConfig {
-        classes,
-        train_per_class,
-        val_per_class,
-        size: 32,
-        seed: 1,
-    };
-    augloader::synth::generate(dir, &cfg).unwrap();
+    util::synth(dir, classes, train_per_class, val_per_class, 32, 1);
 }
 
 fn metrics(run: &Path) -> Vec<serde_json::Value> {
@@ -194,13 +188,8 @@ fn kill_9_then_resume_completes_the_run() {
     let args = |extra: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_augloader"));
         c.args(["train", "--data"]).arg(data.path());
+        c.args(["--model", "resnet8", "--input-size", "16", "--epochs", "12"]);
         c.args([
-            "--model",
-            "resnet8",
-            "--input-size",
-            "16",
-            "--epochs",
-            "12",
             "--batch",
             "16",
             "--quiet",
@@ -248,27 +237,29 @@ fn kill_9_then_resume_completes_the_run() {
     let whole = data.path().join("whole");
     let out = args(&["--out", whole.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success());
+    assert_same_run(&run, &whole);
+}
+
+/// Every epoch's numbers and every final weight of two runs are equal, bit for bit.
+fn assert_same_run(a: &Path, b: &Path) {
     let exact = |m: &[serde_json::Value]| -> Vec<Vec<String>> {
+        let keys = [
+            "lr",
+            "train_loss",
+            "train_acc",
+            "val_loss",
+            "val_top1",
+            "val_top5",
+        ];
         m.iter()
-            .map(|v| {
-                [
-                    "lr",
-                    "train_loss",
-                    "train_acc",
-                    "val_loss",
-                    "val_top1",
-                    "val_top5",
-                ]
-                .map(|k| v[k].to_string())
-                .to_vec()
-            })
+            .map(|v| keys.map(|k| v[k].to_string()).to_vec())
             .collect()
     };
-    assert_eq!(exact(&m), exact(&metrics(&whole)));
-    let (a, _) = checkpoint::read(&run.join("model.safetensors")).unwrap();
-    let (b, _) = checkpoint::read(&whole.join("model.safetensors")).unwrap();
-    for (name, t) in &a {
-        assert!(t.equal(&b[name]), "{name} differs after resume");
+    assert_eq!(exact(&metrics(a)), exact(&metrics(b)));
+    let (ta, _) = checkpoint::read(&a.join("model.safetensors")).unwrap();
+    let (tb, _) = checkpoint::read(&b.join("model.safetensors")).unwrap();
+    for (name, t) in &ta {
+        assert!(t.equal(&tb[name]), "{name} differs after resume");
     }
 }
 
@@ -317,9 +308,8 @@ fn tta_crops_equal_torchvision_five_and_ten_crop() {
 
 #[test]
 fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
-    use augloader::train::sgd::{LrPolicy, Schedule};
-    use augloader::train::trainer::{train, TrainConfig, Transfer};
-    use augloader::{ImageFolder, Pipeline, Source};
+    use augloader::train::trainer::{train, Transfer};
+    use augloader::{ImageFolder, Source};
     use std::sync::Arc;
 
     let data = tempfile::tempdir().unwrap();
@@ -333,29 +323,7 @@ fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
         &init,
     )
     .unwrap();
-    let config = |transfer: Transfer, epochs| TrainConfig {
-        model: "resnet8".into(),
-        epochs,
-        batch: 8,
-        lr: LrPolicy {
-            base: 0.05,
-            schedule: Schedule::Constant,
-            warmup_epochs: 0.0,
-            epochs,
-        },
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        label_smoothing: 0.0,
-        zero_init_residual: false,
-        workers: 1,
-        seed: 0,
-        train_pipeline: Pipeline::cifar_train(),
-        val_pipeline: Pipeline::cifar_eval(),
-        max_batches: 0,
-        transfer,
-        data_defaults: None,
-        data: None,
-    };
+    let config = transfer_config;
     let frozen = Transfer {
         init_from: Some(init.clone()),
         reinit_head: true,
@@ -371,7 +339,7 @@ fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
         &run,
         Device::Cpu,
         false,
-        false,
+        &Silent,
     )
     .unwrap();
     let (before, _) = checkpoint::read(&init).unwrap();
@@ -395,42 +363,87 @@ fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
         unfreeze_after: Some(1),
         ..frozen
     };
-    train(config(thawed, 2), tr, va, &run2, Device::Cpu, false, false).unwrap();
+    train(
+        config(thawed, 2),
+        tr,
+        va,
+        &run2,
+        Device::Cpu,
+        false,
+        &Silent,
+    )
+    .unwrap();
     let (after2, _) = checkpoint::read(&run2.join("model.safetensors")).unwrap();
     assert!(!after2["conv1.weight"].equal(&before["conv1.weight"]));
     assert!(!after2["bn1.running_mean"].equal(&before["bn1.running_mean"]));
 }
 
+/// A resnet8 run on 32 px images with the transfer settings `transfer`.
+fn transfer_config(
+    transfer: augloader::train::trainer::Transfer,
+    epochs: usize,
+) -> augloader::train::trainer::TrainConfig {
+    use augloader::train::sgd::{LrPolicy, Schedule};
+    use augloader::Pipeline;
+    augloader::train::trainer::TrainConfig {
+        model: "resnet8".into(),
+        epochs,
+        batch: 8,
+        lr: LrPolicy {
+            base: 0.05,
+            schedule: Schedule::Constant,
+            warmup_epochs: 0.0,
+            epochs,
+        },
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        label_smoothing: 0.0,
+        zero_init_residual: false,
+        workers: 1,
+        seed: 0,
+        train_pipeline: Pipeline::cifar_train(),
+        val_pipeline: Pipeline::cifar_eval(),
+        max_batches: 0,
+        transfer,
+        data_defaults: None,
+        data: None,
+    }
+}
+
+/// Runs the command; asserts it succeeded and returns its stdout, trimmed.
+fn ok(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Flags of the small quick runs below.
+const QUICK: [&str; 9] = [
+    "--model",
+    "resnet8",
+    "--input-size",
+    "16",
+    "--batch",
+    "8",
+    "--quiet",
+    "--workers",
+    "1",
+];
+
 #[test]
-fn eval_and_tune_commands_report_json_and_files() {
+fn eval_command_reports_json_and_a_per_image_csv() {
     let data = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_augloader");
-    let ok = |c: &mut Command| {
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
     tiny_synth(data.path(), 3, 16, 5);
     let run = data.path().join("run");
-    let common = [
-        "--model",
-        "resnet8",
-        "--input-size",
-        "16",
-        "--batch",
-        "8",
-        "--quiet",
-        "--workers",
-        "1",
-    ];
     ok(Command::new(bin)
         .args(["train", "--data"])
         .arg(data.path())
-        .args(common)
+        .args(QUICK)
         .args(["--epochs", "1", "--out"])
         .arg(&run));
     let csv = data.path().join("pred.csv");
@@ -444,10 +457,8 @@ fn eval_and_tune_commands_report_json_and_files() {
             "16",
             "--tta",
             "10crop",
-            "--json",
-            "--quiet",
-            "--checkpoint",
         ])
+        .args(["--json", "--quiet", "--checkpoint"])
         .arg(run.join("model.safetensors"))
         .arg("--per-image")
         .arg(&csv));
@@ -476,12 +487,17 @@ fn eval_and_tune_commands_report_json_and_files() {
         })
         .count();
     assert!((correct as f64 / 15.0 - top1).abs() < 1e-9);
+}
 
+#[test]
+fn tune_command_step_1_reports_the_initial_loss() {
+    let data = tempfile::tempdir().unwrap();
+    tiny_synth(data.path(), 3, 16, 5);
     let out = data.path().join("tune");
-    let line = ok(Command::new(bin)
+    let line = ok(Command::new(env!("CARGO_BIN_EXE_augloader"))
         .args(["tune", "--data"])
         .arg(data.path())
-        .args(common)
+        .args(QUICK)
         .args(["--step", "1", "--out"])
         .arg(&out));
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -494,37 +510,40 @@ fn eval_and_tune_commands_report_json_and_files() {
     );
 }
 
+/// Runs augloader with `args` then `extra`: (success, stdout trimmed, stderr).
+fn run_cmd(args: &[&str], extra: &[&Path]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_augloader"))
+        .args(args)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 #[test]
 fn eval_reads_the_model_file_and_matches_the_trainers_validation() {
     let data = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_augloader");
-    let run_cmd = |args: &[&str], extra: &[&Path]| {
-        let out = Command::new(bin).args(args).args(extra).output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
     // 32 px square images: the defaults from the data are pad-and-crop at 32 px.
     tiny_synth(data.path(), 4, 40, 25);
     let run = data.path().join("run");
     let d = data.path();
     let (ok, out, err) = run_cmd(
         &[
-            "train",
-            "--model",
-            "resnet8",
-            "--epochs",
-            "2",
-            "--batch",
-            "16",
-            "--quiet",
-            "--workers",
-            "1",
-            "--data",
+            "train", "--model", "resnet8", "--epochs", "2", "--batch", "16",
         ],
-        &[d, Path::new("--out"), &run],
+        &[
+            Path::new("--quiet"),
+            Path::new("--workers"),
+            Path::new("1"),
+            Path::new("--data"),
+            d,
+            Path::new("--out"),
+            &run,
+        ],
     );
     assert!(ok, "{err}");
     let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -545,59 +564,71 @@ fn eval_reads_the_model_file_and_matches_the_trainers_validation() {
         assert_eq!(v["top1"].as_f64().unwrap(), trained, "{file}");
     }
     let model = run.join("model.safetensors");
-    // Flags that contradict the file name both values.
+    eval_refuses_what_contradicts_the_file(d, &model);
+    eval_takes_bare_weights_with_model(d, &model, trained);
+    foreign_metadata_and_mixed_normalisation_are_refused(d, &model);
+}
+
+/// Flags that contradict the file, and another dataset's classes, are refused naming both.
+fn eval_refuses_what_contradicts_the_file(d: &Path, model: &Path) {
     for (flag, value, want) in [
         ("--model", "resnet20", "holds a resnet8"),
         ("--input-size", "64", "trained at 32"),
     ] {
         let (ok, _, err) = run_cmd(
             &["eval", "--quiet", flag, value, "--data"],
-            &[d, Path::new("--checkpoint"), &model],
+            &[d, Path::new("--checkpoint"), model],
         );
         assert!(!ok && err.contains(value) && err.contains(want), "{err}");
     }
-    // Another dataset's classes.
     let other = tempfile::tempdir().unwrap();
     tiny_synth(other.path(), 3, 2, 2);
     let (ok, _, err) = run_cmd(
         &["eval", "--quiet", "--data"],
-        &[other.path(), Path::new("--checkpoint"), &model],
+        &[other.path(), Path::new("--checkpoint"), model],
     );
     assert!(
         !ok && err.contains("model.safetensors") && err.contains("4 classes, the data 3"),
         "{err}"
     );
-    // Weights without metadata (as torchvision's) need --model; another architecture's
-    // weights are refused with the file named.
-    let bare = data.path().join("bare.safetensors");
-    let (tensors, _) = checkpoint::read(&model).unwrap();
+}
+
+/// Weights without metadata (as torchvision's) need --model; another architecture's weights
+/// are refused with the file named.
+fn eval_takes_bare_weights_with_model(d: &Path, model: &Path, trained: f64) {
+    let bare = d.join("bare.safetensors");
+    let (tensors, _) = checkpoint::read(model).unwrap();
     let tensors: Vec<(String, Tensor)> = tensors.into_iter().collect();
     checkpoint::write(&bare, &tensors, None).unwrap();
-    let (ok, _, err) = run_cmd(
-        &["eval", "--quiet", "--data"],
-        &[d, Path::new("--checkpoint"), &bare],
-    );
+    let with = |extra: &[&str]| {
+        let args: Vec<&str> = ["eval", "--quiet"].iter().chain(extra).copied().collect();
+        run_cmd(
+            &args,
+            &[Path::new("--data"), d, Path::new("--checkpoint"), &bare],
+        )
+    };
+    let (ok, _, err) = with(&[]);
     assert!(
         !ok && err.contains("no augloader metadata") && err.contains("--model"),
         "{err}"
     );
-    let (ok, out, err) = run_cmd(
-        &["eval", "--quiet", "--json", "--model", "resnet8", "--data"],
-        &[d, Path::new("--checkpoint"), &bare],
-    );
+    let (ok, out, err) = with(&["--json", "--model", "resnet8"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["top1"].as_f64().unwrap(), trained);
-    let (ok, _, err) = run_cmd(
-        &["eval", "--quiet", "--model", "resnet20", "--data"],
-        &[d, Path::new("--checkpoint"), &bare],
-    );
+    let (ok, _, err) = with(&["--model", "resnet20"]);
     assert!(
         !ok && err.contains("bare.safetensors") && err.contains("missing"),
         "{err}"
     );
-    // Foreign metadata under our key is an error naming the file, not a panic.
-    let foreign = data.path().join("foreign.safetensors");
+}
+
+/// Foreign metadata under our key is an error naming the file, not a panic; CIFAR's
+/// normalisation for training and ImageNet's for validation is refused.
+fn foreign_metadata_and_mixed_normalisation_are_refused(d: &Path, model: &Path) {
+    let (tensors, _) = checkpoint::read(model).unwrap();
+    let tensors: Vec<(String, Tensor)> = tensors.into_iter().collect();
+    let foreign = d.join("foreign.safetensors");
     let meta = std::collections::HashMap::from([(
         augloader::train::meta::META_KEY.to_string(),
         "[1, 2]".to_string(),
@@ -611,7 +642,6 @@ fn eval_reads_the_model_file_and_matches_the_trainers_validation() {
         !ok && err.contains("foreign.safetensors: metadata"),
         "{err}"
     );
-    // One normalisation per run: CIFAR's for training and ImageNet's for validation is refused.
     let (ok, _, err) = run_cmd(
         &[
             "train",
@@ -620,13 +650,17 @@ fn eval_reads_the_model_file_and_matches_the_trainers_validation() {
             "resnet8",
             "--pipeline",
             "cifar-train",
-            "--val-pipeline",
-            "eval",
-            "--input-size",
-            "32",
-            "--data",
         ],
-        &[d, Path::new("--out"), &data.path().join("mixed")],
+        &[
+            Path::new("--val-pipeline"),
+            Path::new("eval"),
+            Path::new("--input-size"),
+            Path::new("32"),
+            Path::new("--data"),
+            d,
+            Path::new("--out"),
+            &d.join("mixed"),
+        ],
     );
     assert!(!ok && err.contains("normalises"), "{err}");
 }

@@ -52,6 +52,15 @@ fn empty_class_and_empty_dataset_are_named_errors() {
             .contains(&d.path().join("b").display().to_string()),
         "{e}"
     );
+    // Through layout detection too: the empty class is named, not "no dataset found".
+    let e = open_dataset(d.path(), Split::Train).err().unwrap();
+    assert!(matches!(e, SourceError::EmptyClass { .. }), "{e}");
+    // A folder of loose files: no layout, and why it is not an ImageFolder either.
+    let loose = tempfile::tempdir().unwrap();
+    touch_image(&loose.path().join("1.jpg"));
+    let e = open_dataset(loose.path(), Split::Train).err().unwrap();
+    assert!(e.to_string().contains("no dataset found"), "{e}");
+    assert!(e.to_string().contains("read as one ImageFolder"), "{e}");
 
     let d = tempfile::tempdir().unwrap();
     let e = ImageFolder::open(d.path()).unwrap_err();
@@ -145,6 +154,27 @@ fn cifar10_and_cifar100_binaries() {
         (coarse.label(0), coarse.label(1), coarse.classes().len()),
         (3, 19, 20)
     );
+}
+
+#[test]
+fn cifar_label_out_of_range_is_named_as_such() {
+    let d = tempfile::tempdir().unwrap();
+    let recs = [cifar_record(&[1], 1), cifar_record(&[12], 1)].concat();
+    std::fs::write(d.path().join("test_batch.bin"), &recs).unwrap();
+    let e = Cifar::open(d.path(), CifarKind::Cifar10, false).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SourceError::BadCifarLabel {
+                record: 1,
+                label: 12,
+                classes: 10,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("test_batch.bin"), "{e}");
 }
 
 #[test]

@@ -26,9 +26,23 @@ fn inputs(dir: &std::path::Path) -> Vec<PathBuf> {
     let imgs = if imgs.len() == 3 {
         imgs
     } else {
-        (0..3)
-            .map(|i| {
-                augloader::synth::render(i, 300, &mut augloader::rng::rng_for(7, 3, 0, i as u64))
+        let synth = dir.join("synth");
+        util::synth(&synth, 3, 1, 1, 300, 7);
+        let mut classes: Vec<_> = std::fs::read_dir(synth.join("train"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        classes.sort();
+        classes
+            .iter()
+            .map(|c| {
+                let f = std::fs::read_dir(c)
+                    .unwrap()
+                    .next()
+                    .unwrap()
+                    .unwrap()
+                    .path();
+                image::open(f).unwrap().to_rgb8()
             })
             .collect()
     };

@@ -82,7 +82,7 @@ proptest! {
 
     #[test]
     fn presets_give_their_output_size(w in 8u32..700, h in 8u32..700, seed in any::<u64>(), which in 0usize..5) {
-        let p = Pipeline::preset(PRESETS[which]).unwrap();
+        let p = Pipeline::preset(PRESETS[which].name).unwrap();
         let src = image(w, h, seed as u8);
         let params = p.sample(&mut sample_rng(seed, 0, 0), w, h);
         let out = p.apply(&src, &params, &mut Resize::new());
@@ -116,7 +116,7 @@ fn partial_decoding_gives_the_full_decode_result() {
         jpegs.push(bytes);
     }
     let mut resize = Resize::new();
-    for name in PRESETS {
+    for name in PRESETS.map(|p| p.name) {
         for p in [
             Pipeline::preset(name).unwrap(),
             Pipeline::preset(name).unwrap().with_size(64),

@@ -119,10 +119,11 @@ impl Cifar {
             let label = c.label(i);
             if label >= n {
                 let (f, r) = c.locate(i);
-                return Err(SourceError::BadListLine {
+                return Err(SourceError::BadCifarLabel {
                     path: c.files[f].0.clone(),
-                    line: r + 1,
-                    reason: format!("record {r} has label {label}, over {} classes", n),
+                    record: r,
+                    label,
+                    classes: n,
                 });
             }
         }

@@ -1,4 +1,4 @@
-//! torchvision-style ImageFolder: ROOT/<class>/<image>, classes in sorted order.
+//! torchvision-style ImageFolder: `ROOT/<class>/<image>`, classes in sorted order.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 pub use cifar::{Cifar, CifarKind};
 pub use folder::{ImageFolder, IMAGE_EXTENSIONS};
-pub use list::ListFile;
+pub use list::{ListFile, MAX_LABEL};
 
 use image::RgbImage;
 
@@ -85,6 +85,18 @@ pub enum SourceError {
         /// The record size.
         record: usize,
     },
+    /// A CIFAR record whose label is not a class of the dataset.
+    #[error("{}: record {record} has label {label}, but the dataset has {classes} classes", path.display())]
+    BadCifarLabel {
+        /// The binary file.
+        path: PathBuf,
+        /// 0-based record number in the file.
+        record: usize,
+        /// The label found.
+        label: usize,
+        /// Number of classes.
+        classes: usize,
+    },
     /// A malformed line in a CSV list.
     #[error("{}:{line}: {reason}", path.display())]
     BadListLine {
@@ -96,7 +108,7 @@ pub enum SourceError {
         reason: String,
     },
     /// A path in a list resolves outside the list's folder (symbolic links resolved).
-    #[error("{}:{line}: path {} resolves outside {} (a list names files under its own folder; ListFile::open with allow_outside accepts others)", list.display(), entry.display(), root.display())]
+    #[error("{}:{line}: path {} resolves outside {} (a list names files under its own folder: place the list above the files)", list.display(), entry.display(), root.display())]
     OutsideRoot {
         /// The list file.
         list: PathBuf,
@@ -108,12 +120,14 @@ pub enum SourceError {
         root: PathBuf,
     },
     /// No known dataset layout was found.
-    #[error("{}: no dataset found (expected DIR/{split}/<class>/<image>, DIR/{split}.csv, CIFAR-10 data_batch_*.bin or CIFAR-100 train.bin/test.bin)", path.display())]
+    #[error("{}: no dataset found (expected DIR/{split}/<class>/<image>, DIR/{split}.csv, CIFAR-10 data_batch_*.bin or CIFAR-100 train.bin/test.bin){}", path.display(), folder.as_ref().map(|e| format!("; read as one ImageFolder: {e}")).unwrap_or_default())]
     UnknownLayout {
         /// The folder.
         path: PathBuf,
         /// The split asked for.
         split: String,
+        /// Why the folder is not one ImageFolder either, when it was tried.
+        folder: Option<Box<SourceError>>,
     },
 }
 
@@ -251,10 +265,13 @@ pub fn open_dataset(dir: &Path, split: Split) -> Result<Arc<dyn Source>, SourceE
     if sub.is_dir() {
         return Ok(Arc::new(ImageFolder::open(&sub)?));
     }
+    let mut folder_error = None;
     if dir.is_dir() && !dir.join("train").exists() && !dir.join("val").exists() {
-        let folder = ImageFolder::open(dir);
-        if let Ok(f) = folder {
-            return Ok(Arc::new(f));
+        match ImageFolder::open(dir) {
+            Ok(f) => return Ok(Arc::new(f)),
+            // Class folders that fail (an empty class, an unreadable one) say why themselves.
+            Err(e @ (SourceError::EmptyClass { .. } | SourceError::Io { .. })) => return Err(e),
+            Err(e) => folder_error = Some(Box::new(e)),
         }
     }
     if !dir.exists() {
@@ -266,6 +283,7 @@ pub fn open_dataset(dir: &Path, split: Split) -> Result<Arc<dyn Source>, SourceE
     Err(SourceError::UnknownLayout {
         path: dir.to_path_buf(),
         split: split.folder().to_string(),
+        folder: folder_error,
     })
 }
 

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Reduction, Tensor};
@@ -17,7 +16,7 @@ use super::sgd::{LrPolicy, Sgd};
 use super::{build_model, Model, UnknownModel};
 use crate::defaults::DataDefaults;
 use crate::loader::{LoadError, Loader};
-use crate::report::curves::{plot_curves, CurvePoint};
+use crate::observe::{Event, Observer};
 use crate::rng::{mix, stream};
 use crate::source::Source;
 use crate::transform::Pipeline;
@@ -166,11 +165,6 @@ pub struct Transfer {
     pub backbone_lr_mult: f64,
 }
 
-/// Whether a parameter belongs to the final classification layer.
-pub fn is_head(name: &str) -> bool {
-    name.starts_with("fc.") || name.starts_with("classifier.6.")
-}
-
 /// A training error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -255,6 +249,9 @@ pub struct Summary {
     pub val_pipeline: String,
     /// What was chosen from the data (regime, median image side), when settings were left unset.
     pub data_defaults: Option<serde_json::Value>,
+    /// Every epoch of the run (also in RUN/metrics.jsonl); not part of the summary line.
+    #[serde(skip)]
+    pub history: Vec<EpochMetrics>,
 }
 
 /// Validation results.
@@ -280,7 +277,17 @@ struct State {
     history: Vec<EpochMetrics>,
 }
 
-/// Resolves `cpu`, `cuda` or `auto`.
+/// The devices [`parse_device`] takes, with what each means (for `--help` and errors).
+pub const DEVICES: [(&str, &str); 3] = [
+    ("cpu", "the CPU"),
+    (
+        "cuda",
+        "the first CUDA device (an error when libtorch sees none)",
+    ),
+    ("auto", "CUDA when libtorch sees a device, else the CPU"),
+];
+
+/// Resolves a name of [`DEVICES`].
 pub fn parse_device(s: &str) -> Result<Device, TrainError> {
     match s {
         "cpu" => Ok(Device::Cpu),
@@ -290,7 +297,8 @@ pub fn parse_device(s: &str) -> Result<Device, TrainError> {
         )),
         "auto" => Ok(Device::cuda_if_available()),
         other => Err(TrainError::Invalid(format!(
-            "unknown device `{other}` (cpu, cuda, auto)"
+            "unknown device `{other}` ({})",
+            DEVICES.map(|d| d.0).join(", ")
         ))),
     }
 }
@@ -374,8 +382,55 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
     }
 }
 
+/// One SGD step on the batch `(x, y)`: forward (in training mode when `train_mode`), cross-entropy
+/// with `label_smoothing`, backward, update at `lr`. Returns the loss (before the update) and the
+/// number of correct top-1 predictions. Shared by training runs and the tuning recipe.
+pub fn train_step(
+    model: &dyn ModuleT,
+    opt: &mut Sgd,
+    (x, y): (&Tensor, &Tensor),
+    lr: f64,
+    label_smoothing: f64,
+    train_mode: bool,
+) -> (f64, i64) {
+    let logits = model.forward_t(x, train_mode);
+    let loss = logits.cross_entropy_loss::<Tensor>(y, None, Reduction::Mean, -100, label_smoothing);
+    opt.zero_grad();
+    loss.backward();
+    opt.step(lr);
+    (loss.double_value(&[]), topk_correct(&logits.detach(), y, 1))
+}
+
+/// A run being trained: its settings, state, model, optimiser, loaders and files.
+struct Run<'o> {
+    cfg: TrainConfig,
+    state: State,
+    meta: ModelMeta,
+    net: Net,
+    opt: Sgd,
+    train_loader: Loader,
+    val_loader: Loader,
+    steps: usize,
+    device: Device,
+    run_dir: PathBuf,
+    title: String,
+    obs: &'o dyn Observer,
+    _lock: std::fs::File,
+}
+
+/// What one epoch's training part measured.
+struct EpochTrained {
+    lr: f64,
+    loss_sum: f64,
+    correct: i64,
+    seen: usize,
+    wait: f64,
+    secs: f64,
+}
+
 /// Trains per `cfg` on `train`/`val` into `run_dir`; with `resume`, continues the run saved in
-/// `run_dir/checkpoint.safetensors` (its configuration wins over `cfg`).
+/// `run_dir/checkpoint.safetensors` (its configuration wins over `cfg`). Progress, messages and
+/// each finished epoch go to `obs`; the summary holds the run's whole history.
 pub fn train(
     cfg: TrainConfig,
     train_src: Arc<dyn Source>,
@@ -383,71 +438,313 @@ pub fn train(
     run_dir: &Path,
     device: Device,
     resume: bool,
-    progress: bool,
+    obs: &dyn Observer,
 ) -> Result<Summary, TrainError> {
     let started = Instant::now();
-    if !resume {
-        cfg.validate()?;
+    let mut run = Run::open(cfg, train_src, val_src, run_dir, device, resume, obs)?;
+    let (mut images, mut secs) = (0usize, 0.0f64);
+    for epoch in run.state.epochs_done..run.cfg.epochs {
+        let t = run.train_epoch(epoch)?;
+        let v = evaluate(run.net.model.as_ref(), &run.val_loader, device)?;
+        (images, secs) = (images + t.seen, secs + t.secs);
+        run.record(EpochMetrics {
+            epoch,
+            lr: t.lr,
+            train_loss: t.loss_sum / t.seen.max(1) as f64,
+            train_acc: t.correct as f64 / t.seen.max(1) as f64,
+            val_loss: v.loss,
+            val_top1: v.top1,
+            val_top5: v.top5,
+            images_per_sec: t.seen as f64 / t.secs,
+            data_wait_fraction: t.wait / t.secs,
+        })?;
     }
-    std::fs::create_dir_all(run_dir).map_err(io_err(run_dir))?;
-    // One writer per run folder; the lock goes with the process, even on kill -9.
-    let _lock = lock_run_dir(run_dir)?;
-    let ckpt_path = run_dir.join("checkpoint.safetensors");
-    let classes = train_src.classes().len();
-    if train_src.classes() != val_src.classes() {
-        return Err(TrainError::Invalid(format!(
-            "the training and validation splits have different classes ({} and {}, first difference: {})",
-            train_src.classes().len(),
-            val_src.classes().len(),
-            first_difference(train_src.classes(), val_src.classes())
-        )));
-    }
-    let (mut state, saved) = if resume {
-        let (tensors, meta) = checkpoint::read(&ckpt_path)?;
-        let state: State = meta
-            .get("augloader")
-            .and_then(|s| serde_json::from_str(s).ok())
-            .ok_or_else(|| {
-                TrainError::Invalid(format!(
-                    "{}: no augloader training state in it",
-                    ckpt_path.display()
-                ))
-            })?;
-        if let (Some(saved), Some(given)) = (&state.config.data, &cfg.data) {
-            if saved.fingerprint != given.fingerprint {
-                return Err(TrainError::Invalid(format!(
-                    "{}: the run trained on {} (fingerprint {}), the data given is {} (fingerprint {})",
-                    ckpt_path.display(),
-                    saved.path.display(),
-                    saved.fingerprint,
-                    given.path.display(),
-                    given.fingerprint
-                )));
-            }
+    run.finish(started.elapsed().as_secs_f64(), images, secs)
+}
+
+impl<'o> Run<'o> {
+    /// Checks and locks the folder, reads the saved state (resume) or starts one, builds the
+    /// model, optimiser and loaders, and rewrites the metrics log from the state's history.
+    fn open(
+        cfg: TrainConfig,
+        train_src: Arc<dyn Source>,
+        val_src: Arc<dyn Source>,
+        run_dir: &Path,
+        device: Device,
+        resume: bool,
+        obs: &'o dyn Observer,
+    ) -> Result<Run<'o>, TrainError> {
+        if !resume {
+            cfg.validate()?;
         }
-        if state.classes != classes {
-            return Err(TrainError::Invalid(format!(
-                "{}: run has {} classes, the data {}",
-                ckpt_path.display(),
-                state.classes,
-                classes
+        std::fs::create_dir_all(run_dir).map_err(io_err(run_dir))?;
+        // One writer per run folder; the lock goes with the process, even on kill -9.
+        let lock = lock_run_dir(run_dir)?;
+        check_same_classes(train_src.classes(), val_src.classes())?;
+        let ckpt_path = run_dir.join("checkpoint.safetensors");
+        let (state, saved) = start_state(cfg, train_src.classes().len(), &ckpt_path, resume)?;
+        let cfg = state.config.clone();
+        cfg.validate()?;
+        let meta = model_meta(&cfg, train_src.classes())?;
+        let (net, opt) = build_net(&cfg, state.classes, device, saved.as_ref(), &ckpt_path, obs)?;
+        if saved.is_some() {
+            obs.event(Event::Note(&format!(
+                "resuming {} after epoch {} of {}",
+                run_dir.display(),
+                state.epochs_done,
+                cfg.epochs
             )));
         }
-        (state, Some(tensors))
-    } else {
-        (
-            State {
-                config: cfg,
-                classes,
-                epochs_done: 0,
-                history: Vec::new(),
-            },
-            None,
-        )
-    };
-    let cfg = state.config.clone();
-    cfg.validate()?;
-    let meta = model_meta(&cfg, train_src.classes())?;
+        let (train_loader, val_loader) = loaders(&cfg, train_src, val_src)?;
+        let steps = match cfg.max_batches {
+            0 => train_loader.batches_per_epoch(),
+            m => m.min(train_loader.batches_per_epoch()),
+        };
+        if steps == 0 {
+            return Err(TrainError::Invalid(format!(
+                "the training set has fewer images ({}) than one batch ({})",
+                train_loader.source().len(),
+                cfg.batch
+            )));
+        }
+        prepare_run_files(run_dir, saved.is_none(), &state.history)?;
+        Ok(Run {
+            title: format!("{} on {} classes", cfg.model, state.classes),
+            cfg,
+            state,
+            meta,
+            net,
+            opt,
+            train_loader,
+            val_loader,
+            steps,
+            device,
+            run_dir: run_dir.to_path_buf(),
+            obs,
+            _lock: lock,
+        })
+    }
+
+    /// The training part of `epoch`: its steps, with progress reported to the observer.
+    fn train_epoch(&mut self, epoch: usize) -> Result<EpochTrained, TrainError> {
+        let frozen = self.set_lr_scales(epoch);
+        let (cfg, steps) = (&self.cfg, self.steps);
+        let label = format!("epoch {}/{}", epoch + 1, cfg.epochs);
+        self.obs.event(Event::Begin {
+            label: &label,
+            total: steps as u64,
+        });
+        let t0 = Instant::now();
+        let mut t = EpochTrained {
+            lr: cfg.lr.at(epoch as f64),
+            loss_sum: 0.0,
+            correct: 0,
+            seen: 0,
+            wait: 0.0,
+            secs: 0.0,
+        };
+        let mut batches = self.train_loader.epoch(epoch as u64);
+        for step in 0..steps {
+            let tw = Instant::now();
+            let b = match batches.next() {
+                Some(b) => b?,
+                None => break,
+            };
+            t.wait += tw.elapsed().as_secs_f64();
+            // Dropout draws from libtorch's RNG: reseed per step so resumed runs match.
+            tch::manual_seed(mix(cfg.seed, stream::TRAIN, epoch as u64, step as u64) as i64);
+            let (x, y) = b.to_device(self.device);
+            t.lr = cfg.lr.at(epoch as f64 + step as f64 / steps as f64);
+            // A frozen backbone runs in evaluation mode: BN keeps its statistics.
+            let (loss, correct) = train_step(
+                self.net.model.as_ref(),
+                &mut self.opt,
+                (&x, &y),
+                t.lr,
+                cfg.label_smoothing,
+                !frozen,
+            );
+            if !loss.is_finite() {
+                return Err(TrainError::Diverged { epoch, step, loss });
+            }
+            t.loss_sum += loss * b.len() as f64;
+            t.correct += correct;
+            t.seen += b.len();
+            let status = format!(
+                "loss {:.3} acc {:.3} {:.0} img/s",
+                t.loss_sum / t.seen as f64,
+                t.correct as f64 / t.seen as f64,
+                t.seen as f64 / t0.elapsed().as_secs_f64()
+            );
+            self.obs.event(Event::Progress {
+                done: step as u64 + 1,
+                status: &status,
+            });
+        }
+        drop(batches);
+        t.secs = t0.elapsed().as_secs_f64();
+        self.obs.event(Event::End);
+        Ok(t)
+    }
+
+    /// Sets the optimiser's per-parameter learning-rate scales for `epoch`; returns whether the
+    /// backbone is frozen in it.
+    fn set_lr_scales(&mut self, epoch: usize) -> bool {
+        let t = &self.cfg.transfer;
+        let frozen = t.freeze_backbone && t.unfreeze_after.is_none_or(|u| epoch < u);
+        let backbone_scale = if frozen {
+            0.0
+        } else if t.init_from.is_some() {
+            t.backbone_lr_mult
+        } else {
+            1.0
+        };
+        let head = super::head_prefix(&self.cfg.model);
+        self.opt.set_lr_scale(&|name| {
+            if name.starts_with(head) {
+                1.0
+            } else {
+                backbone_scale
+            }
+        });
+        frozen
+    }
+
+    /// Adds a finished epoch: checkpoint first (metrics.jsonl never lists an epoch that no
+    /// checkpoint holds), then the metrics line, then the observer.
+    fn record(&mut self, m: EpochMetrics) -> Result<(), TrainError> {
+        let line = serde_json::to_string(&m).expect("serialisable");
+        self.state.epochs_done = m.epoch + 1;
+        self.state.history.push(m);
+        let ckpt_path = self.run_dir.join("checkpoint.safetensors");
+        save_checkpoint(&self.net, &self.opt, &self.state, &self.meta, &ckpt_path)?;
+        let metrics_path = self.run_dir.join("metrics.jsonl");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .map_err(io_err(&metrics_path))?;
+        writeln!(f, "{line}").map_err(io_err(&metrics_path))?;
+        self.obs.event(Event::Epoch {
+            run_dir: &self.run_dir,
+            title: &self.title,
+            history: &self.state.history,
+        });
+        Ok(())
+    }
+
+    /// Writes the model file and sums the run up.
+    fn finish(self, seconds: f64, images: usize, train_secs: f64) -> Result<Summary, TrainError> {
+        let model_path = self.run_dir.join("model.safetensors");
+        checkpoint::write(
+            &model_path,
+            &checkpoint::state_dict(&self.net.vs),
+            Some(self.meta.to_metadata()),
+        )?;
+        let (cfg, last) = (&self.cfg, self.state.history.last());
+        Ok(Summary {
+            model: cfg.model.clone(),
+            epochs: self.state.epochs_done,
+            val_top1: last.map_or(0.0, |m| m.val_top1),
+            val_top5: last.map_or(0.0, |m| m.val_top5),
+            seconds,
+            images_per_sec: images as f64 / train_secs.max(1e-9),
+            run_dir: self.run_dir.clone(),
+            input_size: self.meta.input_size,
+            train_pipeline: cfg.train_pipeline.name.clone(),
+            val_pipeline: cfg.val_pipeline.name.clone(),
+            data_defaults: cfg.data_defaults.as_ref().map(|d| {
+                serde_json::json!({
+                    "regime": d.regime,
+                    "median_short_side": d.profile.median_short_side,
+                    "images_sampled": d.profile.sampled,
+                })
+            }),
+            history: self.state.history.clone(),
+        })
+    }
+}
+
+/// Refuses training and validation splits with different class lists.
+fn check_same_classes(train: &[String], val: &[String]) -> Result<(), TrainError> {
+    if train == val {
+        return Ok(());
+    }
+    Err(TrainError::Invalid(format!(
+        "the training and validation splits have different classes ({} and {}, first difference: {})",
+        train.len(),
+        val.len(),
+        first_difference(train, val)
+    )))
+}
+
+/// A fresh state for `cfg`, or (with `resume`) the one saved in the checkpoint, checked against
+/// the data; with the saved tensors.
+fn start_state(
+    cfg: TrainConfig,
+    classes: usize,
+    ckpt_path: &Path,
+    resume: bool,
+) -> Result<(State, Option<checkpoint::Tensors>), TrainError> {
+    if !resume {
+        let state = State {
+            config: cfg,
+            classes,
+            epochs_done: 0,
+            history: Vec::new(),
+        };
+        return Ok((state, None));
+    }
+    let (tensors, meta) = checkpoint::read(ckpt_path)?;
+    let state = parse_state(ckpt_path, &meta)?;
+    if let (Some(saved), Some(given)) = (&state.config.data, &cfg.data) {
+        if saved.fingerprint != given.fingerprint {
+            return Err(TrainError::Invalid(format!(
+                "{}: the run trained on {} (fingerprint {}), the data given is {} (fingerprint {})",
+                ckpt_path.display(),
+                saved.path.display(),
+                saved.fingerprint,
+                given.path.display(),
+                given.fingerprint
+            )));
+        }
+    }
+    if state.classes != classes {
+        return Err(TrainError::Invalid(format!(
+            "{}: run has {} classes, the data {}",
+            ckpt_path.display(),
+            state.classes,
+            classes
+        )));
+    }
+    Ok((state, Some(tensors)))
+}
+
+/// The training state in a checkpoint's metadata.
+fn parse_state(
+    path: &Path,
+    meta: &std::collections::HashMap<String, String>,
+) -> Result<State, TrainError> {
+    meta.get("augloader")
+        .and_then(|s| serde_json::from_str(s).ok())
+        .ok_or_else(|| {
+            TrainError::Invalid(format!(
+                "{}: no augloader training state in it",
+                path.display()
+            ))
+        })
+}
+
+/// The model and optimiser of a run: initialised from the seed, then from `init_from` (fresh
+/// runs) or from the checkpoint's weights and momentum buffers (resumed runs).
+fn build_net(
+    cfg: &TrainConfig,
+    classes: usize,
+    device: Device,
+    saved: Option<&checkpoint::Tensors>,
+    ckpt_path: &Path,
+    obs: &dyn Observer,
+) -> Result<(Net, Sgd), TrainError> {
     let mut net = Net::new(
         &cfg.model,
         classes,
@@ -455,19 +752,21 @@ pub fn train(
         cfg.seed,
         cfg.zero_init_residual,
     )?;
-    if let (None, Some(init)) = (&saved, &cfg.transfer.init_from) {
+    if let (None, Some(init)) = (saved, &cfg.transfer.init_from) {
         let (tensors, _) = checkpoint::read(init)?;
+        let head = super::head_prefix(&cfg.model);
         let reinit = cfg.transfer.reinit_head;
-        let loaded = checkpoint::load_into(&mut net.vs, init, &tensors, &|n| reinit && is_head(n))?;
-        eprintln!(
+        let skip = |n: &str| reinit && n.starts_with(head);
+        let loaded = checkpoint::load_into(&mut net.vs, init, &tensors, &skip)?;
+        obs.event(Event::Note(&format!(
             "initialised {} tensors from {}",
             loaded.len(),
             init.display()
-        );
+        )));
     }
     let mut opt = Sgd::new(net.named_trainable(), cfg.momentum, cfg.weight_decay);
-    if let Some(tensors) = &saved {
-        checkpoint::load_into(&mut net.vs, &ckpt_path, tensors, &|_| false)?;
+    if let Some(tensors) = saved {
+        checkpoint::load_into(&mut net.vs, ckpt_path, tensors, &|_| false)?;
         opt.load_buffers(
             tensors
                 .iter()
@@ -477,209 +776,54 @@ pub fn train(
                 })
                 .collect(),
         );
-        eprintln!(
-            "resuming {} after epoch {} of {}",
-            run_dir.display(),
-            state.epochs_done,
-            cfg.epochs
-        );
     }
-    let train_loader = Loader::builder(train_src, cfg.train_pipeline.clone())
+    Ok((net, opt))
+}
+
+/// The training loader (shuffled, full batches) and the validation loader (in order).
+fn loaders(
+    cfg: &TrainConfig,
+    train_src: Arc<dyn Source>,
+    val_src: Arc<dyn Source>,
+) -> Result<(Loader, Loader), TrainError> {
+    let train = Loader::builder(train_src, cfg.train_pipeline.clone())
         .batch_size(cfg.batch)
         .workers(cfg.workers)
         .seed(cfg.seed)
         .drop_last(true)
         .build()?;
-    let val_loader = Loader::builder(val_src, cfg.val_pipeline.clone())
+    let val = Loader::builder(val_src, cfg.val_pipeline.clone())
         .batch_size(cfg.batch)
         .workers(cfg.workers)
         .shuffle(false)
         .build()?;
-    let steps = match cfg.max_batches {
-        0 => train_loader.batches_per_epoch(),
-        m => m.min(train_loader.batches_per_epoch()),
-    };
-    if steps == 0 {
-        return Err(TrainError::Invalid(format!(
-            "the training set has fewer images ({}) than one batch ({})",
-            train_loader.source().len(),
-            cfg.batch
-        )));
-    }
-    let metrics_path = run_dir.join("metrics.jsonl");
-    if saved.is_none() {
-        // A fresh run replaces an earlier one in the folder: nothing of it may pass for ours.
+    Ok((train, val))
+}
+
+/// A fresh run removes an earlier run's model, checkpoint and curves (nothing of it may pass for
+/// ours); every run rewrites metrics.jsonl from the checkpoint's history, which is the truth: an
+/// epoch that logged its metrics but died before its checkpoint is trained again.
+fn prepare_run_files(
+    run_dir: &Path,
+    fresh: bool,
+    history: &[EpochMetrics],
+) -> Result<(), TrainError> {
+    if fresh {
         for old in ["model.safetensors", "checkpoint.safetensors", "curves.png"] {
-            match std::fs::remove_file(run_dir.join(old)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(TrainError::Io {
-                        path: run_dir.join(old),
-                        cause: e,
-                    })
-                }
+            let path = run_dir.join(old);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&path)(e)),
                 _ => {}
             }
         }
     }
-    // The checkpoint's history is the truth: an epoch that logged its metrics but died before
-    // its checkpoint is trained again, so rewrite the log from the history.
     let mut log = String::new();
-    for m in &state.history {
+    for m in history {
         log += &serde_json::to_string(m).expect("serialisable");
         log.push('\n');
     }
-    std::fs::write(&metrics_path, log).map_err(io_err(&metrics_path))?;
-    let (mut images_total, mut train_secs_total) = (0usize, 0.0f64);
-    for epoch in state.epochs_done..cfg.epochs {
-        let pb = progress.then(|| {
-            let pb = ProgressBar::new(steps as u64);
-            pb.set_style(
-                ProgressStyle::with_template(
-                    "epoch {prefix} [{bar:25}] {pos}/{len} {msg} eta {eta}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            pb.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
-            pb
-        });
-        let t0 = Instant::now();
-        let (mut wait, mut loss_sum, mut correct, mut seen) = (0.0f64, 0.0f64, 0i64, 0usize);
-        let mut lr = cfg.lr.at(epoch as f64);
-        let t = &cfg.transfer;
-        let frozen = t.freeze_backbone && t.unfreeze_after.is_none_or(|u| epoch < u);
-        let backbone_scale = if frozen {
-            0.0
-        } else if t.init_from.is_some() {
-            t.backbone_lr_mult
-        } else {
-            1.0
-        };
-        opt.set_lr_scale(&|name| if is_head(name) { 1.0 } else { backbone_scale });
-        let mut batches = train_loader.epoch(epoch as u64);
-        for step in 0..steps {
-            let tw = Instant::now();
-            let b = match batches.next() {
-                Some(b) => b?,
-                None => break,
-            };
-            wait += tw.elapsed().as_secs_f64();
-            // Dropout draws from libtorch's RNG: reseed per step so resumed runs match.
-            tch::manual_seed(mix(cfg.seed, stream::TRAIN, epoch as u64, step as u64) as i64);
-            let (x, y) = b.to_device(device);
-            lr = cfg.lr.at(epoch as f64 + step as f64 / steps as f64);
-            // A frozen backbone runs in evaluation mode: BN keeps its statistics.
-            let logits = net.model.forward_t(&x, !frozen);
-            let loss = logits.cross_entropy_loss::<Tensor>(
-                &y,
-                None,
-                Reduction::Mean,
-                -100,
-                cfg.label_smoothing,
-            );
-            opt.zero_grad();
-            loss.backward();
-            opt.step(lr);
-            let l = loss.double_value(&[]);
-            if !l.is_finite() {
-                return Err(TrainError::Diverged {
-                    epoch,
-                    step,
-                    loss: l,
-                });
-            }
-            loss_sum += l * b.len() as f64;
-            correct += topk_correct(&logits.detach(), &y, 1);
-            seen += b.len();
-            if let Some(pb) = &pb {
-                pb.set_message(format!(
-                    "loss {:.3} acc {:.3} {:.0} img/s",
-                    loss_sum / seen as f64,
-                    correct as f64 / seen as f64,
-                    seen as f64 / t0.elapsed().as_secs_f64()
-                ));
-                pb.inc(1);
-            }
-        }
-        drop(batches);
-        let train_secs = t0.elapsed().as_secs_f64();
-        if let Some(pb) = pb {
-            pb.finish_and_clear();
-        }
-        let v = evaluate(net.model.as_ref(), &val_loader, device)?;
-        let m = EpochMetrics {
-            epoch,
-            lr,
-            train_loss: loss_sum / seen.max(1) as f64,
-            train_acc: correct as f64 / seen.max(1) as f64,
-            val_loss: v.loss,
-            val_top1: v.top1,
-            val_top5: v.top5,
-            images_per_sec: seen as f64 / train_secs,
-            data_wait_fraction: wait / train_secs,
-        };
-        images_total += seen;
-        train_secs_total += train_secs;
-        let line = serde_json::to_string(&m).expect("serialisable");
-        eprintln!("{line}");
-        state.history.push(m);
-        state.epochs_done = epoch + 1;
-        // The checkpoint first: metrics.jsonl never lists an epoch that no checkpoint holds.
-        save_checkpoint(&net, &opt, &state, &meta, &ckpt_path)?;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&metrics_path)
-            .map_err(io_err(&metrics_path))?;
-        writeln!(f, "{line}").map_err(io_err(&metrics_path))?;
-        let points: Vec<CurvePoint> = state
-            .history
-            .iter()
-            .map(|m| CurvePoint {
-                epoch: m.epoch as f64 + 1.0,
-                train_loss: m.train_loss,
-                val_loss: m.val_loss,
-                train_acc: m.train_acc,
-                val_acc: m.val_top1,
-            })
-            .collect();
-        let curves = run_dir.join("curves.png");
-        plot_curves(
-            &points,
-            &curves,
-            &format!("{} on {} classes", cfg.model, classes),
-        )
-        .map_err(|e| TrainError::Io {
-            path: curves.clone(),
-            cause: std::io::Error::other(e),
-        })?;
-    }
-    let model_path = run_dir.join("model.safetensors");
-    checkpoint::write(
-        &model_path,
-        &checkpoint::state_dict(&net.vs),
-        Some(meta.to_metadata()),
-    )?;
-    let last = state.history.last().cloned();
-    Ok(Summary {
-        model: cfg.model.clone(),
-        epochs: state.epochs_done,
-        val_top1: last.as_ref().map_or(0.0, |m| m.val_top1),
-        val_top5: last.as_ref().map_or(0.0, |m| m.val_top5),
-        seconds: started.elapsed().as_secs_f64(),
-        images_per_sec: images_total as f64 / train_secs_total.max(1e-9),
-        run_dir: run_dir.to_path_buf(),
-        input_size: meta.input_size,
-        train_pipeline: cfg.train_pipeline.name.clone(),
-        val_pipeline: cfg.val_pipeline.name.clone(),
-        data_defaults: cfg.data_defaults.as_ref().map(|d| {
-            serde_json::json!({
-                "regime": d.regime,
-                "median_short_side": d.profile.median_short_side,
-                "images_sampled": d.profile.sampled,
-            })
-        }),
-    })
+    let metrics_path = run_dir.join("metrics.jsonl");
+    std::fs::write(&metrics_path, log).map_err(io_err(&metrics_path))
 }
 
 /// Locks `run_dir/.lock` for this process (released when the file closes or the process dies);
@@ -779,15 +923,7 @@ fn save_checkpoint(
 pub fn saved_config(run_dir: &Path) -> Result<TrainConfig, TrainError> {
     let path = run_dir.join("checkpoint.safetensors");
     let (_, meta) = checkpoint::read(&path)?;
-    meta.get("augloader")
-        .and_then(|s| serde_json::from_str::<State>(s).ok())
-        .map(|s| s.config)
-        .ok_or_else(|| {
-            TrainError::Invalid(format!(
-                "{}: no augloader training state in it",
-                path.display()
-            ))
-        })
+    Ok(parse_state(&path, &meta)?.config)
 }
 
 /// Loads model weights from a file written by [`checkpoint::save_model`] (or a checkpoint).

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use image::RgbImage;
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 use tch::nn::ModuleT;
@@ -17,6 +16,7 @@ use super::trainer::TrainError;
 use crate::batch::normalize_u8;
 use crate::decode::DecodeOptions;
 use crate::loader::{augment_sample, load_image, LoadError};
+use crate::observe::{Event, Observer};
 use crate::rng::sample_rng;
 use crate::source::Source;
 use crate::transform::crop::{five_crop_boxes, pad_image};
@@ -42,30 +42,37 @@ pub enum TtaMode {
     MultiscaleTenCrop,
 }
 
+/// Every mode: name (as the command line takes it) and what it evaluates. Parsing, names and
+/// `--help` read this table.
+pub const TTA_MODES: [(TtaMode, &str, &str); 6] = [
+    (TtaMode::None, "none", "the validation view of training"),
+    (TtaMode::Flip, "flip", "that view and its mirror"),
+    (TtaMode::FiveCrop, "5crop", "four corners and the centre"),
+    (TtaMode::TenCrop, "10crop", "five crops and their mirrors"),
+    (
+        TtaMode::Multiscale,
+        "multiscale",
+        "the whole image at each scale, and mirrors",
+    ),
+    (
+        TtaMode::MultiscaleTenCrop,
+        "multiscale-10crop",
+        "ten crops at each scale",
+    ),
+];
+
 impl TtaMode {
-    /// Parses `none|flip|5crop|10crop|multiscale|multiscale-10crop`.
+    /// Parses a name of [`TTA_MODES`].
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "none" => TtaMode::None,
-            "flip" => TtaMode::Flip,
-            "5crop" => TtaMode::FiveCrop,
-            "10crop" => TtaMode::TenCrop,
-            "multiscale" => TtaMode::Multiscale,
-            "multiscale-10crop" => TtaMode::MultiscaleTenCrop,
-            _ => return None,
-        })
+        TTA_MODES.iter().find(|m| m.1 == s).map(|m| m.0)
     }
 
-    /// The CLI name.
+    /// The name in [`TTA_MODES`].
     pub fn name(self) -> &'static str {
-        match self {
-            TtaMode::None => "none",
-            TtaMode::Flip => "flip",
-            TtaMode::FiveCrop => "5crop",
-            TtaMode::TenCrop => "10crop",
-            TtaMode::Multiscale => "multiscale",
-            TtaMode::MultiscaleTenCrop => "multiscale-10crop",
-        }
+        TTA_MODES
+            .iter()
+            .find(|m| m.0 == self)
+            .map_or("none", |m| m.1)
     }
 }
 
@@ -279,9 +286,46 @@ fn to_tensor(imgs: &[&RgbImage], n: &Normalize, device: Device) -> Tensor {
     normalize_u8(&x, n)
 }
 
+/// Writes each image's prediction and class probabilities as CSV (a CSV writer: class and file
+/// names may hold commas, quotes or newlines).
+struct PerImage<'p> {
+    w: csv::Writer<std::fs::File>,
+    path: &'p Path,
+}
+
+impl<'p> PerImage<'p> {
+    fn create(path: &'p Path, classes: &[String]) -> Result<Self, TrainError> {
+        let w = csv::Writer::from_path(path).map_err(|e| csv_err(path, e))?;
+        let mut f = PerImage { w, path };
+        let mut head = vec!["index".to_string(), "name".into(), "label".into()];
+        head.push("prediction".into());
+        head.extend(classes.iter().map(|c| format!("p_{c}")));
+        f.row(head)?;
+        Ok(f)
+    }
+
+    fn row(&mut self, row: Vec<String>) -> Result<(), TrainError> {
+        self.w.write_record(&row).map_err(|e| csv_err(self.path, e))
+    }
+
+    fn finish(mut self) -> Result<(), TrainError> {
+        self.w.flush().map_err(|e| TrainError::Io {
+            path: self.path.to_path_buf(),
+            cause: e,
+        })
+    }
+}
+
+fn csv_err(p: &Path, e: csv::Error) -> TrainError {
+    TrainError::Io {
+        path: p.to_path_buf(),
+        cause: std::io::Error::other(e),
+    }
+}
+
 /// Evaluates `model` with TTA over `source`, `chunk` images at a time (views are built in
 /// parallel on the rayon pool; memory is bounded by the chunk). Writes per-image predictions and
-/// probabilities as CSV to `per_image` when given.
+/// probabilities as CSV to `per_image` when given; reports progress to `obs`.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_tta(
     model: &dyn ModuleT,
@@ -290,114 +334,36 @@ pub fn evaluate_tta(
     device: Device,
     chunk: usize,
     per_image: Option<&Path>,
-    progress: bool,
+    obs: &dyn Observer,
 ) -> Result<TtaReport, TrainError> {
     let start = Instant::now();
     let n = source.len();
-    let classes = source.classes().len();
-    let csv_err = |p: &Path, e: csv::Error| TrainError::Io {
-        path: p.to_path_buf(),
-        cause: std::io::Error::other(e),
-    };
     let mut csv = match per_image {
-        Some(p) => {
-            // A CSV writer: class and file names may hold commas, quotes or newlines.
-            let mut w = csv::Writer::from_path(p).map_err(|e| csv_err(p, e))?;
-            let mut head = vec![
-                "index".to_string(),
-                "name".into(),
-                "label".into(),
-                "prediction".into(),
-            ];
-            head.extend(source.classes().iter().map(|c| format!("p_{c}")));
-            w.write_record(&head).map_err(|e| csv_err(p, e))?;
-            Some((w, p))
-        }
+        Some(p) => Some(PerImage::create(p, source.classes())?),
         None => None,
     };
-    let pb = progress.then(|| {
-        let pb = ProgressBar::new(n as u64);
-        pb.set_style(
-            ProgressStyle::with_template("eval [{bar:30}] {pos}/{len} images {per_sec} eta {eta}")
-                .expect("valid")
-                .progress_chars("=> "),
-        );
-        pb
+    obs.event(Event::Begin {
+        label: "eval",
+        total: n as u64,
     });
     let (mut c1, mut c5) = (0usize, 0usize);
-    let opts = DecodeOptions::default();
     for lo in (0..n).step_by(chunk.max(1)) {
         let hi = (lo + chunk.max(1)).min(n);
-        let per: Vec<Result<Vec<Vec<RgbImage>>, TrainError>> = (lo..hi)
-            .into_par_iter()
-            .map_init(Resize::new, |r, i| {
-                Ok(sample_views(source, i, cfg, &opts, r)?)
-            })
-            .collect();
-        // Bucket every view of the chunk by size, so that images of one size at one scale share
-        // batches; then sum each image's view scores.
-        let mut buckets: BTreeMap<(u32, u32), Vec<(usize, RgbImage)>> = BTreeMap::new();
-        for (k, v) in per.into_iter().enumerate() {
-            for img in v?.into_iter().flatten() {
-                buckets.entry(img.dimensions()).or_default().push((k, img));
-            }
-        }
-        let mut acc = Tensor::zeros(
-            [(hi - lo) as i64, classes as i64],
-            (Kind::Float, Device::Cpu),
-        );
-        for views in buckets.values() {
-            for part in views.chunks(VIEW_BATCH) {
-                let imgs: Vec<&RgbImage> = part.iter().map(|(_, im)| im).collect();
-                let x = to_tensor(&imgs, &cfg.base.normalize, device);
-                let logits = tch::no_grad(|| model.forward_t(&x, false)).to_kind(Kind::Float);
-                let s = if cfg.mean_logits {
-                    logits
-                } else {
-                    logits.softmax(1, Kind::Float)
-                };
-                let owners: Vec<i64> = part.iter().map(|(k, _)| *k as i64).collect();
-                let _ = acc.index_add_(0, &Tensor::from_slice(&owners), &s.to_device(Device::Cpu));
-            }
-        }
-        let acc = acc / views_per_image(cfg) as f64;
+        let scores = chunk_scores(model, source, cfg, device, lo..hi)?;
         for k in 0..hi - lo {
-            let i = lo + k;
-            let scores = acc.get(k as i64);
-            let label = source.label(i) as i64;
-            let (_, top) = scores.topk(5.min(classes as i64), 0, true, true);
-            let top: Vec<i64> = Vec::try_from(top).expect("i64 indices");
-            c1 += (top[0] == label) as usize;
-            c5 += top.contains(&label) as usize;
-            if let Some((f, p)) = csv.as_mut() {
-                let probs = if cfg.mean_logits {
-                    scores.softmax(0, Kind::Float)
-                } else {
-                    scores
-                };
-                let probs: Vec<f32> = Vec::try_from(probs).expect("f32 scores");
-                let mut row = vec![
-                    i.to_string(),
-                    source.name(i),
-                    label.to_string(),
-                    top[0].to_string(),
-                ];
-                row.extend(probs.iter().map(|v| format!("{v:.6}")));
-                f.write_record(&row).map_err(|e| csv_err(p, e))?;
-            }
+            let (top1, top5) = tally(source, cfg, lo + k, &scores.get(k as i64), csv.as_mut())?;
+            c1 += top1 as usize;
+            c5 += top5 as usize;
         }
-        if let Some(pb) = &pb {
-            pb.inc((hi - lo) as u64);
-        }
+        let status = format!("{:.0} images/s", hi as f64 / start.elapsed().as_secs_f64());
+        obs.event(Event::Progress {
+            done: hi as u64,
+            status: &status,
+        });
     }
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
-    if let Some((mut f, p)) = csv {
-        f.flush().map_err(|e| TrainError::Io {
-            path: p.to_path_buf(),
-            cause: e,
-        })?;
+    obs.event(Event::End);
+    if let Some(f) = csv {
+        f.finish()?;
     }
     let seconds = start.elapsed().as_secs_f64();
     Ok(TtaReport {
@@ -409,6 +375,77 @@ pub fn evaluate_tta(
         seconds,
         images_per_sec: n as f64 / seconds.max(1e-9),
     })
+}
+
+/// The mean view scores (probabilities, or logits with `mean_logits`) of the images `range`, as
+/// a [len, classes] CPU tensor.
+fn chunk_scores(
+    model: &dyn ModuleT,
+    source: &dyn Source,
+    cfg: &TtaConfig,
+    device: Device,
+    range: std::ops::Range<usize>,
+) -> Result<Tensor, TrainError> {
+    let len = range.len();
+    let opts = DecodeOptions::default();
+    let per: Vec<Result<Vec<Vec<RgbImage>>, TrainError>> = range
+        .into_par_iter()
+        .map_init(Resize::new, |r, i| {
+            Ok(sample_views(source, i, cfg, &opts, r)?)
+        })
+        .collect();
+    // Bucket every view of the chunk by size, so that images of one size at one scale share
+    // batches; then sum each image's view scores.
+    let mut buckets: BTreeMap<(u32, u32), Vec<(usize, RgbImage)>> = BTreeMap::new();
+    for (k, v) in per.into_iter().enumerate() {
+        for img in v?.into_iter().flatten() {
+            buckets.entry(img.dimensions()).or_default().push((k, img));
+        }
+    }
+    let classes = source.classes().len() as i64;
+    let mut acc = Tensor::zeros([len as i64, classes], (Kind::Float, Device::Cpu));
+    for views in buckets.values() {
+        for part in views.chunks(VIEW_BATCH) {
+            let imgs: Vec<&RgbImage> = part.iter().map(|(_, im)| im).collect();
+            let x = to_tensor(&imgs, &cfg.base.normalize, device);
+            let logits = tch::no_grad(|| model.forward_t(&x, false)).to_kind(Kind::Float);
+            let s = if cfg.mean_logits {
+                logits
+            } else {
+                logits.softmax(1, Kind::Float)
+            };
+            let owners: Vec<i64> = part.iter().map(|(k, _)| *k as i64).collect();
+            let _ = acc.index_add_(0, &Tensor::from_slice(&owners), &s.to_device(Device::Cpu));
+        }
+    }
+    Ok(acc / views_per_image(cfg) as f64)
+}
+
+/// Whether image `i` is right in the top 1 and the top 5 of `scores`; writes its CSV row.
+fn tally(
+    source: &dyn Source,
+    cfg: &TtaConfig,
+    i: usize,
+    scores: &Tensor,
+    csv: Option<&mut PerImage>,
+) -> Result<(bool, bool), TrainError> {
+    let classes = source.classes().len() as i64;
+    let label = source.label(i) as i64;
+    let (_, top) = scores.topk(5.min(classes), 0, true, true);
+    let top: Vec<i64> = Vec::try_from(top).expect("i64 indices");
+    if let Some(f) = csv {
+        let probs = if cfg.mean_logits {
+            scores.softmax(0, Kind::Float)
+        } else {
+            scores.shallow_clone()
+        };
+        let probs: Vec<f32> = Vec::try_from(probs).expect("f32 scores");
+        let mut row = vec![i.to_string(), source.name(i), label.to_string()];
+        row.push(top[0].to_string());
+        row.extend(probs.iter().map(|v| format!("{v:.6}")));
+        f.row(row)?;
+    }
+    Ok((top[0] == label, top.contains(&label)))
 }
 
 #[cfg(test)]

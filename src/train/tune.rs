@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Reduction, Tensor};
+use tch::{Device, Reduction, Tensor};
 
 use super::sgd::{LrPolicy, Schedule, Sgd};
-use super::trainer::{train, EpochMetrics, Net, TrainConfig, TrainError};
+use super::trainer::{train, train_step, EpochMetrics, Net, TrainConfig, TrainError};
 use crate::loader::Loader;
-use crate::report::curves::plot_line;
+use crate::observe::{Event, Observer};
 use crate::source::{Source, Subset};
 
 /// One grid trial.
@@ -71,7 +71,7 @@ pub struct TuneReport {
 }
 
 /// Settings of a tuning run.
-pub struct TuneSetup {
+pub struct TuneSetup<'o> {
     /// Base configuration (model, batch, pipelines, seed, workers...).
     pub base: TrainConfig,
     /// Training data.
@@ -90,6 +90,8 @@ pub struct TuneSetup {
     pub coarse_epochs: usize,
     /// Epochs of the final run.
     pub final_epochs: usize,
+    /// Receives progress, each trial's epochs and result, and the finder's curve.
+    pub observer: &'o dyn Observer,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
@@ -149,69 +151,70 @@ impl TuneReport {
             "# Tuning report: {} on {} classes\n\n",
             self.model, self.classes
         );
-        s += "## 1. Initial loss\n\n";
-        match self.initial_loss {
-            Some(l) => {
-                s +=
-                    &format!(
-                    "First loss with regularisation off: {l:.3}; ln({}) = {:.3} (ratio {:.2}). ",
-                    self.classes, self.ln_classes, l / self.ln_classes
-                );
-                s += if (l / self.ln_classes - 1.0).abs() < 0.25 {
-                    "Close: the initial predictions are near uniform, as expected.\n\n"
-                } else {
-                    "Not close: the initial logits are far from uniform (a large final-layer initialisation or an input/label problem); training still works but wastes the first steps undoing it.\n\n"
-                };
-            }
-            None => s += "not run\n\n",
-        }
-        s += "## 2. Overfit a tiny subset\n\n";
-        match self.overfit_accuracy {
-            Some(a) => {
-                s += &format!(
-                    "Training accuracy on {} images, no augmentation or regularisation: {:.3}. ",
-                    self.overfit_images, a
-                );
-                s += if a > 0.95 {
-                    "The model can memorise: the pipeline from data to loss is sound.\n\n"
-                } else {
-                    "It could not reach ~100%: this points to a bug (labels, loss, optimiser) or far too low a learning rate.\n\n"
-                };
-            }
-            None => s += "not run\n\n",
-        }
-        s += "## 3. Learning-rate finder\n\n";
-        match (self.lr_steepest, self.lr_range) {
-            (Some(st), Some((a, b))) => s += &format!("Loss falls fastest at lr = {st:.3e}; suggested range {a:.3e} .. {b:.3e}. Plot: lr_finder.png\n\n"),
-            _ if !self.lr_finder.is_empty() => s += "The smoothed loss never fell below its starting value: no range to suggest (the grid then centres on the configured --lr). Plot: lr_finder.png\n\n",
-            _ => s += "not run\n\n",
-        }
+        s += &self.md_initial_loss();
+        s += &self.md_overfit();
+        s += &self.md_lr_finder();
         for (title, trials) in [
             ("## 4. Coarse grid (lr x weight decay)", &self.coarse),
             ("## 5. Refined grid", &self.refined),
         ] {
-            s += &format!("{title}\n\n");
-            if trials.is_empty() {
-                s += "not run\n\n";
-                continue;
-            }
-            s += "| lr | weight decay | epochs | train loss | train acc | val top-1 | diagnosis | curves |\n|---|---|---|---|---|---|---|---|\n";
-            for t in trials.iter() {
-                s += &format!(
-                    "| {:.3e} | {:.1e} | {} | {:.3} | {:.3} | {:.3} | {} | {}/curves.png |\n",
-                    t.lr,
-                    t.weight_decay,
-                    t.epochs,
-                    t.train_loss,
-                    t.train_acc,
-                    t.val_top1,
-                    t.diagnosis,
-                    t.run_dir.display()
-                );
-            }
-            s += "\n";
+            s += &md_trials(title, trials);
         }
-        s += "## 6. Final run and recommendation\n\n";
+        s += &self.md_final();
+        if !self.notes.is_empty() {
+            s += "## Notes\n\n";
+            for n in &self.notes {
+                s += &format!("- {n}\n");
+            }
+        }
+        s
+    }
+
+    fn md_initial_loss(&self) -> String {
+        let mut s = "## 1. Initial loss\n\n".to_string();
+        let Some(l) = self.initial_loss else {
+            return s + "not run\n\n";
+        };
+        s += &format!(
+            "First loss with regularisation off: {l:.3}; ln({}) = {:.3} (ratio {:.2}). ",
+            self.classes,
+            self.ln_classes,
+            l / self.ln_classes
+        );
+        s + if (l / self.ln_classes - 1.0).abs() < 0.25 {
+            "Close: the initial predictions are near uniform, as expected.\n\n"
+        } else {
+            "Not close: the initial logits are far from uniform (a large final-layer initialisation or an input/label problem); training still works but wastes the first steps undoing it.\n\n"
+        }
+    }
+
+    fn md_overfit(&self) -> String {
+        let mut s = "## 2. Overfit a tiny subset\n\n".to_string();
+        let Some(a) = self.overfit_accuracy else {
+            return s + "not run\n\n";
+        };
+        s += &format!(
+            "Training accuracy on {} images, no augmentation or regularisation: {:.3}. ",
+            self.overfit_images, a
+        );
+        s + if a > 0.95 {
+            "The model can memorise: the pipeline from data to loss is sound.\n\n"
+        } else {
+            "It could not reach ~100%: this points to a bug (labels, loss, optimiser) or far too low a learning rate.\n\n"
+        }
+    }
+
+    fn md_lr_finder(&self) -> String {
+        let s = "## 3. Learning-rate finder\n\n".to_string();
+        match (self.lr_steepest, self.lr_range) {
+            (Some(st), Some((a, b))) => s + &format!("Loss falls fastest at lr = {st:.3e}; suggested range {a:.3e} .. {b:.3e}. Plot: lr_finder.png\n\n"),
+            _ if !self.lr_finder.is_empty() => s + "The smoothed loss never fell below its starting value: no range to suggest (the grid then centres on the configured --lr). Plot: lr_finder.png\n\n",
+            _ => s + "not run\n\n",
+        }
+    }
+
+    fn md_final(&self) -> String {
+        let mut s = "## 6. Final run and recommendation\n\n".to_string();
         if let Some(t) = &self.final_run {
             s += &format!(
                 "Longer run at lr {:.3e}, weight decay {:.1e}, {} epochs: val top-1 {:.3} ({}). Curves: {}/curves.png\n\n",
@@ -223,14 +226,31 @@ impl TuneReport {
         } else {
             s += "not reached\n\n";
         }
-        if !self.notes.is_empty() {
-            s += "## Notes\n\n";
-            for n in &self.notes {
-                s += &format!("- {n}\n");
-            }
-        }
         s
     }
+}
+
+/// A grid's section: one table row per trial.
+fn md_trials(title: &str, trials: &[Trial]) -> String {
+    let mut s = format!("{title}\n\n");
+    if trials.is_empty() {
+        return s + "not run\n\n";
+    }
+    s += "| lr | weight decay | epochs | train loss | train acc | val top-1 | diagnosis | curves |\n|---|---|---|---|---|---|---|---|\n";
+    for t in trials {
+        s += &format!(
+            "| {:.3e} | {:.1e} | {} | {:.3} | {:.3} | {:.3} | {} | {}/curves.png |\n",
+            t.lr,
+            t.weight_decay,
+            t.epochs,
+            t.train_loss,
+            t.train_acc,
+            t.val_top1,
+            t.diagnosis,
+            t.run_dir.display()
+        );
+    }
+    s + "\n"
 }
 
 /// A freshly initialised model and a loader over `source` with `cfg`'s training pipeline.
@@ -281,16 +301,8 @@ fn overfit(setup: &TuneSetup) -> Result<(f64, usize), TrainError> {
         for b in loader.epoch(epoch) {
             let b = b?;
             let (x, y) = b.to_device(setup.device);
-            let logits = net.model.forward_t(&x, true);
-            let loss = logits.cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, 0.0);
-            opt.zero_grad();
-            loss.backward();
-            opt.step(cfg.lr.base * 0.5);
-            correct += logits
-                .argmax(1, false)
-                .eq_tensor(&y)
-                .sum(Kind::Int64)
-                .int64_value(&[]);
+            let model = net.model.as_ref();
+            correct += train_step(model, &mut opt, (&x, &y), cfg.lr.base * 0.5, 0.0, true).1;
             seen += b.len();
         }
         acc = correct as f64 / seen.max(1) as f64;
@@ -323,17 +335,7 @@ fn lr_finder(setup: &TuneSetup) -> Result<Vec<(f64, f64)>, TrainError> {
         };
         let lr = lo * (hi / lo).powf(k as f64 / (steps - 1) as f64);
         let (x, y) = b.to_device(setup.device);
-        let loss = net.model.forward_t(&x, true).cross_entropy_loss::<Tensor>(
-            &y,
-            None,
-            Reduction::Mean,
-            -100,
-            0.0,
-        );
-        opt.zero_grad();
-        loss.backward();
-        opt.step(lr);
-        let l = loss.double_value(&[]);
+        let (l, _) = train_step(net.model.as_ref(), &mut opt, (&x, &y), lr, 0.0, true);
         smooth = 0.9 * smooth + 0.1 * l;
         let debiased = smooth / (1.0 - 0.9f64.powi(k as i32 + 1));
         out.push((lr, debiased));
@@ -403,18 +405,13 @@ fn trial(
         &dir,
         setup.device,
         false,
-        false,
+        setup.observer,
     );
     let (history, val, acc, loss) = match r {
         Ok(s) => {
-            let h: Vec<EpochMetrics> = std::fs::read_to_string(dir.join("metrics.jsonl"))
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
-            let last = h.last().cloned();
+            let last = s.history.last().cloned();
             (
-                h,
+                s.history,
                 s.val_top1,
                 last.as_ref().map_or(0.0, |m| m.train_acc),
                 last.map_or(f64::NAN, |m| m.train_loss),
@@ -438,10 +435,10 @@ fn trial(
         diagnosis,
         run_dir: dir,
     };
-    eprintln!(
+    setup.observer.event(Event::Note(&format!(
         "trial {name}: lr {lr:.3e} wd {wd:.1e} -> val top-1 {:.3} ({})",
         t.val_top1, t.diagnosis
-    );
+    )));
     Ok(t)
 }
 
@@ -488,6 +485,53 @@ fn best(trials: &[Trial]) -> Option<&Trial> {
         .max_by(|a, b| a.val_top1.total_cmp(&b.val_top1))
 }
 
+/// Step 3: the learning-rate finder, its steepest point and range, and its curve.
+fn finder_step(setup: &TuneSetup, r: &mut TuneReport) -> Result<(), TrainError> {
+    r.lr_finder = lr_finder(setup)?;
+    if let Some((lr, range)) = steepest(&r.lr_finder) {
+        r.lr_steepest = Some(lr);
+        r.lr_range = Some(range);
+    }
+    setup.observer.event(Event::Curve {
+        path: &setup.out.join("lr_finder.png"),
+        title: "learning-rate finder",
+        x_label: "lr",
+        y_label: "smoothed loss",
+        log_x: true,
+        points: &r.lr_finder,
+        mark: r.lr_steepest,
+    });
+    r.write(&setup.out)
+}
+
+/// Step 5: a finer grid around the best coarse point, then a longer run of the best of all.
+fn refine_step(
+    setup: &TuneSetup,
+    r: &mut TuneReport,
+    centre: f64,
+    start: Instant,
+) -> Result<(), TrainError> {
+    r.refined.clear();
+    let (lr0, wd0) = best(&r.coarse).map_or((centre, 1e-4), |t| (t.lr, t.weight_decay));
+    let wds = if wd0 == 0.0 {
+        [0.0, 3e-5]
+    } else {
+        [wd0 / 2.0, wd0 * 2.0]
+    };
+    let lrs = [lr0 / 1.7, lr0 * 1.7];
+    let epochs = setup.coarse_epochs * 2;
+    grid(setup, r, "refine", &lrs, &wds, epochs, start)?;
+    let all: Vec<Trial> = r.coarse.iter().chain(&r.refined).cloned().collect();
+    if let Some(b) = best(&all) {
+        let (lr, wd) = (b.lr, b.weight_decay);
+        let t = trial(setup, "final", lr, wd, setup.final_epochs)?;
+        r.recommended = Some((lr, wd, setup.final_epochs));
+        r.final_run = Some(t);
+        r.write(&setup.out)?;
+    }
+    Ok(())
+}
+
 /// Runs the recipe (or one step of it), updating DIR/report.{md,json} after every step/trial.
 pub fn tune(setup: &TuneSetup) -> Result<TuneReport, TrainError> {
     std::fs::create_dir_all(&setup.out).map_err(io(&setup.out))?;
@@ -512,26 +556,7 @@ pub fn tune(setup: &TuneSetup) -> Result<TuneReport, TrainError> {
         r.write(&setup.out)?;
     }
     if run(3) {
-        r.lr_finder = lr_finder(setup)?;
-        if let Some((lr, range)) = steepest(&r.lr_finder) {
-            r.lr_steepest = Some(lr);
-            r.lr_range = Some(range);
-        }
-        let plot = setup.out.join("lr_finder.png");
-        plot_line(
-            &r.lr_finder,
-            &plot,
-            "learning-rate finder",
-            "lr",
-            "smoothed loss",
-            true,
-            r.lr_steepest,
-        )
-        .map_err(|e| TrainError::Io {
-            path: plot.clone(),
-            cause: std::io::Error::other(e),
-        })?;
-        r.write(&setup.out)?;
+        finder_step(setup, &mut r)?;
     }
     let (lo, hi) = r
         .lr_range
@@ -551,31 +576,7 @@ pub fn tune(setup: &TuneSetup) -> Result<TuneReport, TrainError> {
         )?;
     }
     if run(5) {
-        r.refined.clear();
-        let (lr0, wd0) = best(&r.coarse).map_or((centre, 1e-4), |t| (t.lr, t.weight_decay));
-        let wds = if wd0 == 0.0 {
-            [0.0, 3e-5]
-        } else {
-            [wd0 / 2.0, wd0 * 2.0]
-        };
-        let lrs = [lr0 / 1.7, lr0 * 1.7];
-        grid(
-            setup,
-            &mut r,
-            "refine",
-            &lrs,
-            &wds,
-            setup.coarse_epochs * 2,
-            start,
-        )?;
-        let all: Vec<Trial> = r.coarse.iter().chain(&r.refined).cloned().collect();
-        if let Some(b) = best(&all) {
-            let (lr, wd) = (b.lr, b.weight_decay);
-            let t = trial(setup, "final", lr, wd, setup.final_epochs)?;
-            r.recommended = Some((lr, wd, setup.final_epochs));
-            r.final_run = Some(t);
-            r.write(&setup.out)?;
-        }
+        refine_step(setup, &mut r, centre, start)?;
     }
     // Step 6 is the report itself, rewritten last whatever ran.
     r.write(&setup.out)?;

@@ -410,9 +410,12 @@ impl PixelIo for Avx2Io {
     unsafe fn load(px: &[u8; 3 * LANES]) -> Planes {
         use std::arch::x86_64::*;
         let mut out = [[0f32; LANES]; 3];
-        for (o, bytes) in out.iter_mut().zip(crate::simd::deinterleave8(px)) {
-            let f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
-            _mm256_storeu_ps(o.as_mut_ptr(), f);
+        // SAFETY: the caller guarantees AVX2 (which implies SSSE3); `o` holds LANES = 8 f32s.
+        unsafe {
+            for (o, bytes) in out.iter_mut().zip(crate::simd::deinterleave8(px)) {
+                let f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+                _mm256_storeu_ps(o.as_mut_ptr(), f);
+            }
         }
         out
     }
@@ -421,12 +424,15 @@ impl PixelIo for Avx2Io {
     #[target_feature(enable = "avx2")]
     unsafe fn store(px: &mut [u8; 3 * LANES], c: &Planes) {
         use std::arch::x86_64::*;
-        #[inline(always)]
-        unsafe fn bytes(v: &[f32; LANES]) -> __m128i {
-            let i = _mm256_cvttps_epi32(_mm256_loadu_ps(v.as_ptr()));
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn bytes(v: &[f32; LANES]) -> __m128i {
+            // SAFETY: `v` holds LANES = 8 readable f32s.
+            let i = _mm256_cvttps_epi32(unsafe { _mm256_loadu_ps(v.as_ptr()) });
             let w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
             _mm_packus_epi16(w, w)
         }
+        // Safe calls: this function is compiled for AVX2, which covers what they need.
         crate::simd::interleave8([bytes(&c[0]), bytes(&c[1]), bytes(&c[2])], px);
     }
 }
@@ -443,13 +449,15 @@ unsafe fn color_pass_body<Io: PixelIo>(data: &mut [u8], steps: &[Step], sum: boo
     let mut total = 0u64;
     let mut blocks = data.chunks_exact_mut(3 * BLOCK);
     for px in &mut blocks {
-        total += color_block::<Io>(px, BLOCK, steps, sum);
+        // SAFETY: our caller's guarantee for `Io`.
+        total += unsafe { color_block::<Io>(px, BLOCK, steps, sum) };
     }
     let rest = blocks.into_remainder();
     if !rest.is_empty() {
         let mut pad = [0u8; 3 * BLOCK];
         pad[..rest.len()].copy_from_slice(rest);
-        total += color_block::<Io>(&mut pad, rest.len() / 3, steps, sum);
+        // SAFETY: as above.
+        total += unsafe { color_block::<Io>(&mut pad, rest.len() / 3, steps, sum) };
         rest.copy_from_slice(&pad[..rest.len()]);
     }
     total
@@ -458,11 +466,15 @@ unsafe fn color_pass_body<Io: PixelIo>(data: &mut [u8], steps: &[Step], sum: boo
 /// One block of [`color_pass_body`]: `px` holds 64 pixels, of which the first `valid` count in
 /// the sum. (A function, not a closure: it must be inlined into the AVX2 caller to be compiled
 /// for it.)
+///
+/// # Safety
+/// The CPU must support what `Io` uses.
 #[inline(always)]
 unsafe fn color_block<Io: PixelIo>(px: &mut [u8], valid: usize, steps: &[Step], sum: bool) -> u64 {
     let mut c = [[0f32; BLOCK]; 3];
     for (k, group) in px.chunks_exact(3 * LANES).enumerate() {
-        let p = Io::load(group.try_into().expect("24 bytes"));
+        // SAFETY: our caller's guarantee for `Io`.
+        let p = unsafe { Io::load(group.try_into().expect("24 bytes")) };
         for ch in 0..3 {
             c[ch][k * LANES..(k + 1) * LANES].copy_from_slice(&p[ch]);
         }
@@ -472,7 +484,8 @@ unsafe fn color_block<Io: PixelIo>(px: &mut [u8], valid: usize, steps: &[Step], 
         for (k, group) in px.chunks_exact_mut(3 * LANES).enumerate() {
             let p: Planes =
                 std::array::from_fn(|ch| c[ch][k * LANES..(k + 1) * LANES].try_into().unwrap());
-            Io::store(group.try_into().expect("24 bytes"), &p);
+            // SAFETY: as for `load`.
+            unsafe { Io::store(group.try_into().expect("24 bytes"), &p) };
         }
     }
     if sum {
@@ -486,8 +499,9 @@ unsafe fn color_block<Io: PixelIo>(px: &mut [u8], valid: usize, steps: &[Step], 
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn color_pass_avx2(data: &mut [u8], steps: &[Step], sum: bool) -> u64 {
-    color_pass_body::<Avx2Io>(data, steps, sum)
+fn color_pass_avx2(data: &mut [u8], steps: &[Step], sum: bool) -> u64 {
+    // SAFETY: this function is compiled for, and only called on, CPUs with AVX2.
+    unsafe { color_pass_body::<Avx2Io>(data, steps, sum) }
 }
 
 fn color_pass_portable(data: &mut [u8], steps: &[Step], sum: bool) -> u64 {
@@ -497,7 +511,7 @@ fn color_pass_portable(data: &mut [u8], steps: &[Step], sum: bool) -> u64 {
 
 fn color_pass(data: &mut [u8], steps: &[Step], sum: bool) -> u64 {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if crate::simd::allowed() && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked above), which implies SSSE3 and SSE4.1.
         return unsafe { color_pass_avx2(data, steps, sum) };
     }

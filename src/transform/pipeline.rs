@@ -56,22 +56,61 @@ pub struct Params {
 /// Largest output side a pipeline may have (resizes may reach twice that).
 pub const MAX_SIDE: u32 = 4096;
 
-/// Names accepted by [`Pipeline::preset`].
-pub const PRESETS: [&str; 6] = [
-    "resnet-train",
-    "inception-train",
-    "cifar-train",
-    "eval",
-    "cifar-eval",
-    "decode",
+/// The named pipelines [`Pipeline::preset`] knows; `--pipeline`, its help and errors read this.
+pub const PRESETS: [Preset; 6] = [
+    Preset {
+        name: "resnet-train",
+        build: Pipeline::resnet_train,
+        about: "scale augmentation 256..480, random 224 crop, flip, colour jitter, PCA lighting, Cutout",
+    },
+    Preset {
+        name: "inception-train",
+        build: Pipeline::inception_train,
+        about: "RandomResizedCrop 224, flip, colour jitter",
+    },
+    Preset {
+        name: "cifar-train",
+        build: Pipeline::cifar_train,
+        about: "pad 4 and random 32 crop, flip, Cutout 16",
+    },
+    Preset {
+        name: "eval",
+        build: Pipeline::eval,
+        about: "resize 256, centre crop 224",
+    },
+    Preset {
+        name: "cifar-eval",
+        build: Pipeline::cifar_eval,
+        about: "the image as it is (32 px), normalised",
+    },
+    Preset {
+        name: "decode",
+        build: Pipeline::decode_only,
+        about: "decode only",
+    },
 ];
+
+/// A named pipeline of [`PRESETS`].
+pub struct Preset {
+    /// The name `--pipeline` takes.
+    pub name: &'static str,
+    /// Makes the pipeline.
+    pub build: fn() -> Pipeline,
+    /// What it does, for `--help`.
+    pub about: &'static str,
+}
+
+/// The preset names, comma-separated.
+pub fn preset_names() -> String {
+    PRESETS.map(|p| p.name).join(", ")
+}
 
 /// An unknown preset or an invalid setting.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PipelineError {
     /// No preset of that name.
-    #[error("unknown pipeline `{0}` (known: {known})", known = PRESETS.join(", "))]
+    #[error("unknown pipeline `{0}` (known: {known})", known = preset_names())]
     Unknown(String),
     /// A setting out of range.
     #[error("invalid pipeline setting: {0}")]
@@ -173,15 +212,11 @@ impl Pipeline {
 
     /// A preset by name (see [`PRESETS`]).
     pub fn preset(name: &str) -> Result<Self, PipelineError> {
-        Ok(match name {
-            "resnet-train" => Self::resnet_train(),
-            "inception-train" => Self::inception_train(),
-            "cifar-train" => Self::cifar_train(),
-            "eval" => Self::eval(),
-            "cifar-eval" => Self::cifar_eval(),
-            "decode" => Self::decode_only(),
-            other => return Err(PipelineError::Unknown(other.to_string())),
-        })
+        PRESETS
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| (p.build)())
+            .ok_or_else(|| PipelineError::Unknown(name.to_string()))
     }
 
     /// Sets the output side of the crop (e.g. 64 for small-image training).
@@ -354,8 +389,10 @@ mod tests {
 
     #[test]
     fn presets_validate() {
-        for name in PRESETS {
-            Pipeline::preset(name).unwrap().validate().unwrap();
+        for p in PRESETS {
+            let built = Pipeline::preset(p.name).unwrap();
+            built.validate().unwrap();
+            assert_eq!(built.name, p.name);
         }
         assert!(Pipeline::preset("nope").is_err());
     }

@@ -66,3 +66,22 @@ pub fn python() -> Option<PathBuf> {
         }
     }
 }
+
+/// Writes a synthetic ImageFolder (DIR/train, DIR/val) with `augloader synth`.
+pub fn synth(dir: &Path, classes: usize, train: usize, val: usize, size: u32, seed: u64) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_augloader"))
+        .arg("synth")
+        .arg("--out")
+        .arg(dir)
+        .args(["--classes", &classes.to_string()])
+        .args(["--train-per-class", &train.to_string()])
+        .args(["--val-per-class", &val.to_string()])
+        .args(["--size", &size.to_string(), "--seed", &seed.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

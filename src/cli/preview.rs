@@ -1,11 +1,38 @@
-//! Contact sheets: each source image beside several augmented views of it.
+//! `augloader preview`: contact sheets, each source image beside several augmented views of it.
 
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
 use image::{imageops, Rgb, RgbImage};
 
-use crate::decode::DecodeOptions;
-use crate::loader::{augment_sample, load_image, LoadError};
-use crate::source::Source;
-use crate::transform::{Pipeline, Resize};
+use augloader::loader::{augment_sample, load_image, LoadError};
+use augloader::transform::{Pipeline, Resize};
+use augloader::{DecodeOptions, Source, Split};
+
+use super::args::{data_dir, open_split, PipelineArgs};
+use super::ranges;
+
+#[derive(Args)]
+pub struct PreviewArgs {
+    /// Dataset folder (default: the synthetic dataset); its training split is shown.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+    /// Output PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of source images (rows).
+    #[arg(long, default_value_t = 16, value_parser = ranges::count)]
+    n: usize,
+    /// Augmented views per image.
+    #[arg(long, default_value_t = 6, value_parser = ranges::count)]
+    views: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
 
 const GAP: u32 = 4;
 
@@ -65,4 +92,31 @@ pub fn contact_sheet(
         }
     }
     Ok(sheet)
+}
+
+/// Runs the command.
+pub fn run(a: PreviewArgs) -> Result<()> {
+    let source = open_split(&data_dir(&a.data)?, Split::Train)?;
+    let pipeline = a.pipeline.build()?;
+    let sheet = contact_sheet(
+        source.as_ref(),
+        &pipeline,
+        a.n,
+        a.views,
+        a.seed,
+        &DecodeOptions::default(),
+    )?;
+    sheet
+        .save(&a.out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    println!(
+        "wrote {} ({}x{}): {} images, each followed by {} views of {}",
+        a.out.display(),
+        sheet.width(),
+        sheet.height(),
+        a.n.min(source.len()),
+        a.views,
+        pipeline.name
+    );
+    Ok(())
 }

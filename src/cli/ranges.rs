@@ -114,6 +114,50 @@ pub fn hue(s: &str) -> Result<f32, String> {
     }
 }
 
+// Names: each flag that takes a name reads the library's registry, so parsing, `--help` and the
+// library cannot drift apart.
+
+/// A pipeline preset of [`augloader::transform::PRESETS`].
+pub fn presets() -> clap::builder::PossibleValuesParser {
+    augloader::transform::PRESETS
+        .map(|p| clap::builder::PossibleValue::new(p.name).help(p.about))
+        .into()
+}
+
+/// A model of the registry [`augloader::train::MODELS`].
+#[cfg(feature = "torch")]
+pub fn model(s: &str) -> Result<String, String> {
+    augloader::train::family(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// `--model`'s long help: the registry's families.
+#[cfg(feature = "torch")]
+pub fn model_help() -> String {
+    let mut h = "Model. Known:".to_string();
+    for f in &augloader::train::MODELS {
+        h += &format!("\n  - {}", f.names);
+    }
+    h
+}
+
+/// A device of [`augloader::train::trainer::DEVICES`].
+#[cfg(feature = "torch")]
+pub fn device() -> clap::builder::PossibleValuesParser {
+    augloader::train::trainer::DEVICES
+        .map(|(name, help)| clap::builder::PossibleValue::new(name).help(help))
+        .into()
+}
+
+/// A mode of [`augloader::train::tta::TTA_MODES`].
+#[cfg(feature = "torch")]
+pub fn tta_mode() -> clap::builder::PossibleValuesParser {
+    augloader::train::tta::TTA_MODES
+        .map(|(_, name, help)| clap::builder::PossibleValue::new(name).help(help))
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,28 @@
-//! Dataset statistics: per-channel mean/std and the RGB principal components used by PCA
-//! lighting.
+//! `augloader pca`: dataset statistics, per-channel mean/std and the RGB principal components
+//! used by PCA lighting.
 
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
 use nalgebra::{Matrix3, SymmetricEigen};
 use serde::Serialize;
 
-use crate::decode::DecodeOptions;
-use crate::loader::{load_image, LoadError};
-use crate::source::Source;
+use augloader::loader::{load_image, LoadError};
+use augloader::{DecodeOptions, Source, Split};
+
+use super::args::{data_dir, open_split};
+use super::ranges;
+
+#[derive(Args)]
+pub struct PcaArgs {
+    /// Dataset folder (default: the synthetic dataset); its training split is used.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Images to use, spread evenly over the dataset.
+    #[arg(long, default_value_t = 500, value_parser = ranges::count)]
+    images: usize,
+}
 
 /// Colour statistics of a dataset on the [0, 1] scale.
 #[derive(Clone, Debug, Serialize)]
@@ -78,4 +94,12 @@ pub fn colour_stats(
         eigval,
         eigvec,
     })
+}
+
+/// Runs the command.
+pub fn run(a: PcaArgs) -> Result<()> {
+    let source = open_split(&data_dir(&a.data)?, Split::Train)?;
+    let stats = colour_stats(source.as_ref(), a.images, &DecodeOptions::default())?;
+    println!("{}", serde_json::to_string(&stats)?);
+    Ok(())
 }

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Result;
+use clap::Args;
 use image::codecs::jpeg::JpegEncoder;
 use image::{Rgb, RgbImage};
 use imageproc::drawing::{draw_filled_circle_mut, draw_polygon_mut};
@@ -11,7 +13,31 @@ use imageproc::point::Point;
 use rand::Rng;
 use rayon::prelude::*;
 
-use crate::rng::{rng_for, stream, SampleRng};
+use augloader::rng::{rng_for, stream, SampleRng};
+
+use super::ranges;
+
+#[derive(Args)]
+pub struct SynthArgs {
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of classes (at most 12).
+    #[arg(long, default_value_t = 10, value_parser = ranges::count)]
+    classes: usize,
+    /// Training images per class.
+    #[arg(long, default_value_t = 300, value_parser = ranges::count)]
+    train_per_class: usize,
+    /// Validation images per class.
+    #[arg(long, default_value_t = 60, value_parser = ranges::count)]
+    val_per_class: usize,
+    /// Image side in pixels.
+    #[arg(long, default_value_t = 64, value_parser = ranges::side)]
+    size: u32,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
 
 /// Names of the synthetic classes; the first `classes` of them are used.
 pub const CLASS_NAMES: [&str; 12] = [
@@ -109,6 +135,27 @@ fn fill_poly(img: &mut RgbImage, pts: &[Point<i32>], c: Rgb<u8>) {
 
 /// Draws one image of class `label` from its own RNG stream.
 pub fn render(label: usize, size: u32, rng: &mut SampleRng) -> RgbImage {
+    let (mut img, mid) = background(size, rng);
+    let s = size as f32;
+    let fg = far_colour(rng, mid);
+    let r = s * rng.random_range(0.16..0.32f32);
+    let cx = rng.random_range(r..s - r);
+    let cy = rng.random_range(r..s - r);
+    let angle = rng.random_range(0.0..std::f32::consts::TAU);
+    let shape = Shape {
+        cx,
+        cy,
+        r,
+        angle,
+        fg,
+    };
+    draw_shape(&mut img, CLASS_NAMES[label], &shape, rng);
+    img
+}
+
+/// A noisy two-colour gradient with a few small blobs in random colours (distractors); also
+/// the mean of the two colours.
+fn background(size: u32, rng: &mut SampleRng) -> (RgbImage, [f32; 3]) {
     let s = size as f32;
     let bg0 = rand_colour(rng);
     let bg1 = rand_colour(rng);
@@ -123,107 +170,129 @@ pub fn render(label: usize, size: u32, rng: &mut SampleRng) -> RgbImage {
             *v = (*v as f32 + rng.random_range(-noise..noise)).clamp(0.0, 255.0) as u8;
         }
     }
-    // Distractors: a few small blobs in random colours.
     for _ in 0..rng.random_range(0..4) {
         let c = rgb(rand_colour(rng));
         let (x, y) = (
             rng.random_range(0..size) as i32,
             rng.random_range(0..size) as i32,
         );
-        draw_filled_circle_mut(
-            &mut img,
-            (x, y),
-            rng.random_range(1..=(size / 16).max(1)) as i32,
-            c,
-        );
+        let radius = rng.random_range(1..=(size / 16).max(1)) as i32;
+        draw_filled_circle_mut(&mut img, (x, y), radius, c);
     }
-    let mid = [0, 1, 2].map(|c| (bg0[c] + bg1[c]) / 2.0);
-    let fg = far_colour(rng, mid);
+    (img, [0, 1, 2].map(|c| (bg0[c] + bg1[c]) / 2.0))
+}
+
+/// Where and how a class's shape is drawn.
+struct Shape {
+    cx: f32,
+    cy: f32,
+    r: f32,
+    angle: f32,
+    fg: [f32; 3],
+}
+
+/// Draws the shape of class `name`.
+fn draw_shape(img: &mut RgbImage, name: &str, sh: &Shape, rng: &mut SampleRng) {
+    let Shape {
+        cx,
+        cy,
+        r,
+        angle,
+        fg,
+    } = *sh;
     let fgc = rgb(fg);
-    let r = s * rng.random_range(0.16..0.32f32);
-    let cx = rng.random_range(r..s - r);
-    let cy = rng.random_range(r..s - r);
-    let angle = rng.random_range(0.0..std::f32::consts::TAU);
     let (ci, cyi, ri) = (cx.round() as i32, cy.round() as i32, r.round() as i32);
-    match CLASS_NAMES[label] {
-        "circle" => draw_filled_circle_mut(&mut img, (ci, cyi), ri, fgc),
+    match name {
+        "circle" => draw_filled_circle_mut(img, (ci, cyi), ri, fgc),
         "ring" => {
-            draw_filled_circle_mut(&mut img, (ci, cyi), ri, fgc);
+            draw_filled_circle_mut(img, (ci, cyi), ri, fgc);
             let inner = img.get_pixel(0, 0).to_owned();
-            draw_filled_circle_mut(&mut img, (ci, cyi), (r * 0.55).round() as i32, inner);
+            draw_filled_circle_mut(img, (ci, cyi), (r * 0.55).round() as i32, inner);
         }
-        "square" => fill_poly(&mut img, &polygon(cx, cy, &[r; 4], angle), fgc),
-        "triangle" => fill_poly(&mut img, &polygon(cx, cy, &[r; 3], angle), fgc),
-        "hexagon" => fill_poly(&mut img, &polygon(cx, cy, &[r; 6], angle), fgc),
+        "square" => fill_poly(img, &polygon(cx, cy, &[r; 4], angle), fgc),
+        "triangle" => fill_poly(img, &polygon(cx, cy, &[r; 3], angle), fgc),
+        "hexagon" => fill_poly(img, &polygon(cx, cy, &[r; 6], angle), fgc),
         "star" => {
             let radii: Vec<f32> = (0..10)
                 .map(|i| if i % 2 == 0 { r } else { r * 0.4 })
                 .collect();
-            fill_poly(&mut img, &polygon(cx, cy, &radii, angle), fgc)
+            fill_poly(img, &polygon(cx, cy, &radii, angle), fgc)
         }
-        "cross" | "bar" => {
-            let w = r * 0.3;
-            let arms: &[f32] = if CLASS_NAMES[label] == "cross" {
-                &[0.0, 1.0]
-            } else {
-                &[0.0]
-            };
-            for k in arms {
-                let a = angle + k * std::f32::consts::FRAC_PI_2;
-                let (dx, dy) = (a.cos(), a.sin());
-                let (px, py) = (-dy * w, dx * w);
-                let pts = [
-                    (cx - dx * r + px, cy - dy * r + py),
-                    (cx + dx * r + px, cy + dy * r + py),
-                    (cx + dx * r - px, cy + dy * r - py),
-                    (cx - dx * r - px, cy - dy * r - py),
-                ]
-                .map(|(x, y)| Point::new(x.round() as i32, y.round() as i32));
-                fill_poly(&mut img, &pts, fgc);
-            }
-        }
+        "cross" => draw_bars(img, sh, &[0.0, 1.0]),
+        "bar" => draw_bars(img, sh, &[0.0]),
         "pair" => {
             let (dx, dy) = (angle.cos() * r * 0.6, angle.sin() * r * 0.6);
             let rr = (r * 0.4).round() as i32;
-            draw_filled_circle_mut(&mut img, ((cx - dx) as i32, (cy - dy) as i32), rr, fgc);
-            draw_filled_circle_mut(&mut img, ((cx + dx) as i32, (cy + dy) as i32), rr, fgc);
+            draw_filled_circle_mut(img, ((cx - dx) as i32, (cy - dy) as i32), rr, fgc);
+            draw_filled_circle_mut(img, ((cx + dx) as i32, (cy + dy) as i32), rr, fgc);
         }
         "crescent" => {
-            draw_filled_circle_mut(&mut img, (ci, cyi), ri, fgc);
+            draw_filled_circle_mut(img, (ci, cyi), ri, fgc);
             let bgc = *img.get_pixel(0, 0);
             let (dx, dy) = (angle.cos() * r * 0.45, angle.sin() * r * 0.45);
-            draw_filled_circle_mut(
-                &mut img,
-                ((cx + dx) as i32, (cy + dy) as i32),
-                (r * 0.85) as i32,
-                bgc,
-            );
+            let centre = ((cx + dx) as i32, (cy + dy) as i32);
+            draw_filled_circle_mut(img, centre, (r * 0.85) as i32, bgc);
         }
-        "stripes" | "checker" => {
-            let period = r * rng.random_range(0.35..0.6f32);
-            let other = rgb(far_colour(rng, fg));
-            let (ca, sa) = (angle.cos(), angle.sin());
-            let checker = CLASS_NAMES[label] == "checker";
-            for y in 0..size {
-                for x in 0..size {
-                    let (fx, fy) = (x as f32 - cx, y as f32 - cy);
-                    if fx.abs().max(fy.abs()) > r {
-                        continue;
-                    }
-                    let u = ((fx * ca + fy * sa) / period).floor() as i32;
-                    let v = ((-fx * sa + fy * ca) / period).floor() as i32;
-                    let on = if checker {
-                        (u + v).rem_euclid(2) == 0
-                    } else {
-                        u.rem_euclid(2) == 0
-                    };
-                    img.put_pixel(x, y, if on { fgc } else { other });
-                }
-            }
-        }
+        "stripes" => draw_pattern(img, sh, false, rng),
+        "checker" => draw_pattern(img, sh, true, rng),
         _ => unreachable!("label checked against CLASS_NAMES"),
     }
-    img
+}
+
+/// Bars through the centre, one per entry of `arms` (quarter turns from the shape's angle).
+fn draw_bars(img: &mut RgbImage, sh: &Shape, arms: &[f32]) {
+    let Shape {
+        cx,
+        cy,
+        r,
+        angle,
+        fg,
+    } = *sh;
+    let w = r * 0.3;
+    for k in arms {
+        let a = angle + k * std::f32::consts::FRAC_PI_2;
+        let (dx, dy) = (a.cos(), a.sin());
+        let (px, py) = (-dy * w, dx * w);
+        let pts = [
+            (cx - dx * r + px, cy - dy * r + py),
+            (cx + dx * r + px, cy + dy * r + py),
+            (cx + dx * r - px, cy + dy * r - py),
+            (cx - dx * r - px, cy - dy * r - py),
+        ]
+        .map(|(x, y)| Point::new(x.round() as i32, y.round() as i32));
+        fill_poly(img, &pts, rgb(fg));
+    }
+}
+
+/// Stripes (or a checkerboard) in two colours over the shape's square.
+fn draw_pattern(img: &mut RgbImage, sh: &Shape, checker: bool, rng: &mut SampleRng) {
+    let Shape {
+        cx,
+        cy,
+        r,
+        angle,
+        fg,
+    } = *sh;
+    let period = r * rng.random_range(0.35..0.6f32);
+    let (fgc, other) = (rgb(fg), rgb(far_colour(rng, fg)));
+    let (ca, sa) = (angle.cos(), angle.sin());
+    let (w, h) = img.dimensions();
+    for y in 0..h {
+        for x in 0..w {
+            let (fx, fy) = (x as f32 - cx, y as f32 - cy);
+            if fx.abs().max(fy.abs()) > r {
+                continue;
+            }
+            let u = ((fx * ca + fy * sa) / period).floor() as i32;
+            let v = ((-fx * sa + fy * ca) / period).floor() as i32;
+            let on = if checker {
+                (u + v).rem_euclid(2) == 0
+            } else {
+                u.rem_euclid(2) == 0
+            };
+            img.put_pixel(x, y, if on { fgc } else { other });
+        }
+    }
 }
 
 /// Writes DIR/train and DIR/val ImageFolders of JPEGs (quality 90). Deterministic for a config.
@@ -307,6 +376,26 @@ pub fn cache_dir() -> PathBuf {
 /// The default dataset's folder, generated if missing.
 pub fn default_dataset() -> Result<PathBuf, SynthError> {
     ensure_default(&cache_dir().join("synth-v1"))
+}
+
+/// Runs the command.
+pub fn run(a: SynthArgs) -> Result<()> {
+    let cfg = SynthConfig {
+        classes: a.classes,
+        train_per_class: a.train_per_class,
+        val_per_class: a.val_per_class,
+        size: a.size,
+        seed: a.seed,
+    };
+    generate(&a.out, &cfg)?;
+    println!(
+        "wrote {} training and {} validation images of {} classes to {}",
+        cfg.classes * cfg.train_per_class,
+        cfg.classes * cfg.val_per_class,
+        cfg.classes,
+        a.out.display()
+    );
+    Ok(())
 }
 
 #[cfg(test)]

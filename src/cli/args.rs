@@ -1,0 +1,176 @@
+//! Flags shared by several commands (pipeline changes, loader settings, the dataset) and their
+//! resolution into library settings.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+
+use augloader::transform::{ColorJitter, Cutout, Geometry, Lighting, Pipeline};
+use augloader::{open_dataset, DecodeOptions, ErrorPolicy, Source, Split};
+
+use super::{ranges, synth};
+
+/// Changes to a named pipeline's settings.
+#[derive(Args, Clone)]
+pub struct PipelineArgs {
+    /// Pipeline preset (default: resnet-train; for train and tune, chosen from the images' size).
+    #[arg(long, value_parser = ranges::presets())]
+    pub pipeline: Option<String>,
+    /// Output crop side (rescales the preset's resize range to match).
+    #[arg(long, value_parser = ranges::side)]
+    pub size: Option<u32>,
+    /// Scale augmentation: smallest shorter side before the random crop (resnet-train).
+    #[arg(long, value_parser = ranges::side)]
+    pub scale_min: Option<u32>,
+    /// Scale augmentation: largest shorter side before the random crop (resnet-train).
+    #[arg(long, value_parser = ranges::side)]
+    pub scale_max: Option<u32>,
+    /// Colour jitter strength for brightness, contrast and saturation (0 disables).
+    #[arg(long, value_parser = ranges::nonneg32, allow_hyphen_values = true)]
+    pub jitter: Option<f32>,
+    /// Hue jitter strength (0..=0.5).
+    #[arg(long, value_parser = ranges::hue, allow_hyphen_values = true)]
+    pub hue: Option<f32>,
+    /// PCA lighting alpha std (0 disables).
+    #[arg(long, value_parser = ranges::nonneg32, allow_hyphen_values = true)]
+    pub lighting: Option<f32>,
+    /// Cutout hole side in pixels (0 disables).
+    #[arg(long, value_parser = ranges::side_or_zero)]
+    pub cutout: Option<u32>,
+    /// Number of Cutout holes.
+    #[arg(long, value_parser = ranges::count0)]
+    pub cutout_holes: Option<u32>,
+    /// Horizontal flip probability.
+    #[arg(long, value_parser = ranges::probability, allow_hyphen_values = true)]
+    pub flip: Option<f64>,
+}
+
+impl PipelineArgs {
+    /// The named preset (default resnet-train) with the changes.
+    pub fn build(&self) -> Result<Pipeline> {
+        let p = Pipeline::preset(self.pipeline.as_deref().unwrap_or("resnet-train"))?;
+        self.apply(p)
+    }
+
+    /// `p` with the changes given on the command line.
+    pub fn apply(&self, mut p: Pipeline) -> Result<Pipeline> {
+        if let Some(s) = self.size {
+            p = p.with_size(s);
+        }
+        if let Geometry::ScaleAug { min, max, .. } = &mut p.geometry {
+            *min = self.scale_min.unwrap_or(*min);
+            *max = self.scale_max.unwrap_or(*max);
+        } else if self.scale_min.is_some() || self.scale_max.is_some() {
+            anyhow::bail!(
+                "--scale-min/--scale-max apply to scale augmentation (resnet-train) only"
+            );
+        }
+        if self.jitter.is_some() || self.hue.is_some() {
+            let mut j = p.jitter.unwrap_or(ColorJitter::bcs(0.0));
+            if let Some(x) = self.jitter {
+                (j.brightness, j.contrast, j.saturation) = (x, x, x);
+            }
+            if let Some(h) = self.hue {
+                j.hue = h;
+            }
+            p.jitter = Some(j);
+        }
+        if let Some(l) = self.lighting {
+            p.lighting = (l > 0.0).then(|| Lighting::imagenet(l));
+        }
+        if self.cutout.is_some() || self.cutout_holes.is_some() {
+            let mut c = p.cutout.unwrap_or(Cutout {
+                holes: 1,
+                length: 16,
+                fill: p.normalize.mean_u8(),
+            });
+            if let Some(l) = self.cutout {
+                c.length = l;
+            }
+            if let Some(h) = self.cutout_holes {
+                c.holes = h;
+            }
+            p.cutout = (c.length > 0 && c.holes > 0).then_some(c);
+        }
+        if let Some(f) = self.flip {
+            p.flip = f;
+        }
+        p.validate()?;
+        Ok(p)
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OnError {
+    Fail,
+    Skip,
+}
+
+#[derive(Args)]
+pub struct LoaderArgs {
+    /// Dataset folder (DIR/train + DIR/val ImageFolders, DIR/train.csv, CIFAR binaries, or one
+    /// ImageFolder). Default: the embedded synthetic dataset, generated on first use.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Worker threads (default: available cores).
+    #[arg(long, value_parser = ranges::count)]
+    pub workers: Option<usize>,
+    /// Batch size.
+    #[arg(long, default_value_t = 64, value_parser = ranges::count)]
+    pub batch: usize,
+    /// Batches in flight at most (default: 2 x workers).
+    #[arg(long, value_parser = ranges::count)]
+    pub prefetch: Option<usize>,
+    /// Seed for shuffling and augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// What to do with unreadable or corrupt images.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub on_error: OnError,
+    /// Refuse images with more pixels than this.
+    #[arg(long, default_value_t = augloader::decode::DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
+    /// Never decode JPEGs at reduced size in the DCT (by default allowed where the window is at
+    /// least four times the output's size, and never below twice the output's size).
+    #[arg(long)]
+    pub exact_decode: bool,
+}
+
+impl LoaderArgs {
+    /// The worker count (default: available cores).
+    pub fn workers(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+
+    /// The error policy.
+    pub fn policy(&self) -> ErrorPolicy {
+        match self.on_error {
+            OnError::Fail => ErrorPolicy::Fail,
+            OnError::Skip => ErrorPolicy::Skip,
+        }
+    }
+
+    /// The decoding options.
+    pub fn decode_options(&self) -> DecodeOptions {
+        DecodeOptions {
+            max_pixels: self.max_pixels,
+            dct_scaling: !self.exact_decode,
+        }
+    }
+}
+
+/// `--data`, or the synthetic dataset (generated on first use).
+pub fn data_dir(data: &Option<PathBuf>) -> Result<PathBuf> {
+    match data {
+        Some(d) => Ok(d.clone()),
+        None => Ok(synth::default_dataset()?),
+    }
+}
+
+/// Opens `split` of `dir`, or the folder itself when it is one ImageFolder.
+pub fn open_split(dir: &Path, split: Split) -> Result<Arc<dyn Source>> {
+    Ok(open_dataset(dir, split)?)
+}

@@ -1,0 +1,54 @@
+//! `augloader augment`: one image through a pipeline, with the sampled parameters as JSON.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use augloader::transform::Resize;
+use augloader::DecodeOptions;
+
+use super::args::PipelineArgs;
+
+#[derive(Args)]
+pub struct AugmentArgs {
+    /// Input image.
+    #[arg(long = "in")]
+    input: PathBuf,
+    /// Output PNG.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Epoch.
+    #[arg(long, default_value_t = 0)]
+    epoch: u64,
+    /// Sample index.
+    #[arg(long, default_value_t = 0)]
+    index: usize,
+    /// Never decode at reduced size in the DCT (see `bench --help`).
+    #[arg(long)]
+    exact_decode: bool,
+}
+
+/// Runs the command.
+pub fn run(a: AugmentArgs) -> Result<()> {
+    let pipeline = a.pipeline.build()?;
+    let bytes =
+        std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+    let mut rng = augloader::rng::sample_rng(a.seed, a.epoch, a.index as u64);
+    let opts = DecodeOptions {
+        dct_scaling: !a.exact_decode,
+        ..Default::default()
+    };
+    let (out, params) =
+        augloader::loader::augment_encoded(&bytes, &pipeline, &mut rng, &opts, &mut Resize::new())
+            .with_context(|| format!("decoding {}", a.input.display()))?;
+    out.save(&a.out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    println!("{}", serde_json::to_string(&params)?);
+    Ok(())
+}
