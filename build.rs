@@ -1,13 +1,26 @@
 //! - JPEG: compiles csrc/jpeg_region.c against the system libjpeg-turbo when its header is found
 //!   (Debian: libjpeg62-turbo-dev) and sets `cfg(augloader_libjpeg)`; without it, JPEGs are
-//!   decoded in full by the `image` crate. AUGLOADER_NO_LIBJPEG=1 forces the fallback.
+//!   decoded in full by the `image` crate. AUGLOADER_NO_LIBJPEG=1 forces the fallback. With
+//!   feature `bundled-jpeg`, against libjpeg-turbo built from source instead (self-contained
+//!   Python wheels).
 //! - libtorch: makes binaries find it without LD_LIBRARY_PATH (rpath to the libtorch used at
 //!   build time) and, with feature `cuda`, keeps libtorch_cuda linked.
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(augloader_libjpeg)");
     println!("cargo:rerun-if-changed=csrc/jpeg_region.c");
     println!("cargo:rerun-if-env-changed=AUGLOADER_NO_LIBJPEG");
-    if std::env::var_os("AUGLOADER_NO_LIBJPEG").is_none()
+    // Feature `bundled-jpeg`: libjpeg-turbo (as mozjpeg-sys vendors it, with its SIMD when nasm
+    // is found) built from source and linked statically; its headers come from mozjpeg-sys.
+    let bundled = std::env::var_os("DEP_JPEG_INCLUDE");
+    if std::env::var_os("CARGO_FEATURE_BUNDLED_JPEG").is_some() {
+        let mut b = cc::Build::new();
+        for dir in std::env::split_paths(bundled.as_deref().unwrap_or_default()) {
+            b.include(dir);
+        }
+        b.file("csrc/jpeg_region.c").opt_level(2).warnings(false);
+        b.compile("augloader_jpeg");
+        println!("cargo:rustc-cfg=augloader_libjpeg");
+    } else if std::env::var_os("AUGLOADER_NO_LIBJPEG").is_none()
         && cc::Build::new()
             .file("csrc/jpeg_region.c")
             .opt_level(2)

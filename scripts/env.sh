@@ -17,6 +17,21 @@ if [ ! -f "$VENV/.complete" ]; then
     torch==2.13.0 torchvision==0.28.0 numpy pillow safetensors
   touch "$VENV/.complete"
 fi
+# Added later than the rest: the Python package's test runner and build backend.
+if [ ! -f "$VENV/.complete-python" ]; then
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check pytest "maturin>=1.5,<2"
+  touch "$VENV/.complete-python"
+fi
+# nasm, for the SIMD of the libjpeg-turbo that the Python wheel builds from source: Debian's
+# package unpacked into the cache (no root needed); without it the wheel's JPEG decoding has
+# no SIMD.
+NASM_DIR="$AUGLOADER_CACHE/tools/nasm"
+if ! command -v nasm >/dev/null 2>&1 && [ ! -x "$NASM_DIR/usr/bin/nasm" ]; then
+  (tmp="$(mktemp -d)" && cd "$tmp" && apt-get download nasm >/dev/null 2>&1 &&
+    mkdir -p "$NASM_DIR" && dpkg -x nasm_*.deb "$NASM_DIR" && rm -rf "$tmp") ||
+    echo "augloader: could not fetch nasm; the wheel's libjpeg-turbo builds without SIMD" >&2
+fi
+if [ -x "$NASM_DIR/usr/bin/nasm" ]; then export PATH="$NASM_DIR/usr/bin:$PATH"; fi
 TORCH_DIR="$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
 export LIBTORCH_USE_PYTORCH=1
 export LIBTORCH_BYPASS_VERSION_CHECK="${LIBTORCH_BYPASS_VERSION_CHECK:-0}"

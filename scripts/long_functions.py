@@ -7,7 +7,7 @@ import sys
 limit = int(sys.argv[1]) if len(sys.argv) > 1 else 80
 start = re.compile(r"^(\s*)(pub(\([^)]*\))? )?(const )?(unsafe )?(async )?fn (\w+)")
 long = []
-files = sorted(sum((glob.glob(f"{d}/**/*.rs", recursive=True) for d in ["src", "tests", "benches", "examples"]), []))
+files = sorted(sum((glob.glob(f"{d}/**/*.rs", recursive=True) for d in ["src", "tests", "benches", "examples", "python/src"]), []))
 for path in files:
     lines = open(path, encoding="utf-8").read().split("\n")
     for i, line in enumerate(lines):

@@ -116,13 +116,21 @@ impl Batch {
         self.labels.is_empty()
     }
 
-    /// [N, 3, H, W] when every image has the same size.
+    /// Images per sample: 1, or the number of TTA views (`LoaderBuilder::tta`).
+    pub fn views(&self) -> usize {
+        self.sizes.len() / self.labels.len().max(1)
+    }
+
+    /// [N, 3, H, W] when every image has the same size; N counts every view (samples x
+    /// [`Batch::views`]).
     pub fn shape(&self) -> Option<[usize; 4]> {
         let first = *self.sizes.first()?;
-        self.sizes
-            .iter()
-            .all(|s| *s == first)
-            .then(|| [self.len(), 3, first.0 as usize, first.1 as usize])
+        self.sizes.iter().all(|s| *s == first).then_some([
+            self.sizes.len(),
+            3,
+            first.0 as usize,
+            first.1 as usize,
+        ])
     }
 
     /// The raw bytes of the pixel buffer (for hashing).

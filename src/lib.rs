@@ -41,6 +41,11 @@ pub mod source;
 #[cfg(feature = "torch")]
 pub mod train;
 pub mod transform;
+pub mod tta;
+
+// Linked for its static libjpeg-turbo, which csrc/jpeg_region.c calls.
+#[cfg(feature = "bundled-jpeg")]
+use mozjpeg_sys as _;
 
 pub use batch::{Batch, BatchData, Dtype};
 pub use decode::{decode_rgb8, DecodeError, DecodeOptions};

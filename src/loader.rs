@@ -19,6 +19,7 @@ use crate::rng::{sample_rng, SampleRng};
 use crate::sampler::Sampler;
 use crate::source::{Payload, Source, SourceError};
 use crate::transform::{Params, Pipeline, Resize};
+use crate::tta::TtaConfig;
 
 /// What to do with a sample that cannot be read or decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -88,9 +89,18 @@ pub struct LoaderBuilder {
     policy: ErrorPolicy,
     dtype: Dtype,
     decode: DecodeOptions,
+    tta: Option<TtaConfig>,
 }
 
 impl LoaderBuilder {
+    /// Delivers the test-time augmentation views of each sample instead of one augmented
+    /// image: a batch holds `B x V` images, the views of each sample together (see
+    /// [`Batch::views`]). Crop modes only (their views share one size).
+    pub fn tta(mut self, cfg: TtaConfig) -> Self {
+        self.tta = Some(cfg);
+        self
+    }
+
     /// Samples per batch.
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n;
@@ -164,6 +174,17 @@ impl LoaderBuilder {
         self.pipeline
             .validate()
             .map_err(|e| LoadError::Config(e.to_string()))?;
+        if let Some(t) = &self.tta {
+            if !crate::tta::fixed_size(t) {
+                return bad(format!(
+                    "TTA mode {} makes views of several sizes: batches of views need one size",
+                    t.mode.name()
+                ));
+            }
+            if self.policy == ErrorPolicy::Skip {
+                return bad("TTA views and the skip policy do not go together: use fail".into());
+            }
+        }
         let prefetch = self.prefetch.unwrap_or(2 * self.workers);
         Ok(Loader {
             sampler: Sampler {
@@ -182,6 +203,7 @@ impl LoaderBuilder {
                 policy: self.policy,
                 dtype: self.dtype,
                 decode: self.decode,
+                tta: self.tta,
             }),
             workers: self.workers,
             prefetch,
@@ -196,6 +218,7 @@ struct Shared {
     policy: ErrorPolicy,
     dtype: Dtype,
     decode: DecodeOptions,
+    tta: Option<TtaConfig>,
 }
 
 /// A configured loader; [`Loader::epoch`] starts the workers for one epoch.
@@ -224,6 +247,7 @@ impl Loader {
             policy: ErrorPolicy::Fail,
             dtype: Dtype::U8,
             decode: DecodeOptions::default(),
+            tta: None,
         }
     }
 
@@ -255,7 +279,33 @@ impl Loader {
     /// The batches of `epoch` from batch number `cursor` on: exactly what an uninterrupted run
     /// would deliver after its first `cursor` batches.
     pub fn epoch_from(&self, epoch: u64, cursor: usize) -> EpochIter {
-        let batches: Arc<Vec<Vec<usize>>> = Arc::new(self.sampler.batches(epoch, cursor));
+        let mut batches = self.sampler.batches(epoch, 0);
+        let cursor = cursor.min(batches.len());
+        let before = batches_len(&batches[..cursor]) * self.sampler.world_size.max(1);
+        let rest = batches.split_off(cursor);
+        self.start(epoch, cursor, before.min(self.sampler.len), rest)
+    }
+
+    /// The rest of `epoch` after `position` samples of its global order were delivered over all
+    /// ranks, shared among this loader's ranks: topology-independent resume. Every sample is
+    /// augmented as in an uninterrupted run (randomness follows the sample, not its position);
+    /// with the same number of ranks the batches are the uninterrupted run's, byte for byte.
+    pub fn epoch_at(&self, epoch: u64, position: usize) -> EpochIter {
+        let position = position.min(self.sampler.len);
+        let batches = self.sampler.batches_from(epoch, position);
+        self.start(epoch, 0, position, batches)
+    }
+
+    /// Starts the workers on `batches`, the epoch's batches from number `cursor` (global
+    /// position `start`) on.
+    fn start(
+        &self,
+        epoch: u64,
+        cursor: usize,
+        start: usize,
+        batches: Vec<Vec<usize>>,
+    ) -> EpochIter {
+        let batches: Arc<Vec<Vec<usize>>> = Arc::new(batches);
         let (job_tx, job_rx) = unbounded::<usize>();
         let (res_tx, res_rx) = unbounded();
         let cancel = Arc::new(AtomicBool::new(false));
@@ -284,8 +334,16 @@ impl Loader {
             cancel,
             done: false,
             skipped: Vec::new(),
+            start,
+            delivered: 0,
+            world: self.sampler.world_size.max(1),
+            len: self.sampler.len,
         }
     }
+}
+
+fn batches_len(batches: &[Vec<usize>]) -> usize {
+    batches.iter().map(|b| b.len()).sum()
 }
 
 type Job = (usize, Result<Batch, LoadError>);
@@ -304,8 +362,9 @@ fn worker(
         if cancel.load(Ordering::Relaxed) {
             break;
         }
-        let out = catch_unwind(AssertUnwindSafe(|| {
-            build_batch(&shared, epoch, &batches[b], &mut resize, &cancel)
+        let out = catch_unwind(AssertUnwindSafe(|| match &shared.tta {
+            Some(cfg) => build_views_batch(&shared, cfg, &batches[b], &mut resize, &cancel),
+            None => build_batch(&shared, epoch, &batches[b], &mut resize, &cancel),
         }))
         .unwrap_or_else(|p| {
             let message = p
@@ -458,6 +517,34 @@ fn build_batch(
     Ok(batch)
 }
 
+/// A batch of every sample's TTA views, the views of each sample together.
+fn build_views_batch(
+    shared: &Shared,
+    cfg: &TtaConfig,
+    indices: &[usize],
+    resize: &mut Resize,
+    cancel: &AtomicBool,
+) -> Result<Batch, LoadError> {
+    let src = shared.source.as_ref();
+    let mut images = Vec::new();
+    for &i in indices {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(LoadError::Cancelled);
+        }
+        let views = crate::tta::sample_views(src, i, cfg, &shared.decode, resize)?;
+        images.extend(views.into_iter().flatten());
+    }
+    let labels = indices.iter().map(|&i| src.label(i) as i64).collect();
+    let normalize = shared.pipeline.normalize;
+    Ok(Batch::collate(
+        &images,
+        labels,
+        indices.to_vec(),
+        shared.dtype,
+        normalize,
+    ))
+}
+
 /// A batch being built: the sampled indices, and per slot the image, label and sample used.
 struct Slots<'a> {
     indices: &'a [usize],
@@ -535,9 +622,47 @@ pub struct EpochIter {
     cancel: Arc<AtomicBool>,
     done: bool,
     skipped: Vec<Skipped>,
+    /// Global position (samples over all ranks) where this iterator started.
+    start: usize,
+    /// Samples this rank delivered.
+    delivered: usize,
+    world: usize,
+    len: usize,
 }
 
+/// [`EpochIter::next_timeout`] found no batch ready in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeout;
+
 impl EpochIter {
+    /// The epoch's global position after the batches delivered so far: samples of its order
+    /// delivered over all ranks (ranks advance in lockstep), at most the dataset's size. What
+    /// [`Loader::epoch_at`] takes to resume.
+    pub fn global_position(&self) -> usize {
+        (self.start + self.delivered * self.world).min(self.len)
+    }
+
+    /// As `next`, waiting at most `timeout` for the next batch (so that a caller can check for
+    /// interruptions while it waits).
+    pub fn next_timeout(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<Option<Result<Batch, LoadError>>, Timeout> {
+        if !self.done && self.next < self.batches.len() && !self.pending.contains_key(&self.next) {
+            match self.results.recv_timeout(timeout) {
+                Ok((b, r)) => {
+                    self.pending.insert(b, r);
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => return Err(Timeout),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {}
+            }
+            if !self.pending.contains_key(&self.next) {
+                return Err(Timeout);
+            }
+        }
+        Ok(self.next())
+    }
+
     /// Samples replaced so far under the skip policy.
     pub fn skipped(&self) -> &[Skipped] {
         &self.skipped
@@ -593,6 +718,7 @@ impl Iterator for EpochIter {
         }
         match &out {
             Ok(b) => {
+                self.delivered += b.len();
                 self.skipped.extend(b.skipped.iter().cloned());
             }
             Err(_) => self.shutdown(),

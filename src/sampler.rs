@@ -29,16 +29,25 @@ impl Sampler {
     /// by repeating its first indices so that every rank gets the same count, as
     /// `torch.utils.data.DistributedSampler`; with it, the tail is cut instead.
     pub fn indices(&self, epoch: u64) -> Vec<usize> {
+        self.indices_from(epoch, 0)
+    }
+
+    /// As [`Sampler::indices`], for the part of the epoch's global order from `start` on: what
+    /// is left of an epoch of which `start` samples were delivered over all ranks, shared
+    /// among this sampler's ranks (possibly another number of them). With `start` = 0, the
+    /// whole epoch.
+    pub fn indices_from(&self, epoch: u64, start: usize) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.len).collect();
         if self.shuffle {
             order.shuffle(&mut rng_for(self.seed, stream::SHUFFLE, epoch, 0));
         }
-        let world = self.world_size.max(1);
+        let mut order = order.split_off(start.min(self.len));
+        let (n, world) = (order.len(), self.world_size.max(1));
         if world > 1 {
             let total = if self.drop_last {
-                (self.len / world) * world
+                (n / world) * world
             } else {
-                self.len.div_ceil(world) * world
+                n.div_ceil(world) * world
             };
             if total <= order.len() {
                 order.truncate(total);
@@ -78,7 +87,16 @@ impl Sampler {
 
     /// The batches of `epoch` from batch number `cursor` on.
     pub fn batches(&self, epoch: u64, cursor: usize) -> Vec<Vec<usize>> {
-        let idx = self.indices(epoch);
+        self.batches_of(self.indices(epoch), cursor)
+    }
+
+    /// The batches of the rest of `epoch` after global position `start` (see
+    /// [`Sampler::indices_from`]).
+    pub fn batches_from(&self, epoch: u64, start: usize) -> Vec<Vec<usize>> {
+        self.batches_of(self.indices_from(epoch, start), 0)
+    }
+
+    fn batches_of(&self, idx: Vec<usize>, cursor: usize) -> Vec<Vec<usize>> {
         let mut out: Vec<Vec<usize>> = idx.chunks(self.batch_size).map(|c| c.to_vec()).collect();
         if self.drop_last && out.last().is_some_and(|b| b.len() < self.batch_size) {
             out.pop();
@@ -128,6 +146,33 @@ mod tests {
         all.sort();
         all.dedup();
         assert_eq!(all.len(), 9);
+    }
+
+    #[test]
+    fn the_rest_of_an_epoch_is_shared_exactly_once_among_any_number_of_ranks() {
+        // 4 ranks deliver 2 batches of 4 each (32 samples); 2 or 3 ranks share the other 64.
+        let before: Vec<usize> = (0..4)
+            .flat_map(|r| s(96, 4, r, false).batches(7, 0)[..2].concat())
+            .collect();
+        for world in [2, 4, 8] {
+            let rest: Vec<Vec<usize>> = (0..world)
+                .map(|r| s(96, world, r, false).indices_from(7, 32))
+                .collect();
+            assert!(rest.iter().all(|x| x.len() == 64 / world));
+            let mut all = [before.clone(), rest.concat()].concat();
+            all.sort();
+            assert_eq!(all, (0..96).collect::<Vec<_>>(), "world {world}");
+        }
+        // Same topology: the rest is exactly what an uninterrupted run delivers after 2 batches.
+        for r in 0..4 {
+            let smp = s(96, 4, r, false);
+            assert_eq!(smp.batches_from(7, 32), smp.batches(7, 2));
+        }
+        assert_eq!(
+            s(96, 1, 0, false).indices_from(7, 0),
+            s(96, 1, 0, false).indices(7)
+        );
+        assert!(s(96, 2, 1, false).indices_from(7, 96).is_empty());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
-use augloader::transform::{ColorJitter, Cutout, Geometry, Lighting, Pipeline};
+use augloader::transform::{Pipeline, PipelineOverrides};
 use augloader::{open_dataset, DecodeOptions, ErrorPolicy, Source, Split};
 
 use super::{ranges, synth};
@@ -55,51 +55,27 @@ impl PipelineArgs {
     }
 
     /// `p` with the changes given on the command line.
-    pub fn apply(&self, mut p: Pipeline) -> Result<Pipeline> {
-        if let Some(s) = self.size {
-            p = p.with_size(s);
-        }
-        if let Geometry::ScaleAug { min, max, .. } = &mut p.geometry {
-            *min = self.scale_min.unwrap_or(*min);
-            *max = self.scale_max.unwrap_or(*max);
-        } else if self.scale_min.is_some() || self.scale_max.is_some() {
-            anyhow::bail!(
-                "--scale-min/--scale-max apply to scale augmentation (resnet-train) only"
-            );
-        }
-        if self.jitter.is_some() || self.hue.is_some() {
-            let mut j = p.jitter.unwrap_or(ColorJitter::bcs(0.0));
-            if let Some(x) = self.jitter {
-                (j.brightness, j.contrast, j.saturation) = (x, x, x);
-            }
-            if let Some(h) = self.hue {
-                j.hue = h;
-            }
-            p.jitter = Some(j);
-        }
-        if let Some(l) = self.lighting {
-            p.lighting = (l > 0.0).then(|| Lighting::imagenet(l));
-        }
-        if self.cutout.is_some() || self.cutout_holes.is_some() {
-            let mut c = p.cutout.unwrap_or(Cutout {
-                holes: 1,
-                length: 16,
-                fill: p.normalize.mean_u8(),
-            });
-            if let Some(l) = self.cutout {
-                c.length = l;
-            }
-            if let Some(h) = self.cutout_holes {
-                c.holes = h;
-            }
-            p.cutout = (c.length > 0 && c.holes > 0).then_some(c);
-        }
-        if let Some(f) = self.flip {
-            p.flip = f;
-        }
-        p.validate()?;
-        Ok(p)
+    pub fn apply(&self, p: Pipeline) -> Result<Pipeline> {
+        let o = PipelineOverrides {
+            size: self.size,
+            scale_min: self.scale_min,
+            scale_max: self.scale_max,
+            jitter: self.jitter,
+            hue: self.hue,
+            lighting: self.lighting,
+            cutout: self.cutout,
+            cutout_holes: self.cutout_holes,
+            flip: self.flip,
+        };
+        // The library names the settings as fields; the command line's flags have dashes.
+        o.apply(p)
+            .map_err(|e| anyhow::anyhow!("{}", flags_named(&e.to_string())))
     }
+}
+
+/// `scale_min` -> `--scale-min` in a message about settings.
+fn flags_named(msg: &str) -> String {
+    msg.replace("scale_min/scale_max", "--scale-min/--scale-max")
 }
 
 #[derive(Clone, Copy, ValueEnum)]

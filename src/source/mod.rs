@@ -287,6 +287,21 @@ pub fn open_dataset(dir: &Path, split: Split) -> Result<Arc<dyn Source>, SourceE
     })
 }
 
+/// A fingerprint of a source's layout, independent of where it lives: xxh3 of its class names
+/// and of every sample's label, in order. Loader states carry it, so that a state is not
+/// loaded into a loader over other data.
+pub fn fingerprint(source: &dyn Source) -> String {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for c in source.classes() {
+        h.update(c.as_bytes());
+        h.update(&[0]);
+    }
+    for i in 0..source.len() {
+        h.update(&(source.label(i) as u64).to_le_bytes());
+    }
+    format!("{:016x}", h.digest())
+}
+
 /// A view of some samples of another source (e.g. a small subset to overfit).
 pub struct Subset {
     inner: Arc<dyn Source>,

@@ -13,5 +13,5 @@ pub use color::{ColorJitter, Lighting};
 pub use crop::{Geometry, GeometryParams};
 pub use cutout::Cutout;
 pub use normalize::Normalize;
-pub use pipeline::{Params, Pipeline, PipelineError, PRESETS};
+pub use pipeline::{Params, Pipeline, PipelineError, PipelineOverrides, PRESETS};
 pub use resize::Resize;

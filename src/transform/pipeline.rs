@@ -90,6 +90,74 @@ pub const PRESETS: [Preset; 6] = [
     },
 ];
 
+/// Changes to a pipeline's settings, as the command line's pipeline flags and the Python
+/// loader's keyword arguments give them; `None` keeps the pipeline's value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PipelineOverrides {
+    /// Output crop side (rescales the resize range to match).
+    pub size: Option<u32>,
+    /// Scale augmentation: smallest shorter side before the crop.
+    pub scale_min: Option<u32>,
+    /// Scale augmentation: largest shorter side before the crop.
+    pub scale_max: Option<u32>,
+    /// Colour jitter strength for brightness, contrast and saturation (0 disables).
+    pub jitter: Option<f32>,
+    /// Hue jitter strength (0..=0.5).
+    pub hue: Option<f32>,
+    /// PCA lighting alpha std (0 disables).
+    pub lighting: Option<f32>,
+    /// Cutout hole side in pixels (0 disables).
+    pub cutout: Option<u32>,
+    /// Number of Cutout holes.
+    pub cutout_holes: Option<u32>,
+    /// Horizontal flip probability.
+    pub flip: Option<f64>,
+}
+
+impl PipelineOverrides {
+    /// `p` with the changes, validated.
+    pub fn apply(&self, mut p: Pipeline) -> Result<Pipeline, PipelineError> {
+        if let Some(s) = self.size {
+            p = p.with_size(s);
+        }
+        if let Geometry::ScaleAug { min, max, .. } = &mut p.geometry {
+            *min = self.scale_min.unwrap_or(*min);
+            *max = self.scale_max.unwrap_or(*max);
+        } else if self.scale_min.is_some() || self.scale_max.is_some() {
+            return Err(PipelineError::Invalid(
+                "scale_min/scale_max apply to scale augmentation (resnet-train) only".into(),
+            ));
+        }
+        if self.jitter.is_some() || self.hue.is_some() {
+            let mut j = p.jitter.unwrap_or(ColorJitter::bcs(0.0));
+            if let Some(x) = self.jitter {
+                (j.brightness, j.contrast, j.saturation) = (x, x, x);
+            }
+            if let Some(h) = self.hue {
+                j.hue = h;
+            }
+            p.jitter = Some(j);
+        }
+        if let Some(l) = self.lighting {
+            p.lighting = (l > 0.0).then(|| Lighting::imagenet(l));
+        }
+        if self.cutout.is_some() || self.cutout_holes.is_some() {
+            let fill = p.normalize.mean_u8();
+            let mut c = p.cutout.unwrap_or(Cutout {
+                holes: 1,
+                length: 16,
+                fill,
+            });
+            c.length = self.cutout.unwrap_or(c.length);
+            c.holes = self.cutout_holes.unwrap_or(c.holes);
+            p.cutout = (c.length > 0 && c.holes > 0).then_some(c);
+        }
+        p.flip = self.flip.unwrap_or(p.flip);
+        p.validate()?;
+        Ok(p)
+    }
+}
+
 /// A named pipeline of [`PRESETS`].
 pub struct Preset {
     /// The name `--pipeline` takes.

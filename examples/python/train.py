@@ -1,0 +1,135 @@
+"""Trains a torchvision ResNet with augloader as its data loader.
+
+    python examples/python/train.py --data DATA --model resnet18 --epochs 2
+    torchrun --nproc_per_node 2 examples/python/train.py --data DATA   # DDP: gloo on CPU, nccl on CUDA
+
+Batches arrive as uint8 [B, 3, H, W] and are normalised on the device (with AMP and
+channels_last on CUDA). Each epoch prints one JSON line as `augloader train` does
+(images_per_sec, data_wait_fraction, val_top1). The checkpoint holds the model, the optimiser and
+`loader.state_dict()`, so `--resume` continues mid-epoch exactly, also on another number of ranks.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+import torchvision
+
+import augloader
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="dataset folder (train/ and val/ ImageFolders, ...)")
+    p.add_argument("--model", default="resnet18", choices=["resnet18", "resnet50"])
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=64, help="per rank")
+    p.add_argument("--workers", type=int, default=2, help="augloader threads per rank")
+    p.add_argument("--size", type=int, default=224, help="crop side")
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--max-steps", type=int, default=0, help="stop each epoch after this many steps (0: all)")
+    p.add_argument("--stop-after", type=int, default=0, help="end the run after this many steps in all (0: never), leaving a checkpoint")
+    p.add_argument("--checkpoint", default="checkpoint.pt")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args()
+
+
+def setup_distributed():
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    return rank, device
+
+
+def evaluate(model, loader, mean, std, device):
+    model.eval()
+    correct = torch.zeros(2, device=device)
+    with torch.no_grad():
+        for images, labels in loader:
+            x = prepare(images, mean, std, device)
+            with torch.autocast(device.type, enabled=device.type == "cuda"):
+                logits = model(x)
+            correct += torch.stack([(logits.argmax(1) == labels.to(device)).sum(), torch.tensor(len(labels), device=device)])
+    if dist.is_initialized():
+        dist.all_reduce(correct)
+    model.train()
+    return (correct[0] / correct[1]).item()
+
+
+def prepare(images, mean, std, device):
+    x = images.to(device, non_blocking=True)
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    return (x.float() - mean) / std
+
+
+def main():
+    args = parse_args()
+    rank, device = setup_distributed()
+    torch.manual_seed(args.seed)
+    train = augloader.Loader(args.data, batch_size=args.batch_size, workers=args.workers, seed=args.seed, drop_last=True, size=args.size)
+    val = augloader.Loader(args.data, split="val", batch_size=args.batch_size, workers=args.workers, size=args.size)
+    mean = torch.tensor(train.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(train.std, device=device).view(1, 3, 1, 1)
+    model = getattr(torchvision.models, args.model)(num_classes=len(train.classes)).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=1e-4)
+    scaler = torch.amp.GradScaler(enabled=device.type == "cuda")
+    if args.resume:
+        ckpt = torch.load(args.checkpoint, map_location=device)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        train.load_state_dict(ckpt["loader"])
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if dist.is_initialized() else model
+    steps_total = 0
+    for epoch in range(train.epoch, args.epochs):
+        train.set_epoch(epoch)
+        seen, wait, start = 0, 0.0, time.perf_counter()
+        t = time.perf_counter()
+        for step, (images, labels) in enumerate(train):
+            wait += time.perf_counter() - t
+            x, y = prepare(images, mean, std, device), labels.to(device, non_blocking=True)
+            with torch.autocast(device.type, enabled=device.type == "cuda"):
+                loss = F.cross_entropy(ddp(x), y)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            seen += len(labels)
+            steps_total += 1
+            if args.stop_after and steps_total >= args.stop_after:
+                break
+            if args.max_steps and step + 1 >= args.max_steps:
+                break
+            t = time.perf_counter()
+        secs = time.perf_counter() - start
+        world = dist.get_world_size() if dist.is_initialized() else 1
+        stopped = bool(args.stop_after and steps_total >= args.stop_after)
+        if rank == 0:
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "loader": train.state_dict()}
+            torch.save(state, args.checkpoint)
+        if stopped:
+            break
+        top1 = evaluate(model, val, mean, std, device)
+        if rank == 0:
+            print(json.dumps({
+                "epoch": epoch, "loss": loss.item(), "images_per_sec": seen * world / secs,
+                "data_wait_fraction": wait / secs, "val_top1": top1,
+            }), flush=True)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,383 @@
+//! The `augloader._augloader` extension module: the loading core for Python. The Python package
+//! (`python/augloader/__init__.py`) wraps it into `augloader.Loader` and `augloader.augment`.
+//!
+//! Batches leave Rust without a copy: each array is a [`Buffer`] that owns its memory and
+//! exposes numpy's `__array_interface__`. The GIL is released while Rust waits for a batch or
+//! augments; waiting wakes every 100 ms to let Ctrl-C through.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use augloader::loader::{augment_encoded, EpochIter};
+use augloader::rng::sample_rng;
+use augloader::transform::{Pipeline, PipelineOverrides, Resize, PRESETS};
+use augloader::tta::{TtaConfig, TtaMode, TTA_MODES};
+use augloader::{
+    open_dataset, Batch, BatchData, DecodeOptions, ErrorPolicy, Loader, Source, Split,
+};
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+pyo3::create_exception!(
+    _augloader,
+    LoadError,
+    PyException,
+    "An image or dataset could not be loaded; the message names the file."
+);
+
+fn load_err(e: impl std::fmt::Display) -> PyErr {
+    LoadError::new_err(e.to_string())
+}
+
+fn value_err(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// Memory handed to numpy: owned here, viewed there through `__array_interface__`.
+enum Data {
+    U8(Vec<u8>),
+    I64(Vec<i64>),
+}
+
+/// An array's memory and shape; `numpy.asarray(buffer)` views it without a copy and keeps the
+/// buffer alive.
+#[pyclass(frozen, module = "augloader._augloader")]
+struct Buffer {
+    data: Data,
+    shape: Vec<usize>,
+}
+
+#[pymethods]
+impl Buffer {
+    #[getter]
+    fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (ptr, typestr) = match &self.data {
+            Data::U8(v) => (v.as_ptr() as usize, "|u1"),
+            Data::I64(v) => (v.as_ptr() as usize, "<i8"),
+        };
+        let d = PyDict::new(py);
+        d.set_item("version", 3)?;
+        d.set_item("shape", PyTuple::new(py, &self.shape)?)?;
+        d.set_item("typestr", typestr)?;
+        // Writable, as torch.from_numpy wants: the memory is Python's to use from here on;
+        // Rust never reads it again.
+        d.set_item("data", (ptr, false))?;
+        Ok(d)
+    }
+}
+
+fn buffer_u8(data: Vec<u8>, shape: Vec<usize>) -> Buffer {
+    Buffer {
+        data: Data::U8(data),
+        shape,
+    }
+}
+
+fn buffer_i64(data: Vec<i64>) -> Buffer {
+    let shape = vec![data.len()];
+    Buffer {
+        data: Data::I64(data),
+        shape,
+    }
+}
+
+/// The preset `name` with `overrides` (the command line's pipeline flags) applied.
+fn build_pipeline(
+    name: &str,
+    overrides: &Bound<'_, PyDict>,
+) -> PyResult<(Pipeline, DecodeOptions)> {
+    let mut o = PipelineOverrides::default();
+    let mut decode = DecodeOptions::default();
+    for (k, v) in overrides.iter() {
+        let key: String = k.extract()?;
+        match key.as_str() {
+            "size" => o.size = Some(v.extract()?),
+            "scale_min" => o.scale_min = Some(v.extract()?),
+            "scale_max" => o.scale_max = Some(v.extract()?),
+            "jitter" => o.jitter = Some(v.extract()?),
+            "hue" => o.hue = Some(v.extract()?),
+            "lighting" => o.lighting = Some(v.extract()?),
+            "cutout" => o.cutout = Some(v.extract()?),
+            "cutout_holes" => o.cutout_holes = Some(v.extract()?),
+            "flip" => o.flip = Some(v.extract()?),
+            "exact_decode" => decode.dct_scaling = !v.extract::<bool>()?,
+            other => return Err(value_err(format!("unknown pipeline override `{other}`"))),
+        }
+    }
+    let p = Pipeline::preset(name).map_err(value_err)?;
+    Ok((o.apply(p).map_err(value_err)?, decode))
+}
+
+/// A configured loader over one split of a dataset.
+#[pyclass(frozen, name = "Loader", module = "augloader._augloader")]
+struct PyLoader {
+    loader: Arc<Loader>,
+    fingerprint: String,
+}
+
+#[pymethods]
+impl PyLoader {
+    #[new]
+    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, rank, world_size, skip_errors, tta))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        data: &str,
+        split: &str,
+        pipeline: &str,
+        overrides: &Bound<'_, PyDict>,
+        batch_size: usize,
+        workers: usize,
+        prefetch: usize,
+        seed: u64,
+        shuffle: bool,
+        drop_last: bool,
+        rank: usize,
+        world_size: usize,
+        skip_errors: bool,
+        tta: Option<&str>,
+    ) -> PyResult<Self> {
+        let (pipeline, decode) = build_pipeline(pipeline, overrides)?;
+        let tta = match tta {
+            None => None,
+            Some(name) => {
+                let mode = TtaMode::parse(name).ok_or_else(|| {
+                    let known: Vec<&str> = TTA_MODES.iter().map(|m| m.1).collect();
+                    value_err(format!(
+                        "unknown tta `{name}` (known: {})",
+                        known.join(", ")
+                    ))
+                })?;
+                // Views inside the pipeline's own geometry (for eval: resize 256, crops 224).
+                Some(TtaConfig::from_training(mode, &pipeline, &pipeline))
+            }
+        };
+        let split = if split == "train" {
+            Split::Train
+        } else {
+            Split::Val
+        };
+        let source = open_dataset(Path::new(data), split).map_err(load_err)?;
+        let fingerprint = augloader::source::fingerprint(source.as_ref());
+        let mut builder = Loader::builder(source, pipeline);
+        if let Some(cfg) = tta {
+            builder = builder.tta(cfg);
+        }
+        let loader = builder
+            .batch_size(batch_size)
+            .workers(workers)
+            .prefetch(prefetch)
+            .seed(seed)
+            .shuffle(shuffle)
+            .drop_last(drop_last)
+            .shard(rank, world_size)
+            .on_error(if skip_errors {
+                ErrorPolicy::Skip
+            } else {
+                ErrorPolicy::Fail
+            })
+            .decode_options(decode)
+            .build()
+            .map_err(value_err)?;
+        Ok(PyLoader {
+            loader: Arc::new(loader),
+            fingerprint,
+        })
+    }
+
+    fn batches_per_epoch(&self) -> usize {
+        self.loader.batches_per_epoch()
+    }
+
+    fn samples_in_epoch(&self) -> usize {
+        self.loader.source().len()
+    }
+
+    fn dataset_len(&self) -> usize {
+        self.loader.source().len()
+    }
+
+    fn fingerprint(&self) -> String {
+        self.fingerprint.clone()
+    }
+
+    fn classes(&self) -> Vec<String> {
+        self.loader.source().classes().to_vec()
+    }
+
+    fn samples(&self) -> Vec<(String, usize)> {
+        let s = self.loader.source();
+        (0..s.len()).map(|i| (s.name(i), s.label(i))).collect()
+    }
+
+    fn mean(&self) -> [f32; 3] {
+        self.loader.pipeline().normalize.mean
+    }
+
+    fn std(&self) -> [f32; 3] {
+        self.loader.pipeline().normalize.std
+    }
+
+    /// The batches of `epoch` from global position `position` (samples of the epoch's order
+    /// already delivered over all ranks) on.
+    fn epoch(&self, epoch: u64, position: usize) -> PyEpoch {
+        let it = self.loader.epoch_at(epoch, position);
+        PyEpoch {
+            iter: Mutex::new(Some(it)),
+            position: Mutex::new(position),
+        }
+    }
+}
+
+/// One epoch's batches in order. `close()` (or dropping it) stops and joins the workers.
+#[pyclass(frozen, name = "Epoch", module = "augloader._augloader")]
+struct PyEpoch {
+    iter: Mutex<Option<EpochIter>>,
+    position: Mutex<usize>,
+}
+
+type Item = (Buffer, Buffer, Buffer, Vec<(usize, String, String)>);
+
+fn batch_item(b: Batch) -> Item {
+    // [B, 3, H, W], or [B, V, 3, H, W] for TTA views.
+    let mut shape = b.shape().map_or_else(Vec::new, |s| s.to_vec());
+    let views = b.views();
+    if views > 1 && !shape.is_empty() {
+        shape[0] = b.len();
+        shape.insert(1, views);
+    }
+    let skipped = b
+        .skipped
+        .iter()
+        .map(|s| (s.index, s.name.clone(), s.reason.clone()))
+        .collect();
+    let indices = b.indices.iter().map(|&i| i as i64).collect();
+    let images = match b.data {
+        BatchData::U8(v) => v,
+        BatchData::F32(_) => unreachable!("the Python loader builds u8 batches"),
+    };
+    (
+        buffer_u8(images, shape),
+        buffer_i64(b.labels),
+        buffer_i64(indices),
+        skipped,
+    )
+}
+
+#[pymethods]
+impl PyEpoch {
+    /// The next batch as (images, labels, indices, skipped), or None at the end.
+    fn next_batch(&self, py: Python<'_>) -> PyResult<Option<Item>> {
+        let mut guard = self.iter.lock().expect("not poisoned");
+        let Some(it) = guard.as_mut() else {
+            return Ok(None);
+        };
+        loop {
+            let polled = py.allow_threads(|| it.next_timeout(Duration::from_millis(100)));
+            match polled {
+                Ok(Some(Ok(b))) => {
+                    *self.position.lock().expect("not poisoned") = it.global_position();
+                    return Ok(Some(batch_item(b)));
+                }
+                Ok(Some(Err(e))) => {
+                    *guard = None;
+                    return Err(load_err(e));
+                }
+                Ok(None) => {
+                    *guard = None;
+                    return Ok(None);
+                }
+                Err(_timeout) => {
+                    if let Err(e) = py.check_signals() {
+                        // Ctrl-C: stop and join the workers before the exception propagates.
+                        let it = guard.take();
+                        py.allow_threads(|| drop(it));
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The epoch's global position after the batches delivered so far.
+    fn position(&self) -> usize {
+        *self.position.lock().expect("not poisoned")
+    }
+
+    /// Stops and joins the workers.
+    fn close(&self, py: Python<'_>) {
+        let it = self.iter.lock().expect("not poisoned").take();
+        py.allow_threads(|| drop(it));
+    }
+}
+
+/// Augments the encoded image in `path` as sample `index` of `epoch` under `seed`.
+#[pyfunction]
+fn augment_file(
+    py: Python<'_>,
+    path: &str,
+    pipeline: &str,
+    overrides: &Bound<'_, PyDict>,
+    seed: u64,
+    epoch: u64,
+    index: u64,
+) -> PyResult<(Buffer, String)> {
+    let (p, decode) = build_pipeline(pipeline, overrides)?;
+    let bytes = std::fs::read(path).map_err(|e| load_err(format!("{path}: {e}")))?;
+    let (img, params) = py
+        .allow_threads(|| {
+            let mut rng = sample_rng(seed, epoch, index);
+            augment_encoded(&bytes, &p, &mut rng, &decode, &mut Resize::new())
+        })
+        .map_err(|e| load_err(format!("{path}: {e}")))?;
+    let shape = vec![img.height() as usize, img.width() as usize, 3];
+    let json = serde_json::to_string(&params).map_err(value_err)?;
+    Ok((buffer_u8(img.into_raw(), shape), json))
+}
+
+/// Augments an HWC uint8 image given as raw bytes.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn augment_array(
+    py: Python<'_>,
+    data: Vec<u8>,
+    height: u32,
+    width: u32,
+    pipeline: &str,
+    overrides: &Bound<'_, PyDict>,
+    seed: u64,
+    epoch: u64,
+    index: u64,
+) -> PyResult<(Buffer, String)> {
+    let (p, _) = build_pipeline(pipeline, overrides)?;
+    let img = image::RgbImage::from_raw(width, height, data)
+        .ok_or_else(|| value_err("image bytes do not match its shape"))?;
+    let (out, params) = py.allow_threads(|| {
+        let mut rng = sample_rng(seed, epoch, index);
+        let params = p.sample(&mut rng, img.width(), img.height());
+        (p.apply(&img, &params, &mut Resize::new()), params)
+    });
+    let shape = vec![out.height() as usize, out.width() as usize, 3];
+    let json = serde_json::to_string(&params).map_err(value_err)?;
+    Ok((buffer_u8(out.into_raw(), shape), json))
+}
+
+/// The pipeline presets: (name, what it does).
+#[pyfunction]
+fn presets() -> Vec<(&'static str, &'static str)> {
+    PRESETS.iter().map(|p| (p.name, p.about)).collect()
+}
+
+#[pymodule]
+fn _augloader(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("LoadError", m.py().get_type::<LoadError>())?;
+    m.add_class::<Buffer>()?;
+    m.add_class::<PyLoader>()?;
+    m.add_class::<PyEpoch>()?;
+    m.add_function(wrap_pyfunction!(augment_file, m)?)?;
+    m.add_function(wrap_pyfunction!(augment_array, m)?)?;
+    m.add_function(wrap_pyfunction!(presets, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,25 @@
+"""Python-side throughput of augloader.Loader: iterates EPOCHS epochs of ROOT with PIPELINE and
+WORKERS threads (as `augloader bench` does: batches delivered as torch tensors and dropped) and
+prints one JSON line like `augloader bench --json`.
+
+usage: bench_python.py ROOT PIPELINE WORKERS [EPOCHS] [BATCH]"""
+
+import json
+import sys
+import time
+
+import augloader
+
+root, pipeline, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+epochs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+batch = int(sys.argv[5]) if len(sys.argv) > 5 else 64
+loader = augloader.Loader(root, pipeline=pipeline, batch_size=batch, workers=workers)
+images = 0
+start = time.perf_counter()
+for epoch in range(epochs):
+    loader.set_epoch(epoch)
+    for x, y in loader:
+        images += len(y)
+seconds = time.perf_counter() - start
+print(json.dumps({"pipeline": pipeline, "workers": workers, "images": images,
+                  "seconds": seconds, "images_per_sec": images / seconds}))
