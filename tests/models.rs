@@ -664,3 +664,70 @@ fn foreign_metadata_and_mixed_normalisation_are_refused(d: &Path, model: &Path) 
     );
     assert!(!ok && err.contains("normalises"), "{err}");
 }
+
+#[test]
+fn experiments_report_json_and_draw_their_pictures() {
+    let data = tempfile::tempdir().unwrap();
+    tiny_synth(data.path(), 3, 16, 4);
+    let plot = data.path().join("init.png");
+    let line = ok(Command::new(env!("CARGO_BIN_EXE_augloader"))
+        .args([
+            "experiment",
+            "init",
+            "--layers",
+            "6",
+            "--width",
+            "16",
+            "--batch",
+            "4",
+        ])
+        .arg("--data")
+        .arg(data.path())
+        .arg("--plot")
+        .arg(&plot));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["experiment"], "init");
+    assert_eq!(v["layers"], 6);
+    for init in ["small", "xavier", "kaiming"] {
+        assert_eq!(v["std"][init].as_array().unwrap().len(), 6, "{init}");
+    }
+    // Std-0.01 weights shrink the activations layer after layer.
+    let small = v["std"]["small"].as_array().unwrap();
+    assert!(small[5].as_f64().unwrap() < 0.01 * small[0].as_f64().unwrap());
+    assert!(plot.is_file());
+
+    let out = data.path().join("degradation");
+    let line = ok(Command::new(env!("CARGO_BIN_EXE_augloader"))
+        .args([
+            "experiment",
+            "degradation",
+            "--models",
+            "plain8,resnet8",
+            "--epochs",
+            "1",
+        ])
+        .args([
+            "--batch",
+            "8",
+            "--input-size",
+            "16",
+            "--workers",
+            "1",
+            "--quiet",
+        ])
+        .arg("--data")
+        .arg(data.path())
+        .arg("--out")
+        .arg(&out));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["experiment"], "degradation");
+    for key in ["train_error", "test_error"] {
+        for m in ["plain8", "resnet8"] {
+            let e = v[key][m].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&e), "{key} {m} {e}");
+        }
+    }
+    assert!(v["seconds"].as_f64().unwrap() > 0.0);
+    assert!(out.join("degradation.png").is_file());
+    assert!(out.join("resnet8/model.safetensors").is_file());
+}

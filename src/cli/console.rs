@@ -8,6 +8,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use augloader::observe::{Event, Observer};
 
 use super::curves;
+use super::panels::{plot_panels, Panel};
+#[cfg(feature = "torch")]
+use augloader::train::trainer::EpochMetrics;
 
 /// Shows [`Event`]s on the terminal; with `bars` off (`--quiet`), lines only.
 pub struct Console {
@@ -91,18 +94,25 @@ impl Observer for Console {
                 if let Some(m) = history.last() {
                     self.line(&serde_json::to_string(m).expect("serialisable"));
                 }
-                let points: Vec<curves::CurvePoint> = history
-                    .iter()
-                    .map(|m| curves::CurvePoint {
-                        epoch: m.epoch as f64 + 1.0,
-                        train_loss: m.train_loss,
-                        val_loss: m.val_loss,
-                        train_acc: m.train_acc,
-                        val_acc: m.val_top1,
-                    })
-                    .collect();
                 let path = run_dir.join("curves.png");
-                if let Err(e) = curves::plot_curves(&points, &path, title) {
+                let series = |f: fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
+                    history
+                        .iter()
+                        .map(|m| (m.epoch as f64 + 1.0, f(m)))
+                        .collect()
+                };
+                let panel = |name: &str, train: fn(&EpochMetrics) -> f64, val| Panel {
+                    title: format!("{title}: {name}"),
+                    x_label: "epoch",
+                    y_label: "",
+                    log_y: false,
+                    series: vec![("train".into(), series(train)), ("val".into(), series(val))],
+                };
+                let panels = [
+                    panel("loss", |m| m.train_loss, |m| m.val_loss),
+                    panel("accuracy", |m| m.train_acc, |m| m.val_top1),
+                ];
+                if let Err(e) = plot_panels(&panels, &path) {
                     self.line(&format!("warning: {}: {e}", path.display()));
                 }
             }

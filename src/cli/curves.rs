@@ -1,23 +1,9 @@
-//! Training curves: loss and accuracy per epoch, train against validation, as a PNG.
+//! Line plots as PNG: the learning-rate finder's curve, fonts and PNG writing shared with
+//! [`super::panels`].
 
 use std::path::Path;
 
 use plotters::prelude::*;
-
-/// One epoch's numbers.
-#[derive(Clone, Copy, Debug)]
-pub struct CurvePoint {
-    /// Epoch (1-based, x axis).
-    pub epoch: f64,
-    /// Training loss.
-    pub train_loss: f64,
-    /// Validation loss.
-    pub val_loss: f64,
-    /// Training accuracy.
-    pub train_acc: f64,
-    /// Validation accuracy.
-    pub val_acc: f64,
-}
 
 const FONTS: [&str; 2] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -25,7 +11,7 @@ const FONTS: [&str; 2] = [
 ];
 
 /// Registers a system font for labels once; false when none is found (plots then have no text).
-fn font_available() -> bool {
+pub fn font_available() -> bool {
     static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *FONT.get_or_init(|| {
         for f in FONTS {
@@ -38,88 +24,6 @@ fn font_available() -> bool {
         }
         false
     })
-}
-
-/// Draws loss (left) and accuracy (right) against epochs into `out` (PNG).
-pub fn plot_curves(points: &[CurvePoint], out: &Path, title: &str) -> Result<(), String> {
-    let (w, h) = (1000u32, 420u32);
-    let mut buf = vec![255u8; (w * h * 3) as usize];
-    let text = font_available();
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let panels = root.split_evenly((1, 2));
-        let max_epoch = points.iter().map(|p| p.epoch).fold(1.0, f64::max);
-        let max_loss = points
-            .iter()
-            .flat_map(|p| [p.train_loss, p.val_loss])
-            .filter(|v| v.is_finite())
-            .fold(0.1, f64::max);
-        type Get = fn(&CurvePoint) -> f64;
-        type Series<'a> = [(&'a str, Get, RGBColor); 2];
-        let specs: [(&str, f64, Series); 2] = [
-            (
-                "loss",
-                max_loss * 1.05,
-                [
-                    ("train", |p| p.train_loss, BLUE),
-                    ("val", |p| p.val_loss, RED),
-                ],
-            ),
-            (
-                "accuracy",
-                1.0,
-                [
-                    ("train", |p| p.train_acc, BLUE),
-                    ("val", |p| p.val_acc, RED),
-                ],
-            ),
-        ];
-        for (area, (name, ymax, series)) in panels.iter().zip(specs) {
-            let mut b = ChartBuilder::on(area);
-            b.margin(12);
-            if text {
-                b.caption(format!("{title}: {name}"), ("sans-serif", 18))
-                    .x_label_area_size(30)
-                    .y_label_area_size(45);
-            }
-            let mut chart = b
-                .build_cartesian_2d(0.0..max_epoch, 0.0..ymax)
-                .map_err(|e| e.to_string())?;
-            let mut mesh = chart.configure_mesh();
-            if text {
-                mesh.x_desc("epoch");
-            } else {
-                mesh.disable_x_mesh()
-                    .disable_y_mesh()
-                    .x_labels(0)
-                    .y_labels(0);
-            }
-            mesh.draw().map_err(|e| e.to_string())?;
-            for (label, get, colour) in series {
-                let s = chart
-                    .draw_series(LineSeries::new(
-                        points.iter().map(|p| (p.epoch, get(p))),
-                        colour.stroke_width(2),
-                    ))
-                    .map_err(|e| e.to_string())?;
-                if text {
-                    s.label(label)
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
-                }
-            }
-            if text {
-                chart
-                    .configure_series_labels()
-                    .background_style(WHITE.mix(0.8))
-                    .border_style(BLACK)
-                    .draw()
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-        root.present().map_err(|e| e.to_string())?;
-    }
-    save_png(buf, w, h, out)
 }
 
 /// A single line plot of `points` (x, y) into `out`, with a logarithmic x axis when `log_x`,
@@ -194,7 +98,7 @@ pub fn plot_line(
     save_png(buf, w, h, out)
 }
 
-fn save_png(buf: Vec<u8>, w: u32, h: u32, out: &Path) -> Result<(), String> {
+pub fn save_png(buf: Vec<u8>, w: u32, h: u32, out: &Path) -> Result<(), String> {
     image::RgbImage::from_raw(w, h, buf)
         .expect("buffer size")
         .save(out)

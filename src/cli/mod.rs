@@ -12,6 +12,10 @@ mod console;
 mod curves;
 #[cfg(feature = "torch")]
 mod eval;
+#[cfg(feature = "torch")]
+mod experiment;
+#[cfg(feature = "torch")]
+mod panels;
 mod pca;
 mod preview;
 mod ranges;
@@ -53,6 +57,9 @@ enum Cmd {
     /// Run the hyperparameter recipe and write a report (initial loss, overfit, LR finder, grids).
     #[cfg(feature = "torch")]
     Tune(Box<tune::TuneArgs>),
+    /// Measure what the lecture notes teach: initialisation (init) and depth (degradation).
+    #[cfg(feature = "torch")]
+    Experiment(Box<experiment::ExperimentArgs>),
 }
 
 /// Parses the command line, runs the command, and turns an error into a message and exit code 1.
@@ -69,6 +76,8 @@ pub fn main() -> ExitCode {
         Cmd::Eval(a) => eval::run(*a),
         #[cfg(feature = "torch")]
         Cmd::Tune(a) => tune::run(*a),
+        #[cfg(feature = "torch")]
+        Cmd::Experiment(a) => experiment::run(*a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

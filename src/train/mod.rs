@@ -2,6 +2,7 @@
 //! schedules, checkpoints, training and evaluation runs.
 
 pub mod checkpoint;
+pub mod experiment;
 mod layers;
 pub mod meta;
 

@@ -317,7 +317,9 @@ fn lr_finder(setup: &TuneSetup) -> Result<Vec<(f64, f64)>, TrainError> {
     let cfg = &setup.base;
     let (net, loader) = fresh(setup, cfg, setup.train.clone())?;
     let mut opt = Sgd::new(net.named_trainable(), cfg.momentum, cfg.weight_decay);
-    let steps = 100usize;
+    // Long enough for the loss to fall at good rates (100 steps left BN nets on the
+    // synthetic set flat until the rates were too high).
+    let steps = 300usize;
     let (lo, hi) = (1e-5f64, 1.0f64);
     let mut out = Vec::new();
     let mut smooth = 0.0;
@@ -347,37 +349,60 @@ fn lr_finder(setup: &TuneSetup) -> Result<Vec<(f64, f64)>, TrainError> {
     Ok(out)
 }
 
-/// The rate where the smoothed loss falls fastest (most negative slope against log lr, over a
-/// window of 5 points), and the range from there to the rate where the loss was lowest (past
-/// which it turns up): the rates that still make fast progress.
+/// The rate where the smoothed loss falls fastest, and the range around it where the loss falls
+/// steadily. The first tenth of the sweep (at least 5 points: the smoothing's start-up
+/// transient) and everything past the lowest loss (where it turns up) are ignored. Slopes are
+/// taken against log lr over 5 points; the range spans the neighbouring points whose slope is
+/// at least a third of the steepest, at most two decades wide, the steepest point inside. None
+/// when the loss never falls by 2% of its starting value.
 pub fn steepest(points: &[(f64, f64)]) -> Option<(f64, (f64, f64))> {
-    if points.len() < 8 {
-        return None;
-    }
     let w = 5;
-    // Only the descent before the lowest loss counts: past it the loss turns up (and noise there
-    // can show spurious falls).
+    let skip = (points.len() / 10).max(5);
     let lowest = points
         .iter()
         .enumerate()
+        .skip(skip)
         .min_by(|a, b| a.1 .1.total_cmp(&b.1 .1))
-        .map_or(0, |(i, _)| i);
-    let (mut best, mut at) = (0.0, None);
-    for i in 0..lowest.saturating_sub(w) {
-        let slope = (points[i + w].1 - points[i].1) / (points[i + w].0.ln() - points[i].0.ln());
-        if slope < best {
-            best = slope;
-            at = Some(i + w / 2);
-        }
+        .map(|(i, _)| i)?;
+    // slope[k]: from point k to k + w, for the part of the sweep before the lowest loss.
+    let slopes: Vec<(usize, f64)> = (skip..lowest.saturating_sub(w) + 1)
+        .filter(|&k| k + w <= lowest)
+        .map(|k| {
+            let (a, b) = (points[k], points[k + w]);
+            (k, (b.1 - a.1) / (b.0.ln() - a.0.ln()))
+        })
+        .collect();
+    // No real fall (under 2% of the starting loss): nothing to suggest.
+    if points[lowest].1 > 0.98 * points[skip].1 {
+        return None;
     }
-    let i = at?;
-    let lr = points[i].0;
-    let min_lr = points
+    let (at, best) = slopes
         .iter()
+        .copied()
         .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|p| p.0)
-        .unwrap_or(lr);
-    Some((lr, (lr, min_lr.max(lr))))
+        .filter(|s| s.1 < 0.0)?;
+    let steady = |k: usize| slopes.iter().any(|&(j, s)| j == k && s <= best / 3.0);
+    let (mut lo, mut hi) = (at, at + w);
+    while lo > skip && steady(lo - 1) {
+        lo -= 1;
+    }
+    while hi < lowest && steady(hi + 1 - w) {
+        hi += 1;
+    }
+    let lr = points[at + w / 2].0;
+    let (mut a, mut b) = (points[lo].0, points[hi].0);
+    // At most two decades, keeping the steepest point inside.
+    if b / a > 100.0 {
+        let (l, h) = ((lr / 10.0).max(a), (lr * 10.0).min(b));
+        (a, b) = if l == a {
+            (a, a * 100.0)
+        } else if h == b {
+            (b / 100.0, b)
+        } else {
+            (l, h)
+        };
+    }
+    Some((lr, (a, b)))
 }
 
 fn trial(
@@ -469,14 +494,35 @@ fn grid(
                 wd,
                 epochs,
             )?;
-            match stage {
-                "coarse" => r.coarse.push(t),
-                _ => r.refined.push(t),
-            }
+            let list = match stage {
+                "coarse" => &mut r.coarse,
+                _ => &mut r.refined,
+            };
+            list.push(t);
+            compare(list);
             r.write(&setup.out)?;
         }
     }
     Ok(())
+}
+
+/// Adds to each trial's diagnosis how it compares with the best trial of `trials` (the best is
+/// named as such), so that a trial is judged against the others, not only against its start.
+fn compare(trials: &mut [Trial]) {
+    let Some(top) = best(trials).map(|t| (t.val_top1, t.lr, t.weight_decay)) else {
+        return;
+    };
+    for t in trials.iter_mut() {
+        let note = if (t.lr, t.weight_decay) == (top.1, top.2) {
+            " [best of this grid]".to_string()
+        } else {
+            format!(" [val top-1 {:.3} below the best]", top.0 - t.val_top1)
+        };
+        if let Some(i) = t.diagnosis.find(" [") {
+            t.diagnosis.truncate(i);
+        }
+        t.diagnosis += &note;
+    }
 }
 
 fn best(trials: &[Trial]) -> Option<&Trial> {
@@ -518,7 +564,9 @@ fn refine_step(
     } else {
         [wd0 / 2.0, wd0 * 2.0]
     };
-    let lrs = [lr0 / 1.7, lr0 * 1.7];
+    // Refined rates stay inside the finder's range, where the loss fell steadily.
+    let (lo, hi) = r.lr_range.unwrap_or((0.0, f64::INFINITY));
+    let lrs = [(lr0 / 1.7).max(lo), (lr0 * 1.7).min(hi)];
     let epochs = setup.coarse_epochs * 2;
     grid(setup, r, "refine", &lrs, &wds, epochs, start)?;
     let all: Vec<Trial> = r.coarse.iter().chain(&r.refined).cloned().collect();
@@ -606,5 +654,27 @@ mod tests {
         let (lr, (a, b)) = steepest(&pts).unwrap();
         assert!(lr > 1e-3 && lr < 1e-2, "{lr}");
         assert!(a <= lr && b >= lr && b < 2e-2, "{a} {b}");
+        assert!(b / a <= 100.0 + 1e-9, "{a} {b}");
+    }
+
+    #[test]
+    fn steepest_ignores_the_start_up_transient_and_bounds_the_range() {
+        // A smoothing transient: a steep drop in the first points, then a long steady fall over
+        // four decades, then a blow-up.
+        let pts: Vec<(f64, f64)> = (0..100)
+            .map(|k| {
+                let lr = 1e-5 * 10f64.powf(k as f64 / 20.0);
+                let transient = if k < 4 { 3.0 - k as f64 * 0.5 } else { 0.0 };
+                let l = if lr < 1e-1 {
+                    2.3 - 0.1 * (lr / 1e-5).ln()
+                } else {
+                    1.4 + (lr / 1e-1)
+                };
+                (lr, l + transient)
+            })
+            .collect();
+        let (lr, (a, b)) = steepest(&pts).unwrap();
+        assert!(lr > pts[5].0, "the transient was taken: {lr}");
+        assert!(a <= lr && lr <= b && b / a <= 100.0 + 1e-9, "{a} {lr} {b}");
     }
 }

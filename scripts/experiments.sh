@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The runs behind the README's "What the notes teach, measured": the initial-loss check of every
+# model family, the init and degradation experiments, and a short `tune` on two datasets (the
+# synthetic set and 32 px synthetic images) whose recommended learning rate is compared with the
+# finder's range. Writes into runs/experiments/. About 25 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+cargo build --release --quiet
+bin=./target/release/augloader
+out=runs/experiments
+mkdir -p "$out"
+small="$out/synth32"
+[ -d "$small/train" ] || $bin synth --out "$small" --size 32 --classes 10 --train-per-class 100 --val-per-class 20 >/dev/null
+echo "| model | data | initial loss | ln C | ratio |"
+echo "|---|---|---|---|---|"
+for data in default "$small"; do
+  for m in resnet20 resnet56 plain20 resnet18 vgg11_bn vgg16_bn; do
+    args=(--model "$m" --step 1 --quiet --workers 1 --out "$out/initial/$m")
+    [ "$data" = default ] || args+=(--data "$data")
+    $bin tune "${args[@]}" 2>/dev/null | python3 -c "import json,sys; v=json.load(sys.stdin); print(f\"| $m | $(basename "$data") | {v['initial_loss']:.3f} | {v['ln_classes']:.3f} | {v['initial_loss']/v['ln_classes']:.3f} |\")"
+  done
+done
+$bin experiment init --plot "$out/init.png"
+$bin experiment degradation --out "$out/degradation" --quiet
+for data in default "$small"; do
+  args=(--quiet --max-batches 20 --coarse-epochs 1 --final-epochs 2 --out "$out/tune-$(basename "$data")")
+  [ "$data" = default ] || args+=(--data "$data")
+  $bin tune "${args[@]}" 2>/dev/null | tail -1
+  python3 - "$out/tune-$(basename "$data")/report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+lo, hi = r["lr_range"]
+lr = r["recommended"][0]
+print(json.dumps({"finder_range": [lo, hi], "steepest": r["lr_steepest"], "recommended_lr": lr, "inside": lo <= lr <= hi}))
+PY
+done
