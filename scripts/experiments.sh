@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The runs behind the README's "What the notes teach, measured": the initial-loss check of every
 # model family, the init and degradation experiments, and a short `tune` on two datasets (the
-# synthetic set and 32 px synthetic images) whose recommended learning rate is compared with the
-# finder's range. Writes into runs/experiments/. About 25 minutes on 2 cores.
+# synthetic set and a second synthetic set of 6 other classes) whose recommended learning rate is
+# compared with the finder's range. Writes into runs/experiments/. About 25 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -12,6 +12,8 @@ out=runs/experiments
 mkdir -p "$out"
 small="$out/synth32"
 [ -d "$small/train" ] || $bin synth --out "$small" --size 32 --classes 10 --train-per-class 100 --val-per-class 20 >/dev/null
+other="$out/synth6"
+[ -d "$other/train" ] || $bin synth --out "$other" --classes 6 --seed 5 >/dev/null
 echo "| model | data | initial loss | ln C | ratio |"
 echo "|---|---|---|---|---|"
 for data in default "$small"; do
@@ -23,15 +25,15 @@ for data in default "$small"; do
 done
 $bin experiment init --plot "$out/init.png"
 $bin experiment degradation --out "$out/degradation" --quiet
-for data in default "$small"; do
+for data in default "$other"; do
   args=(--quiet --max-batches 20 --coarse-epochs 1 --final-epochs 2 --out "$out/tune-$(basename "$data")")
   [ "$data" = default ] || args+=(--data "$data")
   $bin tune "${args[@]}" 2>/dev/null | tail -1
   python3 - "$out/tune-$(basename "$data")/report.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-lo, hi = r["lr_range"]
-lr = r["recommended"][0]
-print(json.dumps({"finder_range": [lo, hi], "steepest": r["lr_steepest"], "recommended_lr": lr, "inside": lo <= lr <= hi}))
+rng, lr = r["lr_range"], r["recommended"][0]
+inside = rng[0] <= lr <= rng[1] if rng else None
+print(json.dumps({"finder_range": rng, "steepest": r["lr_steepest"], "recommended_lr": lr, "inside": inside}))
 PY
 done
