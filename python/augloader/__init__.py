@@ -145,6 +145,8 @@ class Loader:
         for name, value in (("batch_size", batch_size), ("workers", workers), ("prefetch", prefetch)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, not {value!r}")
+        if not isinstance(seed, int) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an integer in 0..2**64, not {seed!r}")
         self.rank, self.world_size = _default_rank_world(rank, world_size)
         self.batch_size = batch_size
         self.seed = int(seed)

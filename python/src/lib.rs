@@ -83,6 +83,12 @@ fn buffer_i64(data: Vec<i64>) -> Buffer {
     }
 }
 
+/// An override's value; a wrong type or range is a ValueError naming the override.
+fn arg<'py, T: FromPyObject<'py>>(v: &Bound<'py, PyAny>, key: &str) -> PyResult<T> {
+    v.extract()
+        .map_err(|e| value_err(format!("{key}={v}: {}", e.value(v.py()))))
+}
+
 /// The preset `name` with `overrides` (the command line's pipeline flags) applied.
 fn build_pipeline(
     name: &str,
@@ -93,16 +99,16 @@ fn build_pipeline(
     for (k, v) in overrides.iter() {
         let key: String = k.extract()?;
         match key.as_str() {
-            "size" => o.size = Some(v.extract()?),
-            "scale_min" => o.scale_min = Some(v.extract()?),
-            "scale_max" => o.scale_max = Some(v.extract()?),
-            "jitter" => o.jitter = Some(v.extract()?),
-            "hue" => o.hue = Some(v.extract()?),
-            "lighting" => o.lighting = Some(v.extract()?),
-            "cutout" => o.cutout = Some(v.extract()?),
-            "cutout_holes" => o.cutout_holes = Some(v.extract()?),
-            "flip" => o.flip = Some(v.extract()?),
-            "exact_decode" => decode.dct_scaling = !v.extract::<bool>()?,
+            "size" => o.size = Some(arg(&v, &key)?),
+            "scale_min" => o.scale_min = Some(arg(&v, &key)?),
+            "scale_max" => o.scale_max = Some(arg(&v, &key)?),
+            "jitter" => o.jitter = Some(arg(&v, &key)?),
+            "hue" => o.hue = Some(arg(&v, &key)?),
+            "lighting" => o.lighting = Some(arg(&v, &key)?),
+            "cutout" => o.cutout = Some(arg(&v, &key)?),
+            "cutout_holes" => o.cutout_holes = Some(arg(&v, &key)?),
+            "flip" => o.flip = Some(arg(&v, &key)?),
+            "exact_decode" => decode.dct_scaling = !arg::<bool>(&v, &key)?,
             other => return Err(value_err(format!("unknown pipeline override `{other}`"))),
         }
     }

@@ -154,7 +154,9 @@ def test_errors_name_the_file_and_skip_accounts_for_them(broken_dataset):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(batch_size=0), dict(workers=0), dict(pipeline="nope"), dict(jitter=-1.0),
+    [dict(batch_size=0), dict(workers=0), dict(pipeline="nope"), dict(jitter=-1.0), dict(size=0),
+     dict(scale_max=10**5), dict(size=-1), dict(size="x"), dict(flip="often"),
+     dict(seed=-1),
      dict(colour=1), dict(split="test"), dict(on_error="ignore"), dict(rank=2, world_size=2)],
 )
 def test_bad_arguments_are_value_errors(dataset, kwargs):

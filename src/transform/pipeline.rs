@@ -117,6 +117,14 @@ pub struct PipelineOverrides {
 impl PipelineOverrides {
     /// `p` with the changes, validated.
     pub fn apply(&self, mut p: Pipeline) -> Result<Pipeline, PipelineError> {
+        let sides = [("size", self.size), ("scale_min", self.scale_min)];
+        for (name, v) in sides.into_iter().chain([("scale_max", self.scale_max)]) {
+            if let Some(v) = v.filter(|v| !(1..=MAX_SIDE).contains(v)) {
+                return Err(PipelineError::Invalid(format!(
+                    "{name} {v} is outside 1..={MAX_SIDE} pixels"
+                )));
+            }
+        }
         if let Some(s) = self.size {
             p = p.with_size(s);
         }
@@ -308,8 +316,8 @@ impl Pipeline {
         }
         if let Some(c) = &mut self.cutout {
             // Keep the hole's share of the crop.
-            c.length =
-                ((c.length as f64 * out as f64 / before as f64).round() as u32).clamp(1, out);
+            c.length = ((c.length as f64 * out as f64 / before as f64).round() as u32)
+                .clamp(1, out.max(1));
         }
         self
     }
@@ -454,6 +462,25 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overrides_refuse_sides_out_of_range_instead_of_panicking() {
+        for o in [
+            PipelineOverrides {
+                size: Some(0),
+                ..Default::default()
+            },
+            PipelineOverrides {
+                scale_max: Some(MAX_SIDE + 1),
+                ..Default::default()
+            },
+        ] {
+            let e = o.apply(Pipeline::resnet_train()).unwrap_err();
+            assert!(e.to_string().contains("outside 1..="), "{e}");
+        }
+        // with_size itself never panics, even at 0 (validation then refuses the pipeline).
+        assert!(Pipeline::resnet_train().with_size(0).validate().is_err());
+    }
 
     #[test]
     fn presets_validate() {
