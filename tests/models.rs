@@ -4,6 +4,8 @@
 
 mod util;
 
+use util::ok;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -215,22 +217,14 @@ fn kill_9_then_resume_completes_the_run() {
     assert!(done_before < 12, "killed too late to test resume");
     assert!(run.join("checkpoint.safetensors").is_file());
     // The saved settings and dataset: nothing but the run folder (and the thread count).
-    let out = Command::new(env!("CARGO_BIN_EXE_augloader"))
+    let stdout = ok(Command::new(env!("CARGO_BIN_EXE_augloader"))
         .args(["train", "--quiet", "--threads", "1", "--resume"])
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&run));
     let m = metrics(&run);
     // Every epoch exactly once, in order.
     let epochs: Vec<u64> = m.iter().map(|v| v["epoch"].as_u64().unwrap()).collect();
     assert_eq!(epochs, (0..12).collect::<Vec<_>>());
-    let summary: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(summary["epochs"], 12);
     assert!(run.join("model.safetensors").is_file());
     // Bit-exact: every loss and accuracy equals an uninterrupted run's (same thread count).
@@ -408,17 +402,6 @@ fn transfer_config(
         data_defaults: None,
         data: None,
     }
-}
-
-/// Runs the command; asserts it succeeded and returns its stdout, trimmed.
-fn ok(c: &mut Command) -> String {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Flags of the small quick runs below.

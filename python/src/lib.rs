@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use augloader::loader::{augment_encoded, EpochIter};
 use augloader::rng::sample_rng;
-use augloader::transform::{Pipeline, PipelineOverrides, Resize, PRESETS};
+use augloader::transform::{Params, Pipeline, PipelineOverrides, Resize, PRESETS};
 use augloader::tta::{TtaConfig, TtaMode, TTA_MODES};
 use augloader::{
     open_dataset, Batch, BatchData, DecodeOptions, ErrorPolicy, Loader, Source, Split,
@@ -337,8 +337,13 @@ fn augment_file(
             augment_encoded(&bytes, &p, &mut rng, &decode, &mut Resize::new())
         })
         .map_err(|e| load_err(format!("{path}: {e}")))?;
+    augmented(img, &params)
+}
+
+/// An augmented image as an HWC buffer, with its parameters as JSON.
+fn augmented(img: image::RgbImage, params: &Params) -> PyResult<(Buffer, String)> {
     let shape = vec![img.height() as usize, img.width() as usize, 3];
-    let json = serde_json::to_string(&params).map_err(value_err)?;
+    let json = serde_json::to_string(params).map_err(value_err)?;
     Ok((buffer_u8(img.into_raw(), shape), json))
 }
 
@@ -364,9 +369,7 @@ fn augment_array(
         let params = p.sample(&mut rng, img.width(), img.height());
         (p.apply(&img, &params, &mut Resize::new()), params)
     });
-    let shape = vec![out.height() as usize, out.width() as usize, 3];
-    let json = serde_json::to_string(&params).map_err(value_err)?;
-    Ok((buffer_u8(out.into_raw(), shape), json))
+    augmented(out, &params)
 }
 
 /// The pipeline presets: (name, what it does).

@@ -67,21 +67,25 @@ pub fn python() -> Option<PathBuf> {
     }
 }
 
+/// Runs the command; asserts it succeeded and returns its stdout, trimmed.
+pub fn ok(c: &mut std::process::Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Writes a synthetic ImageFolder (DIR/train, DIR/val) with `augloader synth`.
 pub fn synth(dir: &Path, classes: usize, train: usize, val: usize, size: u32, seed: u64) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_augloader"))
+    ok(std::process::Command::new(env!("CARGO_BIN_EXE_augloader"))
         .arg("synth")
         .arg("--out")
         .arg(dir)
         .args(["--classes", &classes.to_string()])
         .args(["--train-per-class", &train.to_string()])
         .args(["--val-per-class", &val.to_string()])
-        .args(["--size", &size.to_string(), "--seed", &seed.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(["--size", &size.to_string(), "--seed", &seed.to_string()]));
 }
