@@ -2,6 +2,7 @@
 
 use image::RgbImage;
 
+use crate::pool::{BufferPool, Pooled};
 use crate::transform::Normalize;
 
 /// Element type of collated batches.
@@ -15,13 +16,30 @@ pub enum Dtype {
     F32,
 }
 
-/// The pixels of a batch.
+/// The pixels of a batch. A loader's buffers go back to its pool when dropped.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BatchData {
     /// u8 NCHW.
-    U8(Vec<u8>),
+    U8(Pooled<u8>),
     /// f32 NCHW, normalised.
-    F32(Vec<f32>),
+    F32(Pooled<f32>),
+}
+
+/// Batch buffers reused across a loader's batches.
+#[derive(Debug)]
+pub(crate) struct BatchBuffers {
+    u8: BufferPool<u8>,
+    f32: BufferPool<f32>,
+}
+
+impl BatchBuffers {
+    /// Keeping at most `keep` free buffers of each type.
+    pub(crate) fn new(keep: usize) -> Self {
+        Self {
+            u8: BufferPool::new(keep),
+            f32: BufferPool::new(keep),
+        }
+    }
 }
 
 /// A sample replaced under the skip policy: its index, its name and why.
@@ -71,11 +89,24 @@ impl Batch {
         dtype: Dtype,
         normalize: Normalize,
     ) -> Batch {
+        let fresh = BatchBuffers::new(0);
+        Self::collate_in(&fresh, images, labels, indices, dtype, normalize)
+    }
+
+    /// As [`Batch::collate`], into a buffer of `buffers`: every element is written.
+    pub(crate) fn collate_in(
+        buffers: &BatchBuffers,
+        images: &[RgbImage],
+        labels: Vec<i64>,
+        indices: Vec<usize>,
+        dtype: Dtype,
+        normalize: Normalize,
+    ) -> Batch {
         let total: usize = images.iter().map(|i| i.len()).sum();
         let sizes = images.iter().map(|i| (i.height(), i.width())).collect();
         let data = match dtype {
             Dtype::U8 => {
-                let mut out = vec![0u8; total];
+                let mut out = buffers.u8.take(total);
                 let mut off = 0;
                 for img in images {
                     let plane = img.len() / 3;
@@ -87,7 +118,7 @@ impl Batch {
                 BatchData::U8(out)
             }
             Dtype::F32 => {
-                let mut out = vec![0f32; total];
+                let mut out = buffers.f32.take(total);
                 let mut off = 0;
                 for img in images {
                     normalize.hwc_u8_to_chw_f32(img.as_raw(), &mut out[off..off + img.len()]);

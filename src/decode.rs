@@ -372,10 +372,10 @@ mod libjpeg {
         };
         // The left edge may move down by up to one iMCU (at most 32 columns).
         let cap = (w as usize + 32) * h as usize * 3;
-        let mut buf: Vec<u8> = Vec::with_capacity(cap);
+        let mut buf = crate::pool::take_empty(cap);
         let (mut out_x, mut out_w) = (0, 0);
         let mut msg = [0 as c_char; MSG_LEN];
-        // SAFETY: `buf` has `cap` writable bytes; the C side writes at most `cap` bytes (it checks
+        // SAFETY: `buf` has room for `cap` bytes; the C side writes at most `cap` bytes (it checks
         // before writing) and only reads `len` bytes of data.
         let rc = unsafe {
             al_jpeg_decode(

@@ -33,6 +33,7 @@ pub mod decode;
 pub mod defaults;
 pub mod loader;
 pub mod observe;
+pub mod pool;
 pub mod rng;
 mod sampler;
 #[cfg(target_arch = "x86_64")]

@@ -7,14 +7,15 @@
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use image::RgbImage;
 
-use crate::batch::{Batch, Dtype, Skipped};
+use crate::batch::{Batch, BatchBuffers, Dtype, Skipped};
 use crate::decode::{decode_rgb8, decode_window, read_header, DecodeError, DecodeOptions};
+use crate::pool;
 use crate::rng::{sample_rng, SampleRng};
 use crate::sampler::Sampler;
 use crate::source::{Payload, Source, SourceError};
@@ -204,6 +205,9 @@ impl LoaderBuilder {
                 dtype: self.dtype,
                 decode: self.decode,
                 tta: self.tta,
+                // At most `prefetch` batches are in flight, and the consumer holds one or two.
+                buffers: BatchBuffers::new(prefetch + 2),
+                parked: Mutex::new(Vec::new()),
             }),
             workers: self.workers,
             prefetch,
@@ -219,6 +223,9 @@ struct Shared {
     dtype: Dtype,
     decode: DecodeOptions,
     tta: Option<TtaConfig>,
+    buffers: BatchBuffers,
+    /// The free image buffers of the last epoch's workers, for the next epoch's.
+    parked: Mutex<Vec<Vec<Vec<u8>>>>,
 }
 
 /// A configured loader; [`Loader::epoch`] starts the workers for one epoch.
@@ -358,13 +365,47 @@ fn worker(
     cancel: Arc<AtomicBool>,
 ) {
     let mut resize = Resize::new();
+    pool::adopt(
+        shared
+            .parked
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_default(),
+    );
+    work(
+        &shared,
+        epoch,
+        cursor,
+        &batches,
+        jobs,
+        results,
+        &cancel,
+        &mut resize,
+    );
+    if let Ok(mut p) = shared.parked.lock() {
+        p.push(pool::park());
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn work(
+    shared: &Shared,
+    epoch: u64,
+    cursor: usize,
+    batches: &[Vec<usize>],
+    jobs: Receiver<usize>,
+    results: Sender<Job>,
+    cancel: &AtomicBool,
+    resize: &mut Resize,
+) {
     for b in jobs {
         if cancel.load(Ordering::Relaxed) {
             break;
         }
         let out = catch_unwind(AssertUnwindSafe(|| match &shared.tta {
-            Some(cfg) => build_views_batch(&shared, cfg, &batches[b], &mut resize, &cancel),
-            None => build_batch(&shared, epoch, &batches[b], &mut resize, &cancel),
+            Some(cfg) => build_views_batch(shared, cfg, &batches[b], resize, cancel),
+            None => build_batch(shared, epoch, &batches[b], resize, cancel),
         }))
         .unwrap_or_else(|p| {
             let message = p
@@ -438,11 +479,14 @@ fn augment_as(
             let params = pipeline.sample(&mut rng, img.width(), img.height());
             Ok((pipeline.apply_owned(img, &params, resize), params))
         }
-        Payload::Encoded(bytes) => augment_encoded(&bytes, pipeline, &mut rng, opts, resize)
-            .map_err(|cause| LoadError::Decode {
+        Payload::Encoded(bytes) => {
+            let out = augment_encoded(&bytes, pipeline, &mut rng, opts, resize);
+            pool::give(bytes);
+            out.map_err(|cause| LoadError::Decode {
                 name: source.name(index),
                 cause,
-            }),
+            })
+        }
     }
 }
 
@@ -506,13 +550,15 @@ fn build_batch(
         replace_failed(shared, epoch, &mut slots, failed, resize)?
     };
     let images: Vec<RgbImage> = images.into_iter().map(|i| i.expect("filled")).collect();
-    let mut batch = Batch::collate(
+    let mut batch = Batch::collate_in(
+        &shared.buffers,
         &images,
         labels,
         used,
         shared.dtype,
         shared.pipeline.normalize,
     );
+    images.into_iter().for_each(|i| pool::give(i.into_raw()));
     batch.skipped = skipped;
     Ok(batch)
 }
@@ -535,14 +581,16 @@ fn build_views_batch(
         images.extend(views.into_iter().flatten());
     }
     let labels = indices.iter().map(|&i| src.label(i) as i64).collect();
-    let normalize = shared.pipeline.normalize;
-    Ok(Batch::collate(
+    let batch = Batch::collate_in(
+        &shared.buffers,
         &images,
         labels,
         indices.to_vec(),
         shared.dtype,
-        normalize,
-    ))
+        shared.pipeline.normalize,
+    );
+    images.into_iter().for_each(|i| pool::give(i.into_raw()));
+    Ok(batch)
 }
 
 /// A batch being built: the sampled indices, and per slot the image, label and sample used.

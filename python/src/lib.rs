@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use augloader::loader::{augment_encoded, EpochIter};
+use augloader::pool::Pooled;
 use augloader::rng::sample_rng;
 use augloader::transform::{Params, Pipeline, PipelineOverrides, Resize, PRESETS};
 use augloader::tta::{TtaConfig, TtaMode, TTA_MODES};
@@ -37,7 +38,8 @@ fn value_err(e: impl std::fmt::Display) -> PyErr {
 
 /// Memory handed to numpy: owned here, viewed there through `__array_interface__`.
 enum Data {
-    U8(Vec<u8>),
+    /// A batch's buffer goes back to its loader's pool when Python frees the array.
+    U8(Pooled<u8>),
     I64(Vec<i64>),
 }
 
@@ -68,7 +70,7 @@ impl Buffer {
     }
 }
 
-fn buffer_u8(data: Vec<u8>, shape: Vec<usize>) -> Buffer {
+fn buffer_u8(data: Pooled<u8>, shape: Vec<usize>) -> Buffer {
     Buffer {
         data: Data::U8(data),
         shape,
@@ -344,7 +346,7 @@ fn augment_file(
 fn augmented(img: image::RgbImage, params: &Params) -> PyResult<(Buffer, String)> {
     let shape = vec![img.height() as usize, img.width() as usize, 3];
     let json = serde_json::to_string(params).map_err(value_err)?;
-    Ok((buffer_u8(img.into_raw(), shape), json))
+    Ok((buffer_u8(img.into_raw().into(), shape), json))
 }
 
 /// Augments an HWC uint8 image given as raw bytes.

@@ -154,7 +154,8 @@ pub(crate) fn read_image_file(p: &Path) -> Result<Vec<u8>, SourceError> {
         )));
     }
     let f = std::fs::File::open(p).map_err(|e| SourceError::io(p, e))?;
-    let mut buf = Vec::with_capacity(meta.len() as usize);
+    // +1: read_to_end needs room to see the end of the file without growing.
+    let mut buf = crate::pool::take_empty(meta.len() as usize + 1);
     f.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut buf)
         .map_err(|e| SourceError::io(p, e))?;

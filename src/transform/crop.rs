@@ -283,9 +283,19 @@ pub fn apply_geometry_decoded(d: Decoded, p: &GeometryParams, resize: &mut Resiz
     if d.is_full() {
         return match p {
             GeometryParams::Identity => d.image,
-            p => apply_geometry(&d.image, p, resize),
+            p => {
+                let out = apply_geometry(&d.image, p, resize);
+                crate::pool::give(d.image.into_raw());
+                out
+            }
         };
     }
+    let out = apply_geometry_window(&d, p, resize);
+    crate::pool::give(d.image.into_raw());
+    out
+}
+
+fn apply_geometry_window(d: &Decoded, p: &GeometryParams, resize: &mut Resize) -> RgbImage {
     let k = d.scale as f64;
     let (ox, oy) = (d.origin.0 as f64, d.origin.1 as f64);
     let (width, height) = d.full_size;
@@ -295,17 +305,18 @@ pub fn apply_geometry_decoded(d: Decoded, p: &GeometryParams, resize: &mut Resiz
             crop: [top, left, ch, cw],
         } => {
             if d.scale == 1 && (rw, rh) == (width, height) {
-                return crop_image(&d.image, [top - d.origin.1, left - d.origin.0, ch, cw]);
+                crop_image(&d.image, [top - d.origin.1, left - d.origin.0, ch, cw])
+            } else {
+                let sx = width as f64 / rw as f64 / k;
+                let sy = height as f64 / rh as f64 / k;
+                let window = [
+                    left as f64 * sx - ox,
+                    top as f64 * sy - oy,
+                    cw as f64 * sx,
+                    ch as f64 * sy,
+                ];
+                resize.resize_window(&d.image, window, cw, ch)
             }
-            let sx = width as f64 / rw as f64 / k;
-            let sy = height as f64 / rh as f64 / k;
-            let window = [
-                left as f64 * sx - ox,
-                top as f64 * sy - oy,
-                cw as f64 * sx,
-                ch as f64 * sy,
-            ];
-            resize.resize_window(&d.image, window, cw, ch)
         }
         GeometryParams::CropResize {
             crop: [top, left, ch, cw],
@@ -314,7 +325,9 @@ pub fn apply_geometry_decoded(d: Decoded, p: &GeometryParams, resize: &mut Resiz
             if d.scale == 1 {
                 // torchvision crops first: the filter sees nothing outside the crop.
                 let cropped = crop_image(&d.image, [top - d.origin.1, left - d.origin.0, ch, cw]);
-                resize.resize(&cropped, ow, oh)
+                let out = resize.resize(&cropped, ow, oh);
+                crate::pool::give(cropped.into_raw());
+                out
             } else {
                 let window = [
                     left as f64 / k - ox,

@@ -59,7 +59,9 @@ impl Resize {
     ) -> RgbImage {
         let view = ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3)
             .expect("RgbImage buffer matches its dimensions");
-        let mut dst = Image::new(out_w, out_h, PixelType::U8x3);
+        let len = out_w as usize * out_h as usize * 3;
+        let mut dst = Image::from_vec_u8(out_w, out_h, crate::pool::take(len), PixelType::U8x3)
+            .expect("buffer of the image's size");
         // Clamped: floating-point rounding may push the window a hair past the border.
         let opts = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
@@ -85,7 +87,7 @@ impl Resize {
 pub fn crop_image(src: &RgbImage, crop: [u32; 4]) -> RgbImage {
     let [top, left, h, w] = crop;
     let stride = src.width() as usize * 3;
-    let mut out = Vec::with_capacity(h as usize * w as usize * 3);
+    let mut out = crate::pool::take_empty(h as usize * w as usize * 3);
     for y in top..top + h {
         let row = y as usize * stride + left as usize * 3;
         out.extend_from_slice(&src.as_raw()[row..row + w as usize * 3]);

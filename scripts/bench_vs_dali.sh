@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# augloader bench against NVIDIA DALI's CPU pipeline (../shared/bench/dali_baseline.py), side by
+# side: for each pipeline the two run alternately ROUNDS times on the same corpus and thread
+# count, and the medians are compared with DALI's decode-only rate. Prints a Markdown table.
+# usage: scripts/bench_vs_dali.sh [CORPUS] [WORKERS] [EPOCHS] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+corpus="${1:-../shared/bench/corpus}"
+workers="${2:-2}"
+epochs="${3:-3}"
+rounds="${4:-3}"
+cargo build --release --quiet
+dali_venv="$AUGLOADER_CACHE/venv-dali"
+if [ ! -f "$dali_venv/.complete" ]; then
+  python3 -m venv "$dali_venv"
+  "$dali_venv/bin/pip" install --quiet --disable-pip-version-check nvidia-dali-cuda130 numpy
+  touch "$dali_venv/.complete"
+fi
+rate() { "$@" 2>/dev/null | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["images_per_sec"])'; }
+median() { tr ' ' '\n' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+declare -A ours theirs
+for p in decode resnet-train inception-train eval; do
+  a=() d=()
+  for _ in $(seq "$rounds"); do
+    a+=("$(rate ./target/release/augloader bench --data "$corpus" --pipeline "$p" --workers "$workers" --epochs "$epochs" --batch 64 --json)")
+    d+=("$(rate "$dali_venv/bin/python" ../shared/bench/dali_baseline.py "$corpus" "$p" "$workers" "$epochs" 64)")
+  done
+  ours[$p]=$(echo "${a[*]}" | median)
+  theirs[$p]=$(echo "${d[*]}" | median)
+  echo "$p: augloader ${a[*]} / DALI ${d[*]}" >&2
+done
+echo "corpus $corpus, $workers workers/threads, $epochs epochs, batch 64, median of $rounds alternating runs (images/s)"
+echo
+echo "| pipeline | augloader | DALI CPU | augloader / DALI | augloader / DALI decode |"
+echo "|---|---|---|---|---|"
+for p in decode resnet-train inception-train eval; do
+  python3 -c "
+import sys
+p, a, d, dd = sys.argv[1], *map(float, sys.argv[2:])
+print(f'| {p} | {a:.0f} | {d:.0f} | {a / d:.2f} | {a / dd:.2f} |')" "$p" "${ours[$p]}" "${theirs[$p]}" "${theirs[decode]}"
+done

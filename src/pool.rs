@@ -1,0 +1,230 @@
+//! Reused buffers, so that a loader in its steady state maps and faults in no fresh memory.
+//!
+//! Fresh large allocations are expensive here: the allocator maps them, the kernel zeroes and
+//! faults in every page, and unmaps them again on free (with the decode pipeline that was 44% of
+//! the time). Two kinds of reuse remove that:
+//! - a worker thread's images (decoded windows, resized crops, file bytes) come from a small
+//!   per-thread free list ([`take`], [`take_empty`], [`give`]);
+//! - batch buffers come from a [`BufferPool`] shared by a loader's workers; a [`Pooled`] buffer
+//!   goes back to it when the batch, or the tensor sharing its memory, is dropped.
+//!
+//! Both are bounded: a few buffers per thread, a few per loader.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex, Weak};
+
+/// Buffers a thread keeps at most: a batch's images are all alive when it is collated, and the
+/// next batch reuses them.
+const THREAD_KEEP: usize = 1024;
+/// Bytes a thread keeps at most; a larger buffer is freed.
+const THREAD_BYTES: usize = 256 << 20;
+
+thread_local! {
+    static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A buffer of `len` initialised bytes (of unspecified value) from this thread's free list: the
+/// smallest that holds `len` without growing, else the largest, else a new one.
+pub(crate) fn take(len: usize) -> Vec<u8> {
+    let mut v = take_empty_keep(len);
+    v.resize(len, 0);
+    v
+}
+
+/// An empty buffer with room for at least `cap` bytes, from this thread's free list.
+pub(crate) fn take_empty(cap: usize) -> Vec<u8> {
+    let mut v = take_empty_keep(cap);
+    v.clear();
+    v.reserve(cap);
+    v
+}
+
+/// A free buffer, its contents kept (so that `resize` initialises only what it adds).
+fn take_empty_keep(cap: usize) -> Vec<u8> {
+    FREE.with_borrow_mut(|free| {
+        let fits = (0..free.len())
+            .filter(|&i| free[i].capacity() >= cap)
+            .min_by_key(|&i| free[i].capacity());
+        let pick = fits.or_else(|| (0..free.len()).max_by_key(|&i| free[i].capacity()));
+        pick.map(|i| free.swap_remove(i)).unwrap_or_default()
+    })
+}
+
+/// Returns a buffer to this thread's free list (or frees it, past the list's bounds).
+pub(crate) fn give(v: Vec<u8>) {
+    if v.capacity() == 0 || v.capacity() > THREAD_BYTES {
+        return;
+    }
+    FREE.with_borrow_mut(|free| {
+        free.push(v);
+        // Over the bounds: free the smallest buffers first, they are the cheapest to remake.
+        let mut bytes: usize = free.iter().map(Vec::capacity).sum();
+        while free.len() > THREAD_KEEP || bytes > THREAD_BYTES {
+            let i = (0..free.len())
+                .min_by_key(|&i| free[i].capacity())
+                .expect("not empty");
+            bytes -= free.swap_remove(i).capacity();
+        }
+    });
+}
+
+/// This thread's free buffers, taken off its list (to hand them to the thread that does its work
+/// next: a loader's worker threads last one epoch).
+pub(crate) fn park() -> Vec<Vec<u8>> {
+    FREE.with_borrow_mut(std::mem::take)
+}
+
+/// Adds parked buffers to this thread's free list.
+pub(crate) fn adopt(parked: Vec<Vec<u8>>) {
+    parked.into_iter().for_each(give);
+}
+
+/// A pool of buffers shared by threads; hands out [`Pooled`] buffers that come back on drop.
+#[derive(Debug)]
+pub struct BufferPool<T> {
+    free: Arc<Mutex<Vec<Vec<T>>>>,
+    keep: usize,
+}
+
+impl<T: Copy + Default> BufferPool<T> {
+    /// A pool keeping at most `keep` free buffers.
+    pub fn new(keep: usize) -> Self {
+        Self {
+            free: Arc::new(Mutex::new(Vec::new())),
+            keep,
+        }
+    }
+
+    /// A buffer of `len` initialised elements of unspecified value: every element must be
+    /// written before it is read.
+    pub fn take(&self, len: usize) -> Pooled<T> {
+        let reused = self.free.lock().ok().and_then(|mut f| {
+            // The smallest that holds `len`, else the largest.
+            let fits = (0..f.len())
+                .filter(|&i| f[i].capacity() >= len)
+                .min_by_key(|&i| f[i].capacity());
+            let i = fits.or_else(|| (0..f.len()).max_by_key(|&i| f[i].capacity()))?;
+            Some(f.swap_remove(i))
+        });
+        let mut buf = reused.unwrap_or_default();
+        buf.resize(len, T::default());
+        Pooled {
+            buf,
+            home: Arc::downgrade(&self.free),
+            keep: self.keep,
+        }
+    }
+}
+
+/// A buffer that returns to its [`BufferPool`] when dropped (if the pool still exists and has
+/// room). Dereferences to a slice.
+pub struct Pooled<T> {
+    buf: Vec<T>,
+    home: Weak<Mutex<Vec<Vec<T>>>>,
+    keep: usize,
+}
+
+impl<T> Pooled<T> {
+    /// The buffer as a plain vector, leaving the pool.
+    pub fn into_vec(mut self) -> Vec<T> {
+        self.home = Weak::new();
+        std::mem::take(&mut self.buf)
+    }
+}
+
+impl<T> From<Vec<T>> for Pooled<T> {
+    /// A buffer that belongs to no pool.
+    fn from(buf: Vec<T>) -> Self {
+        Self {
+            buf,
+            home: Weak::new(),
+            keep: 0,
+        }
+    }
+}
+
+impl<T> Drop for Pooled<T> {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.upgrade() {
+            if let Ok(mut free) = home.lock() {
+                if free.len() < self.keep {
+                    free.push(std::mem::take(&mut self.buf));
+                }
+            }
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Pooled<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.buf
+    }
+}
+
+impl<T> std::ops::DerefMut for Pooled<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.buf
+    }
+}
+
+impl<T: Clone> Clone for Pooled<T> {
+    /// A copy that belongs to no pool.
+    fn clone(&self) -> Self {
+        self.buf.clone().into()
+    }
+}
+
+impl<T: PartialEq> PartialEq for Pooled<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.buf == other.buf
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Pooled<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.buf.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooled_buffers_come_back_and_are_reused() {
+        let pool = BufferPool::<u8>::new(2);
+        let a = pool.take(1000);
+        let ptr = a.as_ptr();
+        drop(a);
+        let b = pool.take(900);
+        assert_eq!((b.as_ptr(), b.len()), (ptr, 900));
+        // Detached buffers and buffers of a dropped pool are plain frees.
+        let v = b.into_vec();
+        assert_eq!(v.len(), 900);
+        let c = pool.take(10);
+        drop(pool);
+        drop(c);
+    }
+
+    #[test]
+    fn thread_free_list_is_bounded() {
+        for _ in 0..THREAD_KEEP + 20 {
+            give(vec![0u8; 1 << 10]);
+        }
+        for _ in 0..300 {
+            give(vec![0u8; 1 << 20]);
+        }
+        give(vec![0u8; THREAD_BYTES + 1]);
+        FREE.with_borrow(|f| {
+            assert!(f.len() <= THREAD_KEEP);
+            assert!(f.iter().map(|b| b.capacity()).sum::<usize>() <= THREAD_BYTES);
+            // The largest are kept.
+            assert!(f.iter().all(|b| b.capacity() == 1 << 20));
+        });
+        let v = take(1 << 19);
+        assert_eq!(v.len(), 1 << 19);
+        let e = take_empty(10);
+        assert!(e.is_empty() && e.capacity() >= 10);
+    }
+}
