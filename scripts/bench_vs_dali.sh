@@ -2,6 +2,8 @@
 # augloader bench against NVIDIA DALI's CPU pipeline (../shared/bench/dali_baseline.py), side by
 # side: for each pipeline the two run alternately ROUNDS times on the same corpus and thread
 # count, and the medians are compared with DALI's decode-only rate. Prints a Markdown table.
+# Both time warm pipelines: dali_baseline.py runs one batch before its clock starts, and
+# `augloader bench --warmup 1` one epoch (its own epochs restart the workers, timed).
 # usage: scripts/bench_vs_dali.sh [CORPUS] [WORKERS] [EPOCHS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +25,7 @@ declare -A ours theirs
 for p in decode resnet-train inception-train eval; do
   a=() d=()
   for _ in $(seq "$rounds"); do
-    a+=("$(rate ./target/release/augloader bench --data "$corpus" --pipeline "$p" --workers "$workers" --epochs "$epochs" --batch 64 --json)")
+    a+=("$(rate ./target/release/augloader bench --data "$corpus" --pipeline "$p" --workers "$workers" --epochs "$epochs" --warmup 1 --batch 64 --json)")
     d+=("$(rate "$dali_venv/bin/python" ../shared/bench/dali_baseline.py "$corpus" "$p" "$workers" "$epochs" 64)")
   done
   ours[$p]=$(echo "${a[*]}" | median)

@@ -207,7 +207,7 @@ impl LoaderBuilder {
                 tta: self.tta,
                 // At most `prefetch` batches are in flight, and the consumer holds one or two.
                 buffers: BatchBuffers::new(prefetch + 2),
-                parked: Mutex::new(Vec::new()),
+                images: Arc::default(),
             }),
             workers: self.workers,
             prefetch,
@@ -224,8 +224,7 @@ struct Shared {
     decode: DecodeOptions,
     tta: Option<TtaConfig>,
     buffers: BatchBuffers,
-    /// The free image buffers of the last epoch's workers, for the next epoch's.
-    parked: Mutex<Vec<Vec<Vec<u8>>>>,
+    images: Arc<pool::ImagePool>,
 }
 
 /// A configured loader; [`Loader::epoch`] starts the workers for one epoch.
@@ -313,25 +312,31 @@ impl Loader {
         batches: Vec<Vec<usize>>,
     ) -> EpochIter {
         let batches: Arc<Vec<Vec<usize>>> = Arc::new(batches);
-        let (job_tx, job_rx) = unbounded::<usize>();
+        let (job_tx, job_rx) = unbounded::<Job>();
         let (res_tx, res_rx) = unbounded();
         let cancel = Arc::new(AtomicBool::new(false));
-        let handles = (0..self.workers.min(batches.len().max(1)))
+        let workers = self.workers.min(batches_len(&batches).max(1));
+        let work = Arc::new(EpochWork {
+            shared: self.shared.clone(),
+            epoch,
+            cursor,
+            batches: batches.clone(),
+            assembly: Mutex::new(BTreeMap::new()),
+            cancel: cancel.clone(),
+        });
+        let handles = (0..workers)
             .map(|_| {
-                let (job_rx, res_tx) = (job_rx.clone(), res_tx.clone());
-                let (shared, batches, cancel) =
-                    (self.shared.clone(), batches.clone(), cancel.clone());
-                std::thread::spawn(move || {
-                    worker(shared, epoch, cursor, batches, job_rx, res_tx, cancel)
-                })
+                let (job_rx, res_tx, work) = (job_rx.clone(), res_tx.clone(), work.clone());
+                std::thread::spawn(move || worker(work, job_rx, res_tx))
             })
             .collect();
         let issued = self.prefetch.min(batches.len());
         for b in 0..issued {
-            job_tx.send(b).expect("workers hold the receiver");
+            issue(&job_tx, b, batches[b].len(), workers);
         }
         EpochIter {
             batches,
+            workers,
             job_tx: Some(job_tx),
             results: res_rx,
             pending: BTreeMap::new(),
@@ -349,87 +354,136 @@ impl Loader {
     }
 }
 
+/// Queues batch `batch` of `len` samples as one chunk per worker.
+fn issue(jobs: &Sender<Job>, batch: usize, len: usize, workers: usize) {
+    let chunk = len.div_ceil(workers.max(1)).max(1);
+    for start in (0..len).step_by(chunk) {
+        // The workers hold the receiver until the iterator drops the sender.
+        let _ = jobs.send(Job {
+            batch,
+            range: start..(start + chunk).min(len),
+        });
+    }
+}
+
 fn batches_len(batches: &[Vec<usize>]) -> usize {
     batches.iter().map(|b| b.len()).sum()
 }
 
-type Job = (usize, Result<Batch, LoadError>);
-
-fn worker(
-    shared: Arc<Shared>,
-    epoch: u64,
-    cursor: usize,
-    batches: Arc<Vec<Vec<usize>>>,
-    jobs: Receiver<usize>,
-    results: Sender<Job>,
-    cancel: Arc<AtomicBool>,
-) {
-    let mut resize = Resize::new();
-    pool::adopt(
-        shared
-            .parked
-            .lock()
-            .ok()
-            .and_then(|mut p| p.pop())
-            .unwrap_or_default(),
-    );
-    work(
-        &shared,
-        epoch,
-        cursor,
-        &batches,
-        jobs,
-        results,
-        &cancel,
-        &mut resize,
-    );
-    if let Ok(mut p) = shared.parked.lock() {
-        p.push(pool::park());
-    }
+/// Work for a worker: slots `range` of batch `batch` (a batch is shared among the workers in
+/// chunks, so that none idles while a batch remains to be built).
+struct Job {
+    batch: usize,
+    range: std::ops::Range<usize>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn work(
-    shared: &Shared,
+type Done = (usize, Result<Batch, LoadError>);
+
+/// What a slot's sample became: its image (or TTA views), or why it has none.
+type SlotOut = Result<Vec<RgbImage>, LoadError>;
+
+/// The slots of the batches being built, filled chunk by chunk; the worker that fills a batch's
+/// last slot finishes it.
+type Assembly = Mutex<BTreeMap<usize, Vec<Option<SlotOut>>>>;
+
+/// Everything a worker needs for one epoch.
+struct EpochWork {
+    shared: Arc<Shared>,
     epoch: u64,
+    /// Epoch batch number of `batches[0]`.
     cursor: usize,
-    batches: &[Vec<usize>],
-    jobs: Receiver<usize>,
-    results: Sender<Job>,
-    cancel: &AtomicBool,
-    resize: &mut Resize,
-) {
-    for b in jobs {
-        if cancel.load(Ordering::Relaxed) {
+    batches: Arc<Vec<Vec<usize>>>,
+    assembly: Assembly,
+    cancel: Arc<AtomicBool>,
+}
+
+fn worker(w: Arc<EpochWork>, jobs: Receiver<Job>, results: Sender<Done>) {
+    let mut resize = Resize::new();
+    let shared = &w.shared;
+    pool::enter(shared.images.clone());
+    for job in jobs {
+        if w.cancel.load(Ordering::Relaxed) {
             break;
         }
-        let out = catch_unwind(AssertUnwindSafe(|| match &shared.tta {
-            Some(cfg) => build_views_batch(shared, cfg, &batches[b], resize, cancel),
-            None => build_batch(shared, epoch, &batches[b], resize, cancel),
-        }))
-        .unwrap_or_else(|p| {
-            let message = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(LoadError::WorkerPanic {
-                batch: cursor + b,
-                message,
-            })
+        let indices = &w.batches[job.batch];
+        let outs: Vec<SlotOut> = indices[job.range.clone()]
+            .iter()
+            .map(|&i| build_slot(&w, job.batch, i, &mut resize))
+            .collect();
+        let complete = w.assembly.lock().ok().and_then(|mut a| {
+            let slots = a
+                .entry(job.batch)
+                .or_insert_with(|| (0..indices.len()).map(|_| None).collect());
+            for (slot, out) in job.range.clone().zip(outs) {
+                slots[slot] = Some(out);
+            }
+            if slots.iter().all(Option::is_some) {
+                a.remove(&job.batch)
+            } else {
+                None
+            }
+        });
+        let Some(slots) = complete else { continue };
+        let slots = slots.into_iter().map(|s| s.expect("filled")).collect();
+        let out = guarded(w.cursor + job.batch, || {
+            finish_batch(shared, w.epoch, indices, slots, &mut resize)
         })
         .map_err(|e| match e {
             LoadError::BatchFailed { count, first, .. } => LoadError::BatchFailed {
-                batch: cursor + b,
+                batch: w.cursor + job.batch,
                 count,
                 first,
             },
             e => e,
         });
-        if results.send((b, out)).is_err() {
+        if results.send((job.batch, out)).is_err() {
             break;
         }
     }
+}
+
+/// `f`, with a panic turned into [`LoadError::WorkerPanic`] for batch `batch`.
+fn guarded<T>(batch: usize, f: impl FnOnce() -> Result<T, LoadError>) -> Result<T, LoadError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let message = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(LoadError::WorkerPanic { batch, message })
+    })
+}
+
+/// Sample `index` of batch `batch`, augmented (or its TTA views).
+fn build_slot(w: &EpochWork, batch: usize, index: usize, resize: &mut Resize) -> SlotOut {
+    if w.cancel.load(Ordering::Relaxed) {
+        return Err(LoadError::Cancelled);
+    }
+    let shared = &w.shared;
+    guarded(w.cursor + batch, || match &shared.tta {
+        Some(cfg) => {
+            let views = crate::tta::sample_views(
+                shared.source.as_ref(),
+                index,
+                cfg,
+                &shared.decode,
+                resize,
+            )?;
+            Ok(views.into_iter().flatten().collect())
+        }
+        None => {
+            let (img, _) = augment_sample(
+                shared.source.as_ref(),
+                &shared.pipeline,
+                shared.seed,
+                w.epoch,
+                index,
+                &shared.decode,
+                resize,
+            )?;
+            Ok(vec![img])
+        }
+    })
 }
 
 /// Reads and decodes sample `index` of `source`.
@@ -505,51 +559,56 @@ pub fn augment_encoded(
     Ok((pipeline.apply_decoded(decoded, &params, resize), params))
 }
 
-fn build_batch(
+/// Collates a batch whose slots are all built. The first error (in slot order) fails the batch,
+/// except that under the skip policy sample errors are replaced ([`replace_failed`]).
+fn finish_batch(
     shared: &Shared,
     epoch: u64,
     indices: &[usize],
+    slots: Vec<SlotOut>,
     resize: &mut Resize,
-    cancel: &AtomicBool,
 ) -> Result<Batch, LoadError> {
-    let src = shared.source.as_ref();
-    let mut images: Vec<Option<RgbImage>> = Vec::with_capacity(indices.len());
+    let fatal = |e: &LoadError| matches!(e, LoadError::WorkerPanic { .. } | LoadError::Cancelled);
+    let skip = shared.policy == ErrorPolicy::Skip && shared.tta.is_none();
+    let first_error = slots
+        .iter()
+        .position(|s| s.as_ref().is_err_and(|e| !skip || fatal(e)));
+    let mut images: Vec<Option<Vec<RgbImage>>> = Vec::with_capacity(slots.len());
     let mut failed = Vec::new();
-    for (slot, &i) in indices.iter().enumerate() {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(LoadError::Cancelled);
-        }
-        match augment_sample(
-            src,
-            &shared.pipeline,
-            shared.seed,
-            epoch,
-            i,
-            &shared.decode,
-            resize,
-        ) {
-            Ok((img, _)) => images.push(Some(img)),
-            Err(e) if shared.policy == ErrorPolicy::Skip => {
+    for (slot, out) in slots.into_iter().enumerate() {
+        match out {
+            Ok(views) => images.push(Some(views)),
+            Err(e) if first_error == Some(slot) => return Err(e),
+            Err(e) => {
                 failed.push((slot, e));
                 images.push(None);
             }
-            Err(e) => return Err(e),
         }
     }
+    let src = shared.source.as_ref();
     let mut labels: Vec<i64> = indices.iter().map(|&i| src.label(i) as i64).collect();
     let mut used = indices.to_vec();
     let skipped = if failed.is_empty() {
         Vec::new()
     } else {
+        let mut single: Vec<Option<RgbImage>> = images
+            .into_iter()
+            .map(|v| v.and_then(|mut v| v.pop()))
+            .collect();
         let mut slots = Slots {
             indices,
-            images: &mut images,
+            images: &mut single,
             labels: &mut labels,
             used: &mut used,
         };
-        replace_failed(shared, epoch, &mut slots, failed, resize)?
+        let skipped = replace_failed(shared, epoch, &mut slots, failed, resize)?;
+        images = single.into_iter().map(|i| i.map(|i| vec![i])).collect();
+        skipped
     };
-    let images: Vec<RgbImage> = images.into_iter().map(|i| i.expect("filled")).collect();
+    let images: Vec<RgbImage> = images
+        .into_iter()
+        .flat_map(|i| i.expect("filled"))
+        .collect();
     let mut batch = Batch::collate_in(
         &shared.buffers,
         &images,
@@ -560,36 +619,6 @@ fn build_batch(
     );
     images.into_iter().for_each(|i| pool::give(i.into_raw()));
     batch.skipped = skipped;
-    Ok(batch)
-}
-
-/// A batch of every sample's TTA views, the views of each sample together.
-fn build_views_batch(
-    shared: &Shared,
-    cfg: &TtaConfig,
-    indices: &[usize],
-    resize: &mut Resize,
-    cancel: &AtomicBool,
-) -> Result<Batch, LoadError> {
-    let src = shared.source.as_ref();
-    let mut images = Vec::new();
-    for &i in indices {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(LoadError::Cancelled);
-        }
-        let views = crate::tta::sample_views(src, i, cfg, &shared.decode, resize)?;
-        images.extend(views.into_iter().flatten());
-    }
-    let labels = indices.iter().map(|&i| src.label(i) as i64).collect();
-    let batch = Batch::collate_in(
-        &shared.buffers,
-        &images,
-        labels,
-        indices.to_vec(),
-        shared.dtype,
-        shared.pipeline.normalize,
-    );
-    images.into_iter().for_each(|i| pool::give(i.into_raw()));
     Ok(batch)
 }
 
@@ -661,8 +690,9 @@ fn skipped_slot(skipped: &[(usize, Skipped)], slot: usize) -> bool {
 /// The batches of one epoch, in sampler order. Dropping it stops and joins the workers.
 pub struct EpochIter {
     batches: Arc<Vec<Vec<usize>>>,
-    job_tx: Option<Sender<usize>>,
-    results: Receiver<Job>,
+    workers: usize,
+    job_tx: Option<Sender<Job>>,
+    results: Receiver<Done>,
     pending: BTreeMap<usize, Result<Batch, LoadError>>,
     next: usize,
     issued: usize,
@@ -760,7 +790,12 @@ impl Iterator for EpochIter {
         self.next += 1;
         if self.issued < self.batches.len() {
             if let Some(tx) = &self.job_tx {
-                let _ = tx.send(self.issued);
+                issue(
+                    tx,
+                    self.issued,
+                    self.batches[self.issued].len(),
+                    self.workers,
+                );
             }
             self.issued += 1;
         }

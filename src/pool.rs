@@ -2,81 +2,86 @@
 //!
 //! Fresh large allocations are expensive here: the allocator maps them, the kernel zeroes and
 //! faults in every page, and unmaps them again on free (with the decode pipeline that was 44% of
-//! the time). Two kinds of reuse remove that:
-//! - a worker thread's images (decoded windows, resized crops, file bytes) come from a small
-//!   per-thread free list ([`take`], [`take_empty`], [`give`]);
-//! - batch buffers come from a [`BufferPool`] shared by a loader's workers; a [`Pooled`] buffer
-//!   goes back to it when the batch, or the tensor sharing its memory, is dropped.
-//!
-//! Both are bounded: a few buffers per thread, a few per loader.
+//! the time). Two kinds of reuse remove that, both owned by a loader and bounded:
+//! - its workers' images (file bytes, decoded windows, resized crops) come from an
+//!   [`ImagePool`]: a worker thread [`enter`]s it, and then [`take`], [`take_empty`] and [`give`]
+//!   use it (outside a loader's workers they allocate and free as usual);
+//! - batch buffers come from a [`BufferPool`]; a [`Pooled`] buffer goes back to it when the
+//!   batch, or the tensor sharing its memory, is dropped.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex, Weak};
 
-/// Buffers a thread keeps at most: a batch's images are all alive when it is collated, and the
-/// next batch reuses them.
-const THREAD_KEEP: usize = 1024;
-/// Bytes a thread keeps at most; a larger buffer is freed.
-const THREAD_BYTES: usize = 256 << 20;
+/// Free image buffers an [`ImagePool`] keeps at most: a batch's images are all alive when it is
+/// collated, and the next batch reuses them.
+const IMAGE_KEEP: usize = 4096;
+/// Bytes an [`ImagePool`] keeps at most; past that the smallest buffers are freed.
+const IMAGE_BYTES: usize = 256 << 20;
 
-thread_local! {
-    static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+/// Free image buffers shared by one loader's worker threads.
+#[derive(Debug, Default)]
+pub(crate) struct ImagePool {
+    free: Mutex<Vec<Vec<u8>>>,
 }
 
-/// A buffer of `len` initialised bytes (of unspecified value) from this thread's free list: the
-/// smallest that holds `len` without growing, else the largest, else a new one.
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<ImagePool>>> = const { RefCell::new(None) };
+}
+
+/// Makes this thread take and give image buffers from and to `pool`.
+pub(crate) fn enter(pool: Arc<ImagePool>) {
+    CURRENT.set(Some(pool));
+}
+
+fn with_pool<T>(f: impl FnOnce(&mut Vec<Vec<u8>>) -> T) -> Option<T> {
+    CURRENT.with_borrow(|p| Some(f(&mut *p.as_ref()?.free.lock().ok()?)))
+}
+
+/// A buffer of `len` initialised bytes (of unspecified value).
 pub(crate) fn take(len: usize) -> Vec<u8> {
-    let mut v = take_empty_keep(len);
+    let mut v = take_any(len);
     v.resize(len, 0);
     v
 }
 
-/// An empty buffer with room for at least `cap` bytes, from this thread's free list.
+/// An empty buffer with room for at least `cap` bytes.
 pub(crate) fn take_empty(cap: usize) -> Vec<u8> {
-    let mut v = take_empty_keep(cap);
+    let mut v = take_any(cap);
     v.clear();
     v.reserve(cap);
     v
 }
 
-/// A free buffer, its contents kept (so that `resize` initialises only what it adds).
-fn take_empty_keep(cap: usize) -> Vec<u8> {
-    FREE.with_borrow_mut(|free| {
+/// A free buffer with its contents (so that `resize` initialises only what it adds): the
+/// smallest that holds `cap` bytes, else the largest, else a new one.
+fn take_any(cap: usize) -> Vec<u8> {
+    with_pool(|free| {
         let fits = (0..free.len())
             .filter(|&i| free[i].capacity() >= cap)
             .min_by_key(|&i| free[i].capacity());
         let pick = fits.or_else(|| (0..free.len()).max_by_key(|&i| free[i].capacity()));
-        pick.map(|i| free.swap_remove(i)).unwrap_or_default()
+        pick.map(|i| free.swap_remove(i))
     })
+    .flatten()
+    .unwrap_or_default()
 }
 
-/// Returns a buffer to this thread's free list (or frees it, past the list's bounds).
+/// Returns a buffer to the pool (or frees it, past the pool's bounds or outside a loader).
 pub(crate) fn give(v: Vec<u8>) {
-    if v.capacity() == 0 || v.capacity() > THREAD_BYTES {
+    if v.capacity() == 0 || v.capacity() > IMAGE_BYTES {
         return;
     }
-    FREE.with_borrow_mut(|free| {
+    with_pool(|free| {
         free.push(v);
         // Over the bounds: free the smallest buffers first, they are the cheapest to remake.
         let mut bytes: usize = free.iter().map(Vec::capacity).sum();
-        while free.len() > THREAD_KEEP || bytes > THREAD_BYTES {
+        while free.len() > IMAGE_KEEP || bytes > IMAGE_BYTES {
             let i = (0..free.len())
                 .min_by_key(|&i| free[i].capacity())
                 .expect("not empty");
             bytes -= free.swap_remove(i).capacity();
         }
     });
-}
-
-/// This thread's free buffers, taken off its list (to hand them to the thread that does its work
-/// next: a loader's worker threads last one epoch).
-pub(crate) fn park() -> Vec<Vec<u8>> {
-    FREE.with_borrow_mut(std::mem::take)
-}
-
-/// Adds parked buffers to this thread's free list.
-pub(crate) fn adopt(parked: Vec<Vec<u8>>) {
-    parked.into_iter().for_each(give);
 }
 
 /// A pool of buffers shared by threads; hands out [`Pooled`] buffers that come back on drop.
@@ -208,23 +213,30 @@ mod tests {
     }
 
     #[test]
-    fn thread_free_list_is_bounded() {
-        for _ in 0..THREAD_KEEP + 20 {
+    fn image_pool_is_bounded_and_only_inside_a_loader() {
+        // Outside a loader: plain allocations.
+        give(vec![0u8; 100]);
+        assert!(take_empty(10).capacity() < 100);
+        let pool = Arc::new(ImagePool::default());
+        enter(pool.clone());
+        for _ in 0..IMAGE_KEEP + 20 {
             give(vec![0u8; 1 << 10]);
         }
         for _ in 0..300 {
             give(vec![0u8; 1 << 20]);
         }
-        give(vec![0u8; THREAD_BYTES + 1]);
-        FREE.with_borrow(|f| {
-            assert!(f.len() <= THREAD_KEEP);
-            assert!(f.iter().map(|b| b.capacity()).sum::<usize>() <= THREAD_BYTES);
+        give(vec![0u8; IMAGE_BYTES + 1]);
+        {
+            let f = pool.free.lock().unwrap();
+            assert!(f.len() <= IMAGE_KEEP);
+            assert!(f.iter().map(|b| b.capacity()).sum::<usize>() <= IMAGE_BYTES);
             // The largest are kept.
             assert!(f.iter().all(|b| b.capacity() == 1 << 20));
-        });
+        }
         let v = take(1 << 19);
-        assert_eq!(v.len(), 1 << 19);
+        assert_eq!((v.len(), v.capacity()), (1 << 19, 1 << 20));
         let e = take_empty(10);
         assert!(e.is_empty() && e.capacity() >= 10);
+        CURRENT.set(None);
     }
 }

@@ -20,6 +20,10 @@ pub struct BenchArgs {
     /// Epochs to time.
     #[arg(long, default_value_t = 3, value_parser = ranges::count_u64)]
     epochs: u64,
+    /// Untimed epochs first, so that the timed ones see warm caches and buffer pools (as the
+    /// anchors do: tv_baseline.py runs one untimed epoch, dali_baseline.py one batch).
+    #[arg(long, default_value_t = 0)]
+    warmup: u64,
     /// Output element type.
     #[arg(long, value_enum, default_value = "u8")]
     dtype: DtypeArg,
@@ -167,6 +171,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
         b = b.prefetch(p);
     }
     let loader = b.build()?;
+    for epoch in 0..a.warmup {
+        for batch in loader.epoch(epoch) {
+            batch?;
+        }
+    }
     let (report, skipped) = measure(
         &loader,
         a.epochs,
