@@ -18,9 +18,9 @@ if [ ! -f "$VENV/.complete" ]; then
   touch "$VENV/.complete"
 fi
 # Added later than the rest: the Python package's test runner and build backend.
-if [ ! -f "$VENV/.complete-python" ]; then
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check pytest "maturin>=1.5,<2"
-  touch "$VENV/.complete-python"
+if [ ! -f "$VENV/.complete-python-2" ]; then
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check pytest "maturin>=1.5,<2" webdataset
+  touch "$VENV/.complete-python-2"
 fi
 # nasm, for the SIMD of the libjpeg-turbo that the Python wheel builds from source: Debian's
 # package unpacked into the cache (no root needed); without it the wheel's JPEG decoding has

@@ -86,8 +86,10 @@ pub enum OnError {
 
 #[derive(Args)]
 pub struct LoaderArgs {
-    /// Dataset folder (DIR/train + DIR/val ImageFolders, DIR/train.csv, CIFAR binaries, or one
-    /// ImageFolder). Default: the embedded synthetic dataset, generated on first use.
+    /// Dataset: a folder (DIR/train + DIR/val ImageFolders, DIR/train.csv, CIFAR binaries,
+    /// DIR/train-*.tar + DIR/val-*.tar shards, or one ImageFolder), or shards named by a quoted
+    /// brace pattern ('DIR/train-{000000..000099}.tar'). Default: the embedded synthetic
+    /// dataset, generated on first use.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Worker threads (default: available cores).

@@ -19,6 +19,7 @@ mod panels;
 mod pca;
 mod preview;
 mod ranges;
+mod shard;
 mod synth;
 #[cfg(feature = "torch")]
 mod train;
@@ -48,6 +49,8 @@ enum Cmd {
     Preview(preview::PreviewArgs),
     /// Compute a dataset's RGB mean, std and principal components (for PCA lighting).
     Pca(pca::PcaArgs),
+    /// Write a dataset as WebDataset tar shards (OUT/train-000000.tar, ..., OUT/classes.txt).
+    Shard(shard::ShardArgs),
     /// Train a VGG/ResNet with libtorch (default: ResNet-20 on the synthetic dataset).
     #[cfg(feature = "torch")]
     Train(Box<train::TrainArgs>),
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
         Cmd::Bench(a) => bench::run(a),
         Cmd::Preview(a) => preview::run(a),
         Cmd::Pca(a) => pca::run(a),
+        Cmd::Shard(a) => shard::run(a),
         #[cfg(feature = "torch")]
         Cmd::Train(a) => train::run(*a),
         #[cfg(feature = "torch")]

@@ -32,6 +32,7 @@ use files_source;
 mod cifar;
 mod folder;
 mod list;
+mod shards;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use std::sync::Arc;
 pub use cifar::{Cifar, CifarKind};
 pub use folder::{ImageFolder, IMAGE_EXTENSIONS};
 pub use list::{ListFile, MAX_LABEL};
+pub use shards::{expand_braces, shard_paths, split_key, TarShards, SHARD_IMAGE_EXTENSIONS};
 
 use image::RgbImage;
 
@@ -119,8 +121,24 @@ pub enum SourceError {
         /// The list's folder.
         root: PathBuf,
     },
+    /// A sample of a tar shard that cannot be read.
+    #[error("{}: sample {key}: {reason}", shard.display())]
+    BadShardSample {
+        /// The shard.
+        shard: PathBuf,
+        /// The sample's key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A shard pattern that does not expand.
+    #[error("shard pattern: {reason}")]
+    BadShardPattern {
+        /// What is wrong (names the pattern).
+        reason: String,
+    },
     /// No known dataset layout was found.
-    #[error("{}: no dataset found (expected DIR/{split}/<class>/<image>, DIR/{split}.csv, CIFAR-10 data_batch_*.bin or CIFAR-100 train.bin/test.bin){}", path.display(), folder.as_ref().map(|e| format!("; read as one ImageFolder: {e}")).unwrap_or_default())]
+    #[error("{}: no dataset found (expected DIR/{split}/<class>/<image>, DIR/{split}.csv, DIR/{split}-*.tar shards, CIFAR-10 data_batch_*.bin or CIFAR-100 train.bin/test.bin){}", path.display(), folder.as_ref().map(|e| format!("; read as one ImageFolder: {e}")).unwrap_or_default())]
     UnknownLayout {
         /// The folder.
         path: PathBuf,
@@ -243,7 +261,7 @@ pub enum Split {
 }
 
 impl Split {
-    fn folder(self) -> &'static str {
+    pub(crate) fn folder(self) -> &'static str {
         match self {
             Split::Train => "train",
             Split::Val => "val",
@@ -251,10 +269,14 @@ impl Split {
     }
 }
 
-/// Opens one split of the standard layout under `dir`: CIFAR-10 or CIFAR-100 binaries,
-/// `DIR/<split>.csv`, or ImageFolders `DIR/train` and `DIR/val`. A `dir` that is itself an
+/// Opens one split of the standard layout under `dir`: tar shards (`DIR/<split>-*.tar`, or `dir`
+/// a brace pattern such as `DIR/train-{000000..000099}.tar`, see [`shard_paths`]), CIFAR-10 or
+/// CIFAR-100 binaries, `DIR/<split>.csv`, or ImageFolders `DIR/train` and `DIR/val`. A `dir` that is itself an
 /// ImageFolder (class folders directly inside) is used as is for either split.
 pub fn open_dataset(dir: &Path, split: Split) -> Result<Arc<dyn Source>, SourceError> {
+    if let Some(paths) = shard_paths(dir, split)? {
+        return Ok(Arc::new(TarShards::open(&paths)?));
+    }
     if let Some(kind) = CifarKind::detect(dir) {
         return Ok(Arc::new(Cifar::open(dir, kind, split == Split::Train)?));
     }

@@ -1,0 +1,284 @@
+//! `augloader shard`: writes a dataset as WebDataset tar shards (`OUT/train-000000.tar`, ...,
+//! `OUT/val-000000.tar`, ..., `OUT/classes.txt`), readable by augloader, webdataset and DALI.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use image::ImageFormat;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use augloader::source::{CifarKind, Payload};
+use augloader::{open_dataset, Source, Split};
+
+#[derive(Args)]
+pub struct ShardArgs {
+    /// Dataset to write (any layout `--data` reads: ImageFolders, CSV lists, CIFAR, shards).
+    #[arg(long)]
+    data: PathBuf,
+    /// Folder for the shards (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Samples per shard (instead of a size limit).
+    #[arg(long, conflicts_with = "shard_size", value_parser = super::ranges::count)]
+    per_shard: Option<usize>,
+    /// Largest shard size, e.g. 256MB, 1GB, 500KB (a sample larger than this gets a shard of its own).
+    #[arg(long, default_value = "256MB", value_parser = parse_size)]
+    shard_size: u64,
+    /// Keep the dataset's order (by default the samples are shuffled once, with --seed, so that
+    /// readers going through a shard in order see mixed classes).
+    #[arg(long)]
+    keep_order: bool,
+    /// Seed of the shuffle.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Replace shards already in OUT (by default that is an error).
+    #[arg(long)]
+    overwrite: bool,
+}
+
+/// "256MB" -> bytes (K, M, G are powers of 1000; KiB, MiB, GiB of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a size such as 256MB"))?;
+    let mult = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        u => {
+            return Err(format!(
+                "{s:?}: unknown unit {u:?} (B, KB, MB, GB, KiB, MiB, GiB)"
+            ))
+        }
+    };
+    let bytes = n * mult;
+    if !(1.0..1e15).contains(&bytes) {
+        return Err(format!("{s:?}: a shard size must be at least 1 byte"));
+    }
+    Ok(bytes as u64)
+}
+
+/// True when `data` has a validation split of its own (not the same folder read twice).
+fn has_val(data: &Path) -> bool {
+    matches!(
+        augloader::source::shard_paths(data, Split::Val),
+        Ok(Some(_))
+    ) || CifarKind::detect(data).is_some()
+        || data.join("val.csv").is_file()
+        || data.join("val").is_dir()
+}
+
+pub fn run(a: ShardArgs) -> Result<()> {
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    clear_old_shards(&a.out, a.overwrite)?;
+    let train = open_dataset(&a.data, Split::Train)?;
+    let mut splits = vec![("train", train.clone())];
+    if has_val(&a.data) {
+        splits.push(("val", open_dataset(&a.data, Split::Val)?));
+    }
+    let classes = train.classes().join("\n") + "\n";
+    std::fs::write(a.out.join("classes.txt"), classes)
+        .with_context(|| format!("writing {}", a.out.join("classes.txt").display()))?;
+    for (name, source) in splits {
+        let (samples, shards) = write_split(&a, name, source)?;
+        println!(
+            "{name}: {samples} samples in {shards} shards: {}/{name}-{{000000..{:06}}}.tar",
+            a.out.display(),
+            shards.saturating_sub(1)
+        );
+    }
+    Ok(())
+}
+
+/// Refuses to mix with shards already in `out`, or removes them (and their indexes).
+fn clear_old_shards(out: &Path, overwrite: bool) -> Result<()> {
+    let mut old = Vec::new();
+    for e in std::fs::read_dir(out)? {
+        let p = e?.path();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let shard_like = name.starts_with("train-") || name.starts_with("val-");
+        if shard_like && (name.ends_with(".tar") || name.ends_with(".tar.idx")) {
+            old.push(p);
+        }
+    }
+    if old.is_empty() {
+        return Ok(());
+    }
+    if !overwrite {
+        bail!(
+            "{} already holds shards ({} and {} more): pass --overwrite to replace them",
+            out.display(),
+            old[0].display(),
+            old.len() - 1
+        );
+    }
+    for p in old {
+        std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// The bytes and extension a sample is stored with: JPEG, PNG and WebP files as they are,
+/// anything else (BMP, CIFAR pixels) as PNG.
+fn member(source: &dyn Source, i: usize) -> Result<(Vec<u8>, &'static str)> {
+    let rgb = match source.read(i)? {
+        Payload::Encoded(bytes) => match image::guess_format(&bytes) {
+            Ok(ImageFormat::Jpeg) => return Ok((bytes, "jpg")),
+            Ok(ImageFormat::Png) => return Ok((bytes, "png")),
+            Ok(ImageFormat::WebP) => return Ok((bytes, "webp")),
+            _ => augloader::decode_rgb8(&bytes, &Default::default())
+                .with_context(|| source.name(i))?,
+        },
+        Payload::Rgb(img) => img,
+    };
+    let mut png = Vec::new();
+    rgb.write_to(&mut std::io::Cursor::new(&mut png), ImageFormat::Png)?;
+    Ok((png, "png"))
+}
+
+/// One open shard being written.
+struct Writer {
+    tar: tar::Builder<BufWriter<File>>,
+    path: PathBuf,
+    samples: usize,
+    bytes: u64,
+}
+
+impl Writer {
+    fn create(out: &Path, split: &str, n: usize) -> Result<Self> {
+        let path = out.join(format!("{split}-{n:06}.tar"));
+        let f = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self {
+            tar: tar::Builder::new(BufWriter::new(f)),
+            path,
+            samples: 0,
+            bytes: 0,
+        })
+    }
+
+    fn append(&mut self, name: &str, data: &[u8]) -> Result<()> {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        // Fixed times and owners: the same dataset gives the same bytes.
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        self.tar
+            .append_data(&mut h, name, data)
+            .with_context(|| format!("writing {name} to {}", self.path.display()))?;
+        self.bytes += 512 + (data.len() as u64).div_ceil(512) * 512;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        let mut w = self.tar.into_inner()?;
+        w.flush()?;
+        w.into_inner()?.sync_all()?;
+        Ok(())
+    }
+}
+
+/// A sample's name relative to the dataset (no machine paths in the shards).
+fn relative(name: &str, data: &Path) -> String {
+    Path::new(name)
+        .strip_prefix(data)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| name.to_string())
+}
+
+/// Size a sample takes in a tar: a header and whole blocks per member.
+fn tar_size(lens: &[usize]) -> u64 {
+    lens.iter()
+        .map(|&l| 512 + (l as u64).div_ceil(512) * 512)
+        .sum()
+}
+
+fn write_split(a: &ShardArgs, split: &str, source: Arc<dyn Source>) -> Result<(usize, usize)> {
+    let mut order: Vec<usize> = (0..source.len()).collect();
+    if !a.keep_order {
+        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(a.seed));
+    }
+    let pb = ProgressBar::new(order.len() as u64);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} samples  {per_sec}  eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    pb.set_prefix(split.to_string());
+    let mut shards = 0;
+    let mut w: Option<Writer> = None;
+    for (n, &i) in order.iter().enumerate() {
+        let (image, ext) = member(source.as_ref(), i)?;
+        let label = source.label(i);
+        let cls = label.to_string();
+        let json = serde_json::json!({
+            "label": label,
+            "class": source.classes().get(label),
+            "source": relative(&source.name(i), &a.data),
+        })
+        .to_string();
+        let size = tar_size(&[image.len(), cls.len(), json.len()]);
+        let full = w.as_ref().is_some_and(|w| {
+            w.samples > 0
+                && match a.per_shard {
+                    Some(k) => w.samples >= k,
+                    None => w.bytes + size + 1024 > a.shard_size,
+                }
+        });
+        if full {
+            w.take().expect("open").finish()?;
+        }
+        if w.is_none() {
+            w = Some(Writer::create(&a.out, split, shards)?);
+            shards += 1;
+        }
+        let wr = w.as_mut().expect("open");
+        let key = format!("{n:08}");
+        wr.append(&format!("{key}.{ext}"), &image)?;
+        wr.append(&format!("{key}.cls"), cls.as_bytes())?;
+        wr.append(&format!("{key}.json"), json.as_bytes())?;
+        wr.samples += 1;
+        pb.inc(1);
+    }
+    if let Some(w) = w {
+        w.finish()?;
+    }
+    pb.finish_and_clear();
+    Ok((order.len(), shards))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("256MB"), Ok(256_000_000));
+        assert_eq!(parse_size("1 GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0MB").is_err());
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("MB").is_err());
+    }
+}

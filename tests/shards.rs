@@ -1,0 +1,290 @@
+//! Tar shards: `augloader shard` writes them, the source reads them with the folder's
+//! guarantees, and broken shards give errors naming the shard and the key.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use augloader::source::Payload;
+use augloader::{open_dataset, Batch, ErrorPolicy, Loader, Pipeline, Source, Split};
+
+fn augloader() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_augloader"))
+}
+
+/// A synthetic dataset and its shards, written in the dataset's order.
+fn dataset_and_shards() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let out = d.path().join("shards");
+    util::synth(&data, 4, 9, 3, 40, 1);
+    util::ok(
+        augloader()
+            .args(["shard", "--keep-order", "--per-shard", "7", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&out),
+    );
+    (d, data, out)
+}
+
+fn bytes(s: &dyn Source, i: usize) -> Vec<u8> {
+    match s.read(i).unwrap() {
+        Payload::Encoded(b) => b,
+        Payload::Rgb(_) => panic!("encoded expected"),
+    }
+}
+
+#[test]
+fn shards_hold_the_folder_samples_and_read_like_it() {
+    let (_d, data, out) = dataset_and_shards();
+    for split in [Split::Train, Split::Val] {
+        let folder = open_dataset(&data, split).unwrap();
+        let shards = open_dataset(&out, split).unwrap();
+        assert_eq!(shards.len(), folder.len());
+        assert_eq!(shards.classes(), folder.classes());
+        for i in 0..folder.len() {
+            assert_eq!(shards.label(i), folder.label(i));
+            assert_eq!(bytes(shards.as_ref(), i), bytes(folder.as_ref(), i));
+        }
+    }
+    // 36 training samples, 7 per shard: 6 shards; a brace pattern names them too.
+    let pattern = out.join("train-{000000..000005}.tar");
+    let by_pattern = open_dataset(&pattern, Split::Train).unwrap();
+    assert_eq!(by_pattern.len(), 36);
+    assert_eq!(open_dataset(&pattern, Split::Val).unwrap().len(), 12);
+    // The index is kept beside each shard and reused.
+    assert!(out.join("train-000000.tar.idx").is_file());
+    let missing = open_dataset(&out.join("train-{000000..000009}.tar"), Split::Train);
+    let e = missing.err().expect("shard 6 is missing").to_string();
+    assert!(e.contains("train-000006.tar"), "{e}");
+}
+
+fn checksum(data: &Path, workers: usize, extra: &[&str]) -> String {
+    let line = util::ok(
+        augloader()
+            .args([
+                "bench",
+                "--epochs",
+                "2",
+                "--batch",
+                "5",
+                "--checksum",
+                "--json",
+                "--size",
+                "32",
+            ])
+            .args(["--workers", &workers.to_string(), "--data"])
+            .arg(data)
+            .args(extra),
+    );
+    let v: serde_json::Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
+    v["checksum"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn checksums_equal_across_worker_counts_and_match_the_folder() {
+    let (_d, data, out) = dataset_and_shards();
+    let one = checksum(&out, 1, &[]);
+    assert_eq!(checksum(&out, 3, &[]), one);
+    // Same samples in the same order as the folder: the same batches.
+    assert_eq!(checksum(&data, 2, &[]), one);
+}
+
+fn collect(it: augloader::loader::EpochIter) -> Vec<Batch> {
+    it.map(|b| b.unwrap()).collect()
+}
+
+#[test]
+fn resume_mid_epoch_on_shards_equals_uninterrupted() {
+    let (_d, _data, out) = dataset_and_shards();
+    let src = open_dataset(&out, Split::Train).unwrap();
+    let loader = Loader::builder(src, Pipeline::inception_train().with_size(24))
+        .batch_size(4)
+        .workers(2)
+        .seed(3)
+        .build()
+        .unwrap();
+    let all = collect(loader.epoch(1));
+    let mut it = loader.epoch(1);
+    let first: Vec<Batch> = it.by_ref().take(3).map(|b| b.unwrap()).collect();
+    let position = it.global_position();
+    drop(it);
+    let rest = collect(loader.epoch_at(1, position));
+    assert_eq!([first, rest].concat(), all);
+}
+
+/// Copies the shards of `out` to a fresh folder.
+fn copy_shards(out: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(out).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "tar") || p.ends_with("classes.txt") {
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn truncated_shard_names_the_shard_and_key_and_skip_lists_it() {
+    let (d, _data, out) = dataset_and_shards();
+    let cut = d.path().join("cut");
+    copy_shards(&out, &cut);
+    let shard = cut.join("train-000002.tar");
+    let len = std::fs::metadata(&shard).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&shard)
+        .unwrap();
+    f.set_len(len / 2).unwrap();
+    let run = |extra: &[&str]| {
+        augloader()
+            .args([
+                "bench", "--epochs", "1", "--batch", "4", "--size", "32", "--data",
+            ])
+            .arg(&cut)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let failed = run(&[]);
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success());
+    assert!(
+        err.contains("train-000002.tar") && err.contains("cut short"),
+        "{err}"
+    );
+    let skipped = run(&["--on-error", "skip"]);
+    let err = String::from_utf8_lossy(&skipped.stderr);
+    assert!(skipped.status.success(), "{err}");
+    assert!(
+        err.contains("skipped 1 samples") && err.contains("train-000002.tar:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_shard_changed_after_indexing_is_refused() {
+    let (d, _data, out) = dataset_and_shards();
+    let dir = d.path().join("changed");
+    copy_shards(&out, &dir);
+    let src = open_dataset(&dir, Split::Train).unwrap();
+    assert!(src.read(0).is_ok());
+    // Another shard's bytes in its place.
+    std::fs::copy(dir.join("train-000001.tar"), dir.join("train-000000.tar")).unwrap();
+    let e = src.read(0).unwrap_err().to_string();
+    assert!(
+        e.contains("train-000000.tar") && e.contains("changed after it was indexed"),
+        "{e}"
+    );
+    // Opened again, the shard is indexed again.
+    let again = open_dataset(&dir, Split::Train).unwrap();
+    assert_eq!(bytes(again.as_ref(), 0), bytes(src.as_ref(), 7));
+}
+
+/// A shard of members (name, bytes) written by the tar crate.
+fn write_tar(path: &Path, members: &[(&str, &[u8])]) {
+    let mut b = tar::Builder::new(std::fs::File::create(path).unwrap());
+    for (name, data) in members {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.finish().unwrap();
+}
+
+#[test]
+fn samples_without_image_or_label_and_duplicate_keys_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    let img = {
+        let mut v = Vec::new();
+        image::RgbImage::from_pixel(8, 8, image::Rgb([1, 2, 3]))
+            .write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png)
+            .unwrap();
+        v
+    };
+    let shard = d.path().join("train-000000.tar");
+    write_tar(
+        &shard,
+        &[
+            ("a.png", &img),
+            ("a.cls", b"1"),
+            ("nolabel.png", &img),
+            ("noimage.cls", b"0"),
+            ("j.PNG", &img),
+            ("j.json", br#"{"label": 2}"#),
+            ("a.txt", b"again"),
+        ],
+    );
+    let src: Arc<dyn Source> = open_dataset(d.path(), Split::Train).unwrap();
+    assert_eq!(src.len(), 5);
+    assert_eq!((src.label(0), src.label(3)), (1, 2));
+    assert_eq!(src.classes(), ["0", "1", "2"]);
+    let err = |i: usize| src.read(i).unwrap_err().to_string();
+    assert!(
+        err(1).contains("train-000000.tar: sample nolabel: no label"),
+        "{}",
+        err(1)
+    );
+    assert!(
+        err(2).contains("sample noimage: no image member"),
+        "{}",
+        err(2)
+    );
+    assert!(err(4).contains("sample a: duplicate key"), "{}", err(4));
+    // Under the skip policy the loader replaces them and lists them.
+    let loader = Loader::builder(src, Pipeline::inception_train().with_size(8))
+        .batch_size(5)
+        .workers(2)
+        .on_error(ErrorPolicy::Skip)
+        .build()
+        .unwrap();
+    let mut it = loader.epoch(0);
+    let batches: Vec<Batch> = it.by_ref().map(|b| b.unwrap()).collect();
+    assert_eq!(batches.iter().map(|b| b.len()).sum::<usize>(), 5);
+    assert_eq!(it.skipped().len(), 3);
+}
+
+#[test]
+fn bad_patterns_are_errors() {
+    let d = tempfile::tempdir().unwrap();
+    for p in ["s-{5..1}.tar", "s-{0..x}.tar", "s-{0..1.tar"] {
+        let e = open_dataset(&d.path().join(p), Split::Train)
+            .err()
+            .expect("a bad pattern");
+        assert!(e.to_string().starts_with("shard pattern:"), "{e}");
+    }
+}
+
+#[test]
+fn a_shard_cut_at_a_member_boundary_is_detected() {
+    let d = tempfile::tempdir().unwrap();
+    let shard = d.path().join("train-000000.tar");
+    write_tar(
+        &shard,
+        &[
+            ("a.png", b"x"),
+            ("a.cls", b"0"),
+            ("b.png", b"y"),
+            ("b.cls", b"0"),
+        ],
+    );
+    // Without its two end-of-archive blocks, the shard may have held more samples.
+    let len = std::fs::metadata(&shard).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&shard)
+        .unwrap();
+    f.set_len(len - 1024).unwrap();
+    let src = open_dataset(d.path(), Split::Train).unwrap();
+    assert_eq!(src.len(), 3);
+    assert!(src.read(1).is_ok());
+    let e = src.read(2).unwrap_err().to_string();
+    assert!(
+        e.contains("sample (after b): cut short: no end-of-archive blocks"),
+        "{e}"
+    );
+}
