@@ -3,9 +3,9 @@
 //! Fresh large allocations are expensive here: the allocator maps them, the kernel zeroes and
 //! faults in every page, and unmaps them again on free (with the decode pipeline that was 44% of
 //! the time). Two kinds of reuse remove that, both owned by a loader and bounded:
-//! - its workers' images (file bytes, decoded windows, resized crops) come from an
-//!   [`ImagePool`]: a worker thread [`enter`]s it, and then [`take`], [`take_empty`] and [`give`]
-//!   use it (outside a loader's workers they allocate and free as usual);
+//! - its workers' images (file bytes, decoded windows, resized crops) come from an image pool
+//!   that each worker thread enters, and that the crate's image buffers are then taken from and
+//!   given back to (outside a loader's workers they are allocated and freed as usual);
 //! - batch buffers come from a [`BufferPool`]; a [`Pooled`] buffer goes back to it when the
 //!   batch, or the tensor sharing its memory, is dropped.
 
