@@ -68,6 +68,24 @@ fn every_model_builds_for_32_and_224_pixel_inputs() {
 }
 
 #[test]
+fn initial_loss_is_close_to_ln_classes_for_every_family() {
+    // The recipe's first check: a freshly initialised model predicts near-uniformly. Random
+    // normalised images and labels, training mode (dropout on), 10 classes.
+    tch::manual_seed(0);
+    let x = Tensor::randn([8, 3, 32, 32], (Kind::Float, Device::Cpu));
+    let y = Tensor::randint(10, [8], (Kind::Int64, Device::Cpu));
+    for name in ["resnet20", "plain20", "resnet18", "vgg11_bn", "vgg16_bn"] {
+        let net = Net::new(name, 10, Device::Cpu, 1, false).unwrap();
+        let loss = tch::no_grad(|| net.model.forward_t(&x, true).cross_entropy_for_logits(&y));
+        let ratio = loss.double_value(&[]) / 10f64.ln();
+        assert!(
+            (ratio - 1.0).abs() < 0.1,
+            "{name}: initial loss {ratio:.3} ln C"
+        );
+    }
+}
+
+#[test]
 fn dropout_only_in_training() {
     let net = Net::new("vgg11", 5, Device::Cpu, 0, false).unwrap();
     let x = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));

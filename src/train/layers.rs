@@ -1,6 +1,7 @@
 //! Layers with torchvision's parameter names and the initialisation this crate uses:
-//! Kaiming normal (std = sqrt(2 / fan_in)) for convolutions and hidden linear layers, BN weight 1,
-//! bias 0; the final classification layer small (std 0.01), so the initial loss is ln C.
+//! Kaiming normal (std = sqrt(2 / fan_in)) for convolutions, BN weight 1, bias 0; the final
+//! classification layer small (std 0.01; VGG's classifier see vgg.rs), so the initial loss is
+//! ln C.
 
 use tch::nn::{self, Init};
 
@@ -46,10 +47,13 @@ pub fn bn(p: nn::Path, c: i64, zero: bool) -> nn::BatchNorm {
     nn::batch_norm2d(p, c, cfg)
 }
 
-/// A linear layer with Kaiming-normal weight and zero bias.
-pub fn linear(p: nn::Path, i: i64, o: i64) -> nn::Linear {
+/// A linear layer with weight normal(0, std) and zero bias.
+pub fn linear_normal(p: nn::Path, i: i64, o: i64, std: f64) -> nn::Linear {
     let cfg = nn::LinearConfig {
-        ws_init: kaiming(),
+        ws_init: Init::Randn {
+            mean: 0.0,
+            stdev: std,
+        },
         bs_init: Some(Init::Const(0.0)),
         bias: true,
     };
@@ -60,13 +64,5 @@ pub fn linear(p: nn::Path, i: i64, o: i64) -> nn::Linear {
 /// Its logits start near zero, so the initial loss is close to ln(classes); a Kaiming-initialised
 /// head started ResNet-20 at 1.29 ln 10 and made the first epochs slow and seed-dependent.
 pub fn head(p: nn::Path, i: i64, o: i64) -> nn::Linear {
-    let cfg = nn::LinearConfig {
-        ws_init: Init::Randn {
-            mean: 0.0,
-            stdev: 0.01,
-        },
-        bs_init: Some(Init::Const(0.0)),
-        bias: true,
-    };
-    nn::linear(p, i, o, cfg)
+    linear_normal(p, i, o, 0.01)
 }
