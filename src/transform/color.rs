@@ -489,9 +489,17 @@ unsafe fn color_block<Io: PixelIo>(px: &mut [u8], valid: usize, steps: &[Step], 
         }
     }
     if sum {
-        let g = gray_lanes(&c[0], &c[1], &c[2]);
-        // At most 64 * 255: exact in i32.
-        g[..valid].iter().map(|&v| v as i32).sum::<i32>() as u64
+        let mut g = gray_lanes(&c[0], &c[1], &c[2]);
+        g[valid..].fill(0.0);
+        // Integers of at most 64 * 255 in all: exact in f32 in any order, so the lanes add up
+        // in parallel.
+        let mut lanes = [0f32; LANES];
+        for chunk in g.chunks_exact(LANES) {
+            for (l, v) in lanes.iter_mut().zip(chunk) {
+                *l += v;
+            }
+        }
+        lanes.iter().sum::<f32>() as u64
     } else {
         0
     }
