@@ -141,21 +141,6 @@ impl TarShards {
         })
     }
 
-    /// The shards, in order.
-    pub fn shard_paths(&self) -> impl Iterator<Item = &Path> {
-        self.shards.iter().map(|s| s.path.as_path())
-    }
-
-    /// Samples that cannot be read, as (name, reason).
-    pub fn broken(&self) -> Vec<(String, String)> {
-        (0..self.samples.len())
-            .filter_map(|i| match &self.samples[i].entry {
-                Entry::Broken { reason } => Some((self.name(i), reason.clone())),
-                Entry::Image { .. } => None,
-            })
-            .collect()
-    }
-
     fn shard_error(&self, index: usize, reason: String) -> SourceError {
         let s = &self.samples[index];
         SourceError::BadShardSample {
