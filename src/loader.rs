@@ -410,7 +410,9 @@ fn worker(w: Arc<EpochWork>, jobs: Receiver<Job>, results: Sender<Done>) {
             .iter()
             .map(|&i| build_slot(&w, job.batch, i, &mut resize))
             .collect();
-        let complete = w.assembly.lock().ok().and_then(|mut a| {
+        // A poisoned lock still holds whole slots (nothing panics while it is held).
+        let complete = {
+            let mut a = w.assembly.lock().unwrap_or_else(|p| p.into_inner());
             let slots = a
                 .entry(job.batch)
                 .or_insert_with(|| (0..indices.len()).map(|_| None).collect());
@@ -422,7 +424,7 @@ fn worker(w: Arc<EpochWork>, jobs: Receiver<Job>, results: Sender<Done>) {
             } else {
                 None
             }
-        });
+        };
         let Some(slots) = complete else { continue };
         let slots = slots.into_iter().map(|s| s.expect("filled")).collect();
         let out = guarded(w.cursor + job.batch, || {

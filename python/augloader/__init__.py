@@ -90,7 +90,9 @@ class Loader:
 
     Args:
         data: what ``augloader --data`` takes: a folder with ``train/`` and ``val/``
-            ImageFolders, ``train.csv``/``val.csv`` lists, CIFAR binaries, or one ImageFolder.
+            ImageFolders, ``train.csv``/``val.csv`` lists, CIFAR binaries, ``train-*.tar`` /
+            ``val-*.tar`` WebDataset shards, or one ImageFolder; or shards named by a brace
+            pattern such as ``"shards/train-{000000..000099}.tar"``.
         split: ``"train"`` or ``"val"``.
         pipeline: a preset name (see ``augloader.PIPELINES``); default ``resnet-train`` for the
             training split and ``eval`` for validation.

@@ -83,13 +83,13 @@ fn has_val(data: &Path) -> bool {
 }
 
 pub fn run(a: ShardArgs) -> Result<()> {
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    clear_old_shards(&a.out, a.overwrite)?;
     let train = open_dataset(&a.data, Split::Train)?;
     let mut splits = vec![("train", train.clone())];
     if has_val(&a.data) {
         splits.push(("val", open_dataset(&a.data, Split::Val)?));
     }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    clear_old_shards(&a.out, a.overwrite)?;
     let classes = train.classes().join("\n") + "\n";
     std::fs::write(a.out.join("classes.txt"), classes)
         .with_context(|| format!("writing {}", a.out.join("classes.txt").display()))?;
