@@ -55,8 +55,15 @@ fn shards_hold_the_folder_samples_and_read_like_it() {
     let by_pattern = open_dataset(&pattern, Split::Train).unwrap();
     assert_eq!(by_pattern.len(), 36);
     assert_eq!(open_dataset(&pattern, Split::Val).unwrap().len(), 12);
-    // The index is kept beside each shard and reused.
-    assert!(out.join("train-000000.tar.idx").is_file());
+    // The index is kept beside each shard and reused, not rebuilt.
+    let idx = out.join("train-000000.tar.idx");
+    let written = std::fs::metadata(&idx).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    open_dataset(&out, Split::Train).unwrap();
+    assert_eq!(
+        std::fs::metadata(&idx).unwrap().modified().unwrap(),
+        written
+    );
     let missing = open_dataset(&out.join("train-{000000..000009}.tar"), Split::Train);
     let e = missing.err().expect("shard 6 is missing").to_string();
     assert!(e.contains("train-000006.tar"), "{e}");
