@@ -13,16 +13,15 @@ cargo build --release --quiet
 shards=$(mktemp -d)
 trap 'rm -rf "$shards"' EXIT
 ./target/release/augloader shard --data "$corpus" --out "$shards" --shard-size 64MB
-rate() { ./target/release/augloader bench --data "$1" --pipeline "$2" --workers "$workers" --epochs "$epochs" --warmup 1 --batch 64 --json 2>/dev/null |
-  tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["images_per_sec"])'; }
-median() { tr ' ' '\n' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+source scripts/bench_lib.sh
+bench() { rate ./target/release/augloader bench --data "$1" --pipeline "$2" --workers "$workers" --epochs "$epochs" --warmup 1 --batch 64 --json; }
 echo "| pipeline | folder img/s | shards img/s | shards / folder |"
 echo "|---|---|---|---|"
 for p in decode resnet-train eval; do
   f=() s=()
   for _ in $(seq "$rounds"); do
-    f+=("$(rate "$corpus" "$p")")
-    s+=("$(rate "$shards" "$p")")
+    f+=("$(bench "$corpus" "$p")")
+    s+=("$(bench "$shards" "$p")")
   done
   python3 -c "
 import sys

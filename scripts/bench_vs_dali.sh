@@ -19,8 +19,7 @@ if [ ! -f "$dali_venv/.complete" ]; then
   "$dali_venv/bin/pip" install --quiet --disable-pip-version-check nvidia-dali-cuda130 numpy
   touch "$dali_venv/.complete"
 fi
-rate() { "$@" 2>/dev/null | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["images_per_sec"])'; }
-median() { tr ' ' '\n' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+source scripts/bench_lib.sh
 declare -A ours theirs
 for p in decode resnet-train inception-train eval; do
   a=() d=()
