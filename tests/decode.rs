@@ -154,6 +154,7 @@ fn jpeg_samples() -> Vec<(String, Vec<u8>)> {
         .unwrap();
         out.push((format!("generated {w}x{h}"), bytes));
     }
+    out.extend(restart_samples());
     for name in ["progressive.jpg", "gray.jpg", "baseline.jpg"] {
         out.push((name.into(), std::fs::read(fixture(name)).unwrap()));
     }
@@ -167,6 +168,121 @@ fn jpeg_samples() -> Vec<(String, Vec<u8>)> {
         }
     }
     out
+}
+
+/// A photo-like image: smooth shading, edges and noise.
+fn photo(w: u32, h: u32) -> image::RgbImage {
+    let mut rng = augloader::rng::rng_for(9, w as u64, h as u64, 0);
+    image::RgbImage::from_fn(w, h, |x, y| {
+        use rand::Rng;
+        let n: i32 = rng.random_range(-12..=12);
+        let edge = if (x / 23 + y / 17) % 3 == 0 { 90 } else { 0 };
+        let v = |base: i32| (base + edge + n).clamp(0, 255) as u8;
+        image::Rgb([
+            v((x * 255 / w) as i32),
+            v((y * 200 / h) as i32 + 20),
+            v(((x + y) % 97) as i32 * 2),
+        ])
+    })
+}
+
+/// JPEGs with restart markers (intervals that do and do not divide the MCU row, 4:2:0, 4:2:2,
+/// 4:4:4 and grayscale), which a window decode cuts down to the intervals around it.
+fn restart_samples() -> Vec<(String, Vec<u8>)> {
+    use jpeg_encoder::{ColorType, Encoder, SamplingFactor as S};
+    let cases = [
+        (333, 251, S::F_2_2, 1, false),
+        (333, 251, S::F_2_2, 3, false),
+        (333, 251, S::F_2_2, 21, false),
+        (333, 251, S::F_2_2, 42, false),
+        (333, 251, S::F_1_1, 4, false),
+        (333, 251, S::F_2_1, 7, false),
+        (500, 375, S::F_2_2, 4, false),
+        (257, 199, S::F_1_1, 5, true),
+    ];
+    let mut out = Vec::new();
+    for (w, h, sampling, interval, gray) in cases {
+        let img = photo(w, h);
+        let mut bytes = Vec::new();
+        let mut enc = Encoder::new(&mut bytes, 90);
+        enc.set_sampling_factor(sampling);
+        enc.set_restart_interval(interval);
+        if gray {
+            let luma = image::DynamicImage::ImageRgb8(img).to_luma8();
+            enc.encode(&luma, w as u16, h as u16, ColorType::Luma)
+        } else {
+            enc.encode(&img, w as u16, h as u16, ColorType::Rgb)
+        }
+        .unwrap();
+        let kind = if gray {
+            "gray".into()
+        } else {
+            format!("{sampling:?}")
+        };
+        out.push((format!("restart {interval}, {kind}, {w}x{h}"), bytes));
+    }
+    out
+}
+
+/// With restart markers, a window decoded at 1/2, 1/4 or 1/8 scale equals the same window of
+/// the whole image decoded at that scale.
+#[test]
+fn restart_cut_windows_equal_the_whole_image_at_every_scale() {
+    use augloader::decode::{decode_region, Region};
+    let opts = DecodeOptions::default();
+    let mut rng = augloader::rng::rng_for(5, 6, 7, 8);
+    for (name, bytes) in restart_samples() {
+        let (w, h) = augloader::decode::dimensions(&bytes).unwrap();
+        for scale in [2, 4, 8] {
+            let all = Region {
+                left: 0,
+                top: 0,
+                width: w,
+                height: h,
+                max_scale: scale,
+            };
+            let whole = decode_region(&bytes, &opts, Some(all)).unwrap();
+            if whole.scale == 1 {
+                return; // built without libjpeg-turbo
+            }
+            assert_eq!((whole.scale, whole.origin), (scale, (0, 0)), "{name}");
+            for _ in 0..15 {
+                use rand::Rng;
+                let (rw, rh) = (rng.random_range(1..=w), rng.random_range(1..=h));
+                let r = Region {
+                    left: rng.random_range(0..=w - rw),
+                    top: rng.random_range(0..=h - rh),
+                    width: rw,
+                    height: rh,
+                    max_scale: scale,
+                };
+                let d = decode_region(&bytes, &opts, Some(r)).unwrap();
+                let (ox, oy) = d.origin;
+                assert!(ox <= r.left / scale && oy <= r.top / scale, "{name}: {r:?}");
+                let (x1, y1) = (
+                    (r.left + r.width).div_ceil(scale),
+                    (r.top + r.height).div_ceil(scale),
+                );
+                assert!(
+                    ox + d.image.width() >= x1 && oy + d.image.height() >= y1,
+                    "{name}"
+                );
+                // The window's pixels; the columns decoded beside it may lack a neighbour.
+                let (x0, y0) = (r.left / scale, r.top / scale);
+                let (x1, y1) = (
+                    (r.left + r.width).div_ceil(scale),
+                    (r.top + r.height).div_ceil(scale),
+                );
+                let crop = |img: &image::RgbImage, (dx, dy): (u32, u32)| {
+                    image::imageops::crop_imm(img, x0 - dx, y0 - dy, x1 - x0, y1 - y0).to_image()
+                };
+                assert!(
+                    crop(&whole.image, (0, 0)) == crop(&d.image, (ox, oy)),
+                    "{name}: scale {scale}, window {r:?}"
+                );
+            }
+        }
+    }
 }
 
 /// Decoding a window (skipped rows, cropped columns, stopping early) gives exactly the pixels of

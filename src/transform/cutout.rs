@@ -41,10 +41,14 @@ impl Cutout {
 
 /// Fills each box with `fill`.
 pub fn apply_cutout(img: &mut RgbImage, boxes: &[CutoutBox], fill: [u8; 3]) {
+    let stride = img.width() as usize * 3;
+    let data: &mut [u8] = img;
     for &[top, left, h, w] in boxes {
         for y in top..top + h {
-            for x in left..left + w {
-                img.put_pixel(x, y, image::Rgb(fill));
+            let at = y as usize * stride + left as usize * 3;
+            let row = &mut data[at..at + w as usize * 3];
+            for px in row.as_chunks_mut::<3>().0 {
+                *px = fill;
             }
         }
     }

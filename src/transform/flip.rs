@@ -13,13 +13,12 @@ pub fn sample_flip(rng: &mut SampleRng, p: f64) -> bool {
 /// Mirrors `img` left-right in place.
 pub fn hflip(img: &mut RgbImage) {
     let w = img.width() as usize;
+    if w == 0 {
+        return;
+    }
     for row in img.chunks_exact_mut(w * 3) {
-        for x in 0..w / 2 {
-            let (a, b) = (x * 3, (w - 1 - x) * 3);
-            for c in 0..3 {
-                row.swap(a + c, b + c);
-            }
-        }
+        // Whole pixels: three times fewer swaps than byte by byte.
+        row.as_chunks_mut::<3>().0.reverse();
     }
 }
 

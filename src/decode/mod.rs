@@ -9,6 +9,9 @@ use std::io::Cursor;
 
 use image::{ImageFormat, ImageReader, Limits, RgbImage};
 
+#[cfg(augloader_libjpeg)]
+mod restart;
+
 /// The JPEG decoder this build uses.
 #[cfg(augloader_libjpeg)]
 pub const JPEG_DECODER: &str = "libjpeg-turbo (window + DCT scaling)";
@@ -357,7 +360,20 @@ mod libjpeg {
             .into_iter()
             .find(|&s| s <= max_scale)
             .unwrap_or(1);
-        let (sw, sh) = (width.div_ceil(scale), height.div_ceil(scale));
+        // With restart intervals, only the MCUs around the window are passed on.
+        let splice = region
+            .filter(|_| super::restart::enabled())
+            .and_then(|r| super::restart::splice(bytes, &r));
+        let (data, (cut_x, cut_y), (fw, fh)) = match &splice {
+            Some(s) => (&s.bytes[..], s.origin, s.size),
+            None => (bytes, (0, 0), (width, height)),
+        };
+        let (sw, sh) = (fw.div_ceil(scale), fh.div_ceil(scale));
+        let region = region.map(|r| Region {
+            left: r.left - cut_x,
+            top: r.top - cut_y,
+            ..r
+        });
         let (x, y, w, h) = match region {
             Some(r) => {
                 // Two more columns each side: at the window's own edges, fancy chroma
@@ -379,8 +395,8 @@ mod libjpeg {
         // before writing) and only reads `len` bytes of data.
         let rc = unsafe {
             al_jpeg_decode(
-                bytes.as_ptr(),
-                bytes.len() as c_ulong,
+                data.as_ptr(),
+                data.len() as c_ulong,
                 scale,
                 x,
                 y,
@@ -403,7 +419,8 @@ mod libjpeg {
         let image = RgbImage::from_raw(out_w, h, buf).expect("buffer matches its size");
         Ok(Decoded {
             image,
-            origin: (out_x, y),
+            // The cut starts on whole MCUs, which scale to whole pixels.
+            origin: (out_x + cut_x / scale, y + cut_y / scale),
             scale,
             full_size: (width, height),
         })
