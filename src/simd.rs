@@ -136,6 +136,51 @@ pub fn split_planes(src: &[u8], r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
     }
 }
 
+/// Reads 16 bytes from one byte before 5 pixels and puts the 5 pixels in reverse order in bytes
+/// 0..15 (byte 15 is junk).
+const REVERSE5: [u8; 16] = [13, 14, 15, 10, 11, 12, 7, 8, 9, 4, 5, 6, 1, 2, 3, 0];
+
+/// `dst` = the RGB pixels of `src` in reverse order, 5 pixels per shuffle.
+#[target_feature(enable = "ssse3")]
+fn reverse_pixels_ssse3(src: &[u8], dst: &mut [u8]) {
+    let w = src.len() / 3;
+    let m = mask(&REVERSE5);
+    let mut k = 0;
+    // Group k: destination pixels 5k..5k+5 from source pixels w-5k-5..w-5k, loaded from the
+    // byte before them (so at least one pixel must lie before), stored 16 bytes wide (the 16th
+    // is overwritten by the next group or the tail).
+    while 5 * k + 6 <= w {
+        let from = 3 * (w - 5 * k - 5) - 1;
+        // SAFETY: bytes from..from + 16 lie in `src` (from >= 2, and from + 16 = 3(w - 5k) + 0
+        // <= src.len()); bytes 15k..15k + 16 lie in `dst` (15k + 16 <= 3(5k + 6) <= dst.len()).
+        unsafe {
+            let v = _mm_loadu_si128(src.as_ptr().add(from) as *const __m128i);
+            _mm_storeu_si128(
+                dst.as_mut_ptr().add(15 * k) as *mut __m128i,
+                _mm_shuffle_epi8(v, m),
+            );
+        }
+        k += 1;
+    }
+    for j in 5 * k..w {
+        let i = w - 1 - j;
+        dst[3 * j..3 * j + 3].copy_from_slice(&src[3 * i..3 * i + 3]);
+    }
+}
+
+/// `dst` = the RGB pixels of `src` (both `3 * width` bytes) in reverse order, if the CPU has
+/// SSSE3 and SIMD is allowed; returns false (and does nothing) otherwise.
+pub fn reverse_pixels(src: &[u8], dst: &mut [u8]) -> bool {
+    assert!(src.len() == dst.len() && src.len().is_multiple_of(3));
+    if allowed() && is_x86_feature_detected!("ssse3") {
+        // SAFETY: the CPU supports SSSE3 (checked above).
+        unsafe { reverse_pixels_ssse3(src, dst) };
+        true
+    } else {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +197,14 @@ mod tests {
         // SAFETY: as above.
         unsafe { interleave8(planes, &mut back) };
         assert_eq!(back, px);
+
+        for w in 0..40 {
+            let src: Vec<u8> = (0..3 * w).map(|i| (i * 13 % 251) as u8).collect();
+            let mut dst = vec![0; 3 * w];
+            assert!(reverse_pixels(&src, &mut dst));
+            let expect: Vec<u8> = src.chunks(3).rev().flatten().copied().collect();
+            assert_eq!(dst, expect, "width {w}");
+        }
 
         let src: Vec<u8> = (0..3 * 37).map(|i| (i * 13 % 251) as u8).collect();
         let (mut r, mut g, mut b) = (vec![0; 37], vec![0; 37], vec![0; 37]);
