@@ -1,7 +1,8 @@
 /*
  * JPEG decoding through the system libjpeg-turbo (libjpeg API), for what the Rust decoders lack:
  * decoding only a window of the image (jpeg_skip_scanlines, jpeg_crop_scanline, stopping after the
- * window's last row) and reduced-size DCT decoding (scale_denom 2, 4, 8).
+ * window's last row), reduced-size DCT decoding (scale_denom 2, 4, 8), and lossless re-encoding
+ * with restart markers (jpeg_read_coefficients / jpeg_write_coefficients).
  * libjpeg reports errors by longjmp; the jump stays inside this file and becomes a return code
  * with the message. Corrupt-data warnings are errors too, except extraneous bytes between markers,
  * which other decoders also accept.
@@ -9,6 +10,7 @@
 #include <setjmp.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jpeglib.h>
@@ -137,3 +139,66 @@ int al_jpeg_decode(const unsigned char *data, unsigned long len, unsigned scale_
     jpeg_destroy_decompress(&c);
     return rc;
 }
+
+/* The work of al_jpeg_add_restarts, after its setjmp. */
+static void al_restarts_run(struct jpeg_decompress_struct *d, struct jpeg_compress_struct *c,
+                            const unsigned char *data, unsigned long len, unsigned interval,
+                            unsigned char **out, unsigned long *out_len) {
+    jpeg_create_decompress(d);
+    jpeg_mem_src(d, data, len);
+    jpeg_save_markers(d, JPEG_COM, 0xFFFF);
+    for (int m = 0; m < 16; m++) jpeg_save_markers(d, JPEG_APP0 + m, 0xFFFF);
+    jpeg_read_header(d, TRUE);
+    jvirt_barray_ptr *coefs = jpeg_read_coefficients(d);
+    jpeg_create_compress(c);
+    jpeg_copy_critical_parameters(d, c);
+    /* One sequential scan whatever the library's defaults (some default to progressive). */
+    c->scan_info = NULL;
+    c->num_scans = 0;
+    c->optimize_coding = TRUE;
+    c->restart_interval = interval;
+    jpeg_mem_dest(c, out, out_len);
+    jpeg_write_coefficients(c, coefs);
+    /* The source's APPn and COM markers, except the JFIF and Adobe headers the encoder writes. */
+    for (jpeg_saved_marker_ptr m = d->marker_list; m != NULL; m = m->next) {
+        if (c->write_JFIF_header && m->marker == JPEG_APP0 && m->data_length >= 5 &&
+            memcmp(m->data, "JFIF", 5) == 0)
+            continue;
+        if (c->write_Adobe_marker && m->marker == JPEG_APP0 + 14 && m->data_length >= 5 &&
+            memcmp(m->data, "Adobe", 5) == 0)
+            continue;
+        jpeg_write_marker(c, m->marker, m->data, m->data_length);
+    }
+    jpeg_finish_compress(c);
+    jpeg_finish_decompress(d);
+}
+
+/* Re-encodes a JPEG losslessly (the same DCT coefficients, so the same pixels) as one baseline
+ * scan with a restart marker every `interval` MCUs. On success returns 0 and *out (free with
+ * al_free) holds *out_len bytes; otherwise -1 with `msg` set. */
+int al_jpeg_add_restarts(const unsigned char *data, unsigned long len, unsigned interval,
+                         unsigned char **out, unsigned long *out_len, char *msg) {
+    struct jpeg_decompress_struct d;
+    struct jpeg_compress_struct c;
+    struct al_err e;
+    al_init(&d, &e, msg);
+    /* Both objects exist (zeroed) before anything can fail, so both can be destroyed. */
+    memset(&c, 0, sizeof c);
+    c.err = &e.pub;
+    *out = NULL;
+    *out_len = 0;
+    int rc = -1;
+    if (setjmp(e.jump) == 0) {
+        al_restarts_run(&d, &c, data, len, interval, out, out_len);
+        rc = 0;
+    }
+    jpeg_destroy_compress(&c);
+    jpeg_destroy_decompress(&d);
+    if (rc != 0 && *out != NULL) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+void al_free(void *p) { free(p); }

@@ -395,3 +395,52 @@ fn truncated_jpeg_fails_for_every_window() {
         assert!(matches!(e, DecodeError::Corrupt(_)), "{e}");
     }
 }
+
+/// Restart markers added losslessly: the same pixels as the original, whole or through a window,
+/// for baseline, progressive, grayscale and 4:4:4 files; what is not a JPEG is refused.
+#[test]
+fn added_restart_markers_keep_every_pixel() {
+    use augloader::decode::{add_restart_markers, decode_region, Region};
+    let opts = DecodeOptions::default();
+    let mut rng = augloader::rng::rng_for(4, 3, 2, 1);
+    for (name, bytes) in jpeg_samples() {
+        let with = match add_restart_markers(&bytes, 4) {
+            Err(DecodeError::NoLibjpeg(_)) => return,
+            r => r.unwrap_or_else(|e| panic!("{name}: {e}")),
+        };
+        assert!(with.windows(2).any(|w| w == [0xFF, 0xDD]), "{name}: no DRI");
+        let full = decode_rgb8(&bytes, &opts).unwrap();
+        assert!(decode_rgb8(&with, &opts).unwrap() == full, "{name}");
+        let (w, h) = full.dimensions();
+        for _ in 0..20 {
+            use rand::Rng;
+            let (rw, rh) = (rng.random_range(1..=w), rng.random_range(1..=h));
+            let r = Region {
+                left: rng.random_range(0..=w - rw),
+                top: rng.random_range(0..=h - rh),
+                width: rw,
+                height: rh,
+                max_scale: 1,
+            };
+            let d = decode_region(&with, &opts, Some(r)).unwrap();
+            let (ox, oy) = d.origin;
+            let window = |img: &image::RgbImage, (dx, dy): (u32, u32)| {
+                image::imageops::crop_imm(img, r.left - dx, r.top - dy, rw, rh).to_image()
+            };
+            assert!(
+                window(&d.image, (ox, oy)) == window(&full, (0, 0)),
+                "{name}: {r:?}"
+            );
+        }
+    }
+    let png = std::fs::read(fixture("rgb.png")).unwrap();
+    assert!(matches!(
+        add_restart_markers(&png, 4),
+        Err(DecodeError::UnsupportedFormat)
+    ));
+    let mut cut = std::fs::read(fixture("baseline.jpg")).unwrap();
+    cut.truncate(cut.len() / 2);
+    cut.extend_from_slice(&[0xFF, 0xD9]);
+    let e = add_restart_markers(&cut, 4).unwrap_err();
+    assert!(matches!(e, DecodeError::Corrupt(_)), "{e}");
+}

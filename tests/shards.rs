@@ -295,3 +295,38 @@ fn a_shard_cut_at_a_member_boundary_is_detected() {
         "{e}"
     );
 }
+
+/// `shard --restart-interval` re-encodes the JPEGs with restart markers and nothing else changes:
+/// the batches (random crops decoded through the cut) are those of the folder, byte for byte.
+#[test]
+fn restart_markers_added_by_shard_keep_the_batches() {
+    let d = tempfile::tempdir().unwrap();
+    let (data, out) = (d.path().join("data"), d.path().join("shards"));
+    util::synth(&data, 3, 8, 2, 120, 2);
+    util::ok(
+        augloader()
+            .args(["shard", "--keep-order", "--restart-interval", "2", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&out),
+    );
+    let (folder, shards) = (
+        open_dataset(&data, Split::Train).unwrap(),
+        open_dataset(&out, Split::Train).unwrap(),
+    );
+    let jpegs = (0..folder.len()).filter(|&i| bytes(folder.as_ref(), i).starts_with(&[0xFF, 0xD8]));
+    let mut n = 0;
+    for i in jpegs {
+        let b = bytes(shards.as_ref(), i);
+        assert!(
+            b.windows(2).any(|w| w == [0xFF, 0xDD]),
+            "sample {i}: no DRI"
+        );
+        n += 1;
+    }
+    assert!(n > 0, "the synthetic set holds JPEGs");
+    for pipeline in ["resnet-train", "inception-train", "eval"] {
+        let p = ["--pipeline", pipeline];
+        assert_eq!(checksum(&out, 2, &p), checksum(&data, 1, &p), "{pipeline}");
+    }
+}

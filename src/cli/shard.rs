@@ -40,6 +40,12 @@ pub struct ShardArgs {
     /// Replace shards already in OUT (by default that is an error).
     #[arg(long)]
     overwrite: bool,
+    /// Re-encode JPEGs losslessly with a restart marker every N MCUs (0: store them as they are).
+    /// The pixels stay the same, and a random crop then decodes only the restart intervals around
+    /// its window: its rows and, where N divides the MCUs of a row, its columns (4 suits most
+    /// photos). A JPEG that cannot be re-encoded is stored as it is, and reported.
+    #[arg(long, default_value_t = 0)]
+    restart_interval: u16,
 }
 
 /// "256MB" -> bytes (K, M, G are powers of 1000; KiB, MiB, GiB of 1024).
@@ -135,11 +141,28 @@ fn clear_old_shards(out: &Path, overwrite: bool) -> Result<()> {
     Ok(())
 }
 
-/// The bytes and extension a sample is stored with: JPEG, PNG and WebP files as they are,
-/// anything else (BMP, CIFAR pixels) as PNG.
-fn member(source: &dyn Source, i: usize) -> Result<(Vec<u8>, &'static str)> {
+/// The bytes and extension a sample is stored with: JPEG (unless restart markers are to be added),
+/// PNG and WebP files as they are, anything else (BMP, CIFAR pixels) as PNG. A JPEG that cannot
+/// be re-encoded is stored as it is and noted in `kept`.
+fn member(
+    source: &dyn Source,
+    i: usize,
+    restarts: u16,
+    kept: &mut Vec<String>,
+) -> Result<(Vec<u8>, &'static str)> {
     let rgb = match source.read(i)? {
         Payload::Encoded(bytes) => match image::guess_format(&bytes) {
+            Ok(ImageFormat::Jpeg) if restarts > 0 => {
+                return Ok(
+                    match augloader::decode::add_restart_markers(&bytes, restarts) {
+                        Ok(b) => (b, "jpg"),
+                        Err(e) => {
+                            kept.push(format!("{}: {e}", source.name(i)));
+                            (bytes, "jpg")
+                        }
+                    },
+                );
+            }
             Ok(ImageFormat::Jpeg) => return Ok((bytes, "jpg")),
             Ok(ImageFormat::Png) => return Ok((bytes, "png")),
             Ok(ImageFormat::WebP) => return Ok((bytes, "webp")),
@@ -228,8 +251,9 @@ fn write_split(a: &ShardArgs, split: &str, source: Arc<dyn Source>) -> Result<(u
     pb.set_prefix(split.to_string());
     let mut shards = 0;
     let mut w: Option<Writer> = None;
+    let mut kept = Vec::new();
     for (n, &i) in order.iter().enumerate() {
-        let (image, ext) = member(source.as_ref(), i)?;
+        let (image, ext) = member(source.as_ref(), i, a.restart_interval, &mut kept)?;
         let label = source.label(i);
         let cls = label.to_string();
         let json = serde_json::json!({
@@ -265,6 +289,12 @@ fn write_split(a: &ShardArgs, split: &str, source: Arc<dyn Source>) -> Result<(u
         w.finish()?;
     }
     pb.finish_and_clear();
+    if let Some(first) = kept.first() {
+        eprintln!(
+            "{split}: {} JPEGs stored as they were (no restart markers added); first: {first}",
+            kept.len()
+        );
+    }
     Ok((order.len(), shards))
 }
 

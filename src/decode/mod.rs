@@ -50,6 +50,9 @@ pub enum DecodeError {
     /// Truncated or corrupt data, as reported by the decoder.
     #[error("corrupt or truncated image: {0}")]
     Corrupt(String),
+    /// This build has no libjpeg-turbo, which the operation needs.
+    #[error("this build has no libjpeg-turbo (needed to {0})")]
+    NoLibjpeg(&'static str),
 }
 
 /// Decoding options.
@@ -239,6 +242,23 @@ pub fn decode_window(
     })
 }
 
+/// Re-encodes a JPEG losslessly (the same DCT coefficients, so a decode gives the same pixels) as
+/// one baseline scan with a restart marker every `interval` MCUs (APPn and COM markers kept).
+/// A window decode of such a file reads only the restart intervals around the window: its rows,
+/// and its columns where `interval` divides the MCUs of a row.
+pub fn add_restart_markers(bytes: &[u8], interval: u16) -> Result<Vec<u8>, DecodeError> {
+    if !is_jpeg(bytes) {
+        return Err(DecodeError::UnsupportedFormat);
+    }
+    #[cfg(augloader_libjpeg)]
+    return libjpeg::add_restarts(bytes, interval);
+    #[cfg(not(augloader_libjpeg))]
+    {
+        let _ = interval;
+        Err(DecodeError::NoLibjpeg("add restart markers"))
+    }
+}
+
 /// A JPEG ends its last scan with the EOI marker (FF D9); neither marker can occur inside
 /// entropy-coded data, and an embedded thumbnail's markers come before the main scans.
 fn jpeg_has_end(bytes: &[u8]) -> bool {
@@ -310,6 +330,42 @@ mod libjpeg {
             out_w: *mut c_uint,
             msg: *mut c_char,
         ) -> c_int;
+    }
+
+    extern "C" {
+        fn al_jpeg_add_restarts(
+            data: *const u8,
+            len: c_ulong,
+            interval: c_uint,
+            out: *mut *mut u8,
+            out_len: *mut c_ulong,
+            msg: *mut c_char,
+        ) -> c_int;
+        fn al_free(p: *mut u8);
+    }
+
+    pub fn add_restarts(bytes: &[u8], interval: u16) -> Result<Vec<u8>, DecodeError> {
+        let (mut out, mut out_len) = (std::ptr::null_mut(), 0);
+        let mut msg = [0 as c_char; MSG_LEN];
+        // SAFETY: the pointers are valid for the call; the C side only reads `len` bytes of data
+        // and, on success, leaves in `out` a buffer of `out_len` bytes that we free with al_free.
+        let rc = unsafe {
+            al_jpeg_add_restarts(
+                bytes.as_ptr(),
+                bytes.len() as c_ulong,
+                interval as c_uint,
+                &mut out,
+                &mut out_len,
+                msg.as_mut_ptr(),
+            )
+        };
+        if rc != 0 {
+            return Err(error(&msg));
+        }
+        // SAFETY: as above; the bytes are copied before the buffer is freed.
+        let v = unsafe { std::slice::from_raw_parts(out, out_len as usize).to_vec() };
+        unsafe { al_free(out) };
+        Ok(v)
     }
 
     fn error(msg: &[c_char; MSG_LEN]) -> DecodeError {
