@@ -465,6 +465,9 @@ mod libjpeg {
                 msg.as_mut_ptr(),
             )
         };
+        if let Some(s) = splice {
+            crate::pool::give(s.bytes);
+        }
         if rc != 0 {
             return Err(error(&msg));
         }

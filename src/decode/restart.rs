@@ -143,7 +143,7 @@ fn gcd(a: u32, b: u32) -> u32 {
 
 /// A smaller JPEG holding the MCUs around a window, and where it lies in the full image.
 pub(super) struct Splice {
-    /// The JPEG.
+    /// The JPEG (from the loader's image pool: give it back).
     pub bytes: Vec<u8>,
     /// Its top-left corner in the full image, in full-resolution pixels (whole MCUs).
     pub origin: (u32, u32),
@@ -178,7 +178,8 @@ pub(super) fn splice(bytes: &[u8], region: &Region) -> Option<Splice> {
     let (ri, first) = (ri as usize, mcu(r0, c0) / ri as usize);
     let last = (mcu(r1 - 1, c1) - 1) / ri;
     let iv = intervals(bytes, l.scan, last)?;
-    let mut out = Vec::with_capacity(l.scan + iv[last].1 - iv[first].0 + 2 * (last - first) + 2);
+    let mut out =
+        crate::pool::take_empty(l.scan + iv[last].1 - iv[first].0 + 2 * (last - first) + 2);
     out.extend_from_slice(&bytes[..l.scan]);
     let (x0, y0) = (c0 * l.mcu_w, r0 * l.mcu_h);
     let width = if c1 == l.mpr {
