@@ -438,6 +438,9 @@ fn added_restart_markers_keep_every_pixel() {
         add_restart_markers(&png, 4),
         Err(DecodeError::UnsupportedFormat)
     ));
+    let bomb = std::fs::read(fixture("bomb.jpg")).unwrap();
+    let e = add_restart_markers(&bomb, 4).unwrap_err();
+    assert!(matches!(e, DecodeError::TooLarge { .. }), "{e}");
     let mut cut = std::fs::read(fixture("baseline.jpg")).unwrap();
     cut.truncate(cut.len() / 2);
     cut.extend_from_slice(&[0xFF, 0xD9]);

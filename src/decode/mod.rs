@@ -247,10 +247,13 @@ pub fn decode_window(
 /// one baseline scan with a restart marker every `interval` MCUs (APPn and COM markers kept).
 /// A window decode of such a file reads only the restart intervals around the window: its rows,
 /// and its columns where `interval` divides the MCUs of a row.
+/// Images over [`DEFAULT_MAX_PIXELS`] are refused from the header (all their coefficients are
+/// held in memory).
 pub fn add_restart_markers(bytes: &[u8], interval: u16) -> Result<Vec<u8>, DecodeError> {
     if !is_jpeg(bytes) {
         return Err(DecodeError::UnsupportedFormat);
     }
+    read_header(bytes, &DecodeOptions::default())?;
     #[cfg(augloader_libjpeg)]
     return libjpeg::add_restarts(bytes, interval);
     #[cfg(not(augloader_libjpeg))]
