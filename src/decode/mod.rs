@@ -404,6 +404,17 @@ mod libjpeg {
         })
     }
 
+    /// `r` at 1/`scale` in an image of `(sw, sh)` scaled pixels: (x, y, width, height).
+    fn scaled_window(r: &Region, scale: u32, (sw, sh): (u32, u32)) -> (u32, u32, u32, u32) {
+        // Two more columns each side: at the window's own edges, fancy chroma upsampling sees
+        // no neighbours and would differ from a full decode.
+        let x0 = (r.left / scale).min(sw - 1).saturating_sub(2);
+        let y0 = (r.top / scale).min(sh - 1);
+        let x1 = ((r.left + r.width).div_ceil(scale) + 2).clamp(x0 + 1, sw);
+        let y1 = (r.top + r.height).div_ceil(scale).clamp(y0 + 1, sh);
+        (x0, y0, x1 - x0, y1 - y0)
+    }
+
     /// Decodes a JPEG in a colour space libjpeg converts to RGB.
     pub fn decode(
         bytes: &[u8],
@@ -435,15 +446,7 @@ mod libjpeg {
             ..r
         });
         let (x, y, w, h) = match region {
-            Some(r) => {
-                // Two more columns each side: at the window's own edges, fancy chroma
-                // upsampling sees no neighbours and would differ from a full decode.
-                let x0 = (r.left / scale).min(sw - 1).saturating_sub(2);
-                let y0 = (r.top / scale).min(sh - 1);
-                let x1 = ((r.left + r.width).div_ceil(scale) + 2).clamp(x0 + 1, sw);
-                let y1 = (r.top + r.height).div_ceil(scale).clamp(y0 + 1, sh);
-                (x0, y0, x1 - x0, y1 - y0)
-            }
+            Some(r) => scaled_window(&r, scale, (sw, sh)),
             None => (0, 0, sw, sh),
         };
         // The left edge may move down by up to one iMCU (at most 32 columns).
