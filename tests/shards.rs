@@ -303,6 +303,21 @@ fn restart_markers_added_by_shard_keep_the_batches() {
     let d = tempfile::tempdir().unwrap();
     let (data, out) = (d.path().join("data"), d.path().join("shards"));
     util::synth(&data, 3, 8, 2, 120, 2);
+    if !augloader::decode::can_add_restart_markers() {
+        let o = augloader()
+            .args(["shard", "--restart-interval", "2", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && e.contains("needs libjpeg-turbo"),
+            "{e}"
+        );
+        return;
+    }
     util::ok(
         augloader()
             .args(["shard", "--keep-order", "--restart-interval", "2", "--data"])

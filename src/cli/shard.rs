@@ -89,6 +89,9 @@ fn has_val(data: &Path) -> bool {
 }
 
 pub fn run(a: ShardArgs) -> Result<()> {
+    if a.restart_interval > 0 && !augloader::decode::can_add_restart_markers() {
+        bail!("--restart-interval needs libjpeg-turbo, which this build of augloader lacks");
+    }
     let train = open_dataset(&a.data, Split::Train)?;
     let mut splits = vec![("train", train.clone())];
     if has_val(&a.data) {

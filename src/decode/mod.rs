@@ -243,6 +243,11 @@ pub fn decode_window(
     })
 }
 
+/// Whether this build can [`add_restart_markers`] (it needs libjpeg-turbo).
+pub fn can_add_restart_markers() -> bool {
+    cfg!(augloader_libjpeg)
+}
+
 /// Re-encodes a JPEG losslessly (the same DCT coefficients, so a decode gives the same pixels) as
 /// one baseline scan with a restart marker every `interval` MCUs (APPn and COM markers kept).
 /// A window decode of such a file reads only the restart intervals around the window: its rows,
