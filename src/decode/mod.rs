@@ -4,7 +4,8 @@
 //! csrc/jpeg_region.c): it decodes only the window a pipeline reads ([`Region`]) and, where that
 //! window is large enough ([`Region::max_scale`]), decodes at 1/2, 1/4 or 1/8 scale in the DCT.
 //! A JPEG with restart markers is first cut down to the intervals around the window (`restart`);
-//! [`add_restart_markers`] adds them losslessly. Everything else (and JPEGs without it, or in CMYK) is decoded in full by the `image` crate.
+//! [`add_restart_markers`] adds them losslessly. Everything else (and JPEGs without it, or in
+//! CMYK) is decoded in full by the `image` crate.
 
 use std::io::Cursor;
 
