@@ -224,6 +224,23 @@ fn restart_samples() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// A random window of a `w` x `h` image.
+fn random_window(
+    rng: &mut impl rand::Rng,
+    w: u32,
+    h: u32,
+    max_scale: u32,
+) -> augloader::decode::Region {
+    let (rw, rh) = (rng.random_range(1..=w), rng.random_range(1..=h));
+    augloader::decode::Region {
+        left: rng.random_range(0..=w - rw),
+        top: rng.random_range(0..=h - rh),
+        width: rw,
+        height: rh,
+        max_scale,
+    }
+}
+
 /// With restart markers, a window decoded at 1/2, 1/4 or 1/8 scale equals the same window of
 /// the whole image decoded at that scale.
 #[test]
@@ -247,15 +264,7 @@ fn restart_cut_windows_equal_the_whole_image_at_every_scale() {
             }
             assert_eq!((whole.scale, whole.origin), (scale, (0, 0)), "{name}");
             for _ in 0..15 {
-                use rand::Rng;
-                let (rw, rh) = (rng.random_range(1..=w), rng.random_range(1..=h));
-                let r = Region {
-                    left: rng.random_range(0..=w - rw),
-                    top: rng.random_range(0..=h - rh),
-                    width: rw,
-                    height: rh,
-                    max_scale: scale,
-                };
+                let r = random_window(&mut rng, w, h, scale);
                 let d = decode_region(&bytes, &opts, Some(r)).unwrap();
                 let (ox, oy) = d.origin;
                 assert!(ox <= r.left / scale && oy <= r.top / scale, "{name}: {r:?}");
@@ -400,7 +409,7 @@ fn truncated_jpeg_fails_for_every_window() {
 /// for baseline, progressive, grayscale and 4:4:4 files; what is not a JPEG is refused.
 #[test]
 fn added_restart_markers_keep_every_pixel() {
-    use augloader::decode::{add_restart_markers, decode_region, Region};
+    use augloader::decode::{add_restart_markers, decode_region};
     let opts = DecodeOptions::default();
     let mut rng = augloader::rng::rng_for(4, 3, 2, 1);
     for (name, bytes) in jpeg_samples() {
@@ -413,19 +422,12 @@ fn added_restart_markers_keep_every_pixel() {
         assert!(decode_rgb8(&with, &opts).unwrap() == full, "{name}");
         let (w, h) = full.dimensions();
         for _ in 0..20 {
-            use rand::Rng;
-            let (rw, rh) = (rng.random_range(1..=w), rng.random_range(1..=h));
-            let r = Region {
-                left: rng.random_range(0..=w - rw),
-                top: rng.random_range(0..=h - rh),
-                width: rw,
-                height: rh,
-                max_scale: 1,
-            };
+            let r = random_window(&mut rng, w, h, 1);
             let d = decode_region(&with, &opts, Some(r)).unwrap();
             let (ox, oy) = d.origin;
             let window = |img: &image::RgbImage, (dx, dy): (u32, u32)| {
-                image::imageops::crop_imm(img, r.left - dx, r.top - dy, rw, rh).to_image()
+                image::imageops::crop_imm(img, r.left - dx, r.top - dy, r.width, r.height)
+                    .to_image()
             };
             assert!(
                 window(&d.image, (ox, oy)) == window(&full, (0, 0)),
