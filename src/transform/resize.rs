@@ -1,7 +1,7 @@
 //! Bilinear resizing with antialiasing (Pillow's convolution, which torchvision's
 //! `antialias=True` reproduces), through fast_image_resize, plus the crop/pad helpers.
 
-use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::images::{CroppedImage, Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::RgbImage;
 
@@ -81,6 +81,36 @@ impl Resize {
     pub fn resize(&mut self, src: &RgbImage, width: u32, height: u32) -> RgbImage {
         self.resize_crop(src, width, height, [0, 0, height, width])
     }
+
+    /// Resizes the part (top, left, height, width) of `src` to `width` x `height` as if it were
+    /// the whole image (the filter sees nothing outside it): `crop_image` then `resize`, without
+    /// the copy.
+    pub fn resize_part(
+        &mut self,
+        src: &RgbImage,
+        [top, left, h, w]: [u32; 4],
+        width: u32,
+        height: u32,
+    ) -> RgbImage {
+        if (w, h) == (width, height) {
+            return crop_image(src, [top, left, h, w]);
+        }
+        let view = ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3)
+            .expect("RgbImage buffer matches its dimensions");
+        let part = CroppedImage::new(&view, left, top, w, h).expect("part inside the image");
+        let mut dst = Image::from_vec_u8(
+            width,
+            height,
+            crate::pool::take(width as usize * height as usize * 3),
+            PixelType::U8x3,
+        )
+        .expect("buffer of the image's size");
+        let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+        self.resizer
+            .resize(&part, &mut dst, &opts)
+            .expect("pixel types match");
+        RgbImage::from_raw(width, height, dst.into_vec()).unwrap()
+    }
 }
 
 /// Copies the window (top, left, height, width) out of `src`.
@@ -141,6 +171,22 @@ mod tests {
                 .max()
                 .unwrap();
             assert!(diff <= 1, "max diff {diff} for {w}x{h} {crop:?}");
+        }
+    }
+
+    #[test]
+    fn resize_part_equals_crop_then_resize() {
+        let src = gradient(301, 199);
+        let mut r = Resize::new();
+        for (part, w, h) in [
+            ([0, 0, 199, 301], 224, 224),
+            ([17, 40, 150, 201], 224, 224),
+            ([190, 290, 9, 11], 32, 40),
+            ([5, 7, 120, 130], 64, 48),
+            ([5, 7, 120, 130], 130, 120),
+        ] {
+            let want = r.resize(&crop_image(&src, part), w, h);
+            assert_eq!(r.resize_part(&src, part, w, h), want, "{part:?} -> {w}x{h}");
         }
     }
 
