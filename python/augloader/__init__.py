@@ -24,7 +24,7 @@ import numpy as np
 from . import _augloader
 from ._augloader import LoadError
 
-__all__ = ["Loader", "LoadError", "augment", "PIPELINES", "__version__"]
+__all__ = ["Loader", "LoadError", "augment", "add_restart_markers", "PIPELINES", "__version__"]
 __version__: str = _augloader.__version__
 
 #: The pipeline presets, by name, with what each does.
@@ -317,3 +317,17 @@ def augment(
     else:
         buf, params = _augloader.augment_file(os.fspath(image), pipeline, over, seed, epoch, index)
     return _array(buf), json.loads(params)
+
+
+def add_restart_markers(jpeg: bytes, interval: int = 4) -> bytes:
+    """Re-encodes a JPEG losslessly (the same DCT coefficients, so the same pixels) as one
+    baseline scan with a restart marker every ``interval`` MCUs, as ``augloader shard
+    --restart-interval`` does. The loader then decodes only the restart intervals around each
+    crop's window instead of everything above it: use it on the JPEGs of a training set's shards
+    (e.g. in a ``webdataset.ShardWriter`` loop). 4 adds about 0.1% to the size.
+
+    Raises ``ValueError`` for data that is not a JPEG libjpeg can re-encode (PNG, damaged,
+    over the pixel limit)."""
+    if not 1 <= interval <= 65535:
+        raise ValueError(f"interval must be 1..65535 MCUs, not {interval}")
+    return _augloader.add_restart_markers(bytes(jpeg), interval)

@@ -19,7 +19,7 @@ use augloader::{
 };
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 pyo3::create_exception!(
     _augloader,
@@ -374,6 +374,22 @@ fn augment_array(
     augmented(out, &params)
 }
 
+/// `data` (a JPEG) re-encoded losslessly with a restart marker every `interval` MCUs.
+#[pyfunction]
+fn add_restart_markers<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    interval: u16,
+) -> PyResult<Bound<'py, PyBytes>> {
+    if interval == 0 {
+        return Err(value_err("interval must be at least 1 MCU"));
+    }
+    let out = py
+        .allow_threads(|| augloader::decode::add_restart_markers(data, interval))
+        .map_err(value_err)?;
+    Ok(PyBytes::new(py, &out))
+}
+
 /// The pipeline presets: (name, what it does).
 #[pyfunction]
 fn presets() -> Vec<(&'static str, &'static str)> {
@@ -390,5 +406,6 @@ fn _augloader(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(augment_file, m)?)?;
     m.add_function(wrap_pyfunction!(augment_array, m)?)?;
     m.add_function(wrap_pyfunction!(presets, m)?)?;
+    m.add_function(wrap_pyfunction!(add_restart_markers, m)?)?;
     Ok(())
 }

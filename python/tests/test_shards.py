@@ -76,3 +76,38 @@ def test_shards_written_by_augloader_read_back_in_webdataset(dataset, tmp_path, 
         labels = np.concatenate([np.asarray(y) for _, y in loader])
         wds_labels = [int(s["cls"]) for s in wds.WebDataset(urls, shardshuffle=False)]
         assert labels.tolist() == wds_labels
+
+
+def test_restart_markers_keep_the_pixels_and_the_batches(dataset, tmp_path):
+    from PIL import Image
+
+    def pixels(data: bytes) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+    samples = folder_samples(dataset / "train")
+    out = tmp_path / "restart"
+    out.mkdir()
+    with tarfile.open(out / "train-000000.tar", "w") as tar:
+        for i, (path, label) in enumerate(samples):
+            data = path.read_bytes()
+            marked = augloader.add_restart_markers(data, interval=1)
+            # A DRI segment before the scan, and the same pixels in Pillow.
+            assert b"\xff\xdd\x00\x04\x00\x01" in marked[: marked.index(b"\xff\xda")]
+            assert np.array_equal(pixels(marked), pixels(data))
+            add(tar, f"s{i:05}.jpg", marked)
+            add(tar, f"s{i:05}.cls", str(label).encode())
+    # Window decodes of the marked files (cut to the intervals around each crop) give the
+    # folder's batches byte for byte.
+    for pipeline in ("resnet-train", "inception-train", "eval"):
+        kw = dict(pipeline=pipeline, size=24, batch_size=8, workers=2, seed=5)
+        a = batches(augloader.Loader(dataset, **kw))
+        b = batches(augloader.Loader(str(out), **kw))
+        assert len(a) == len(b) > 0
+        assert all(np.array_equal(p[0], q[0]) and np.array_equal(p[1], q[1]) for p, q in zip(a, b))
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(png, format="PNG")
+    for bad in (png.getvalue(), b"\xff\xd8\xff\xdb truncated", b""):
+        with pytest.raises(ValueError):
+            augloader.add_restart_markers(bad)
+    with pytest.raises(ValueError):
+        augloader.add_restart_markers(samples[0][0].read_bytes(), interval=0)
