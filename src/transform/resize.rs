@@ -2,7 +2,7 @@
 //! `antialias=True` reproduces), through fast_image_resize, plus the crop/pad helpers.
 
 use fast_image_resize::images::{CroppedImage, Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{FilterType, IntoImageView, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::RgbImage;
 
 /// A reusable resizer (one per worker: it keeps its scratch buffers between calls).
@@ -57,11 +57,6 @@ impl Resize {
         out_w: u32,
         out_h: u32,
     ) -> RgbImage {
-        let view = ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3)
-            .expect("RgbImage buffer matches its dimensions");
-        let len = out_w as usize * out_h as usize * 3;
-        let mut dst = Image::from_vec_u8(out_w, out_h, crate::pool::take(len), PixelType::U8x3)
-            .expect("buffer of the image's size");
         // Clamped: floating-point rounding may push the window a hair past the border.
         let opts = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
@@ -71,10 +66,7 @@ impl Resize {
                 ww.min(src.width() as f64 - x0),
                 wh.min(src.height() as f64 - y0),
             );
-        self.resizer
-            .resize(&view, &mut dst, &opts)
-            .expect("pixel types match");
-        RgbImage::from_raw(out_w, out_h, dst.into_vec()).unwrap()
+        self.resample(&view(src), out_w, out_h, &opts)
     }
 
     /// Resizes the whole of `src` to `width` x `height`.
@@ -95,22 +87,34 @@ impl Resize {
         if (w, h) == (width, height) {
             return crop_image(src, [top, left, h, w]);
         }
-        let view = ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3)
-            .expect("RgbImage buffer matches its dimensions");
+        let view = view(src);
         let part = CroppedImage::new(&view, left, top, w, h).expect("part inside the image");
-        let mut dst = Image::from_vec_u8(
-            width,
-            height,
-            crate::pool::take(width as usize * height as usize * 3),
-            PixelType::U8x3,
-        )
-        .expect("buffer of the image's size");
         let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+        self.resample(&part, width, height, &opts)
+    }
+
+    /// `src` resampled by `opts` into a new `width` x `height` image (buffer from the pool).
+    fn resample(
+        &mut self,
+        src: &impl IntoImageView,
+        width: u32,
+        height: u32,
+        opts: &ResizeOptions,
+    ) -> RgbImage {
+        let len = width as usize * height as usize * 3;
+        let mut dst = Image::from_vec_u8(width, height, crate::pool::take(len), PixelType::U8x3)
+            .expect("buffer of the image's size");
         self.resizer
-            .resize(&part, &mut dst, &opts)
+            .resize(src, &mut dst, opts)
             .expect("pixel types match");
         RgbImage::from_raw(width, height, dst.into_vec()).unwrap()
     }
+}
+
+/// `src` as fast_image_resize's view of its pixels.
+fn view(src: &RgbImage) -> ImageRef<'_> {
+    ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3)
+        .expect("RgbImage buffer matches its dimensions")
 }
 
 /// Copies the window (top, left, height, width) out of `src`.
