@@ -205,7 +205,10 @@ pub fn apply_geometry(src: &RgbImage, p: &GeometryParams, resize: &mut Resize) -
             resize: [h, w],
             crop,
         } => resize.resize_crop(src, w, h, crop),
-        GeometryParams::CropResize { crop, size: [h, w] } => resize.resize_part(src, crop, w, h),
+        GeometryParams::CropResize { crop, size: [h, w] } => {
+            let cropped = crop_image(src, crop);
+            resize.resize(&cropped, w, h)
+        }
         GeometryParams::PadCrop { pad, crop } => crop_image(&pad_image(src, pad), crop),
         GeometryParams::Identity => src.clone(),
     }
@@ -321,12 +324,10 @@ fn apply_geometry_window(d: &Decoded, p: &GeometryParams, resize: &mut Resize) -
         } => {
             if d.scale == 1 {
                 // torchvision crops first: the filter sees nothing outside the crop.
-                resize.resize_part(
-                    &d.image,
-                    [top - d.origin.1, left - d.origin.0, ch, cw],
-                    ow,
-                    oh,
-                )
+                let cropped = crop_image(&d.image, [top - d.origin.1, left - d.origin.0, ch, cw]);
+                let out = resize.resize(&cropped, ow, oh);
+                crate::pool::give(cropped.into_raw());
+                out
             } else {
                 let window = [
                     left as f64 / k - ox,

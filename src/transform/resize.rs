@@ -1,8 +1,8 @@
 //! Bilinear resizing with antialiasing (Pillow's convolution, which torchvision's
 //! `antialias=True` reproduces), through fast_image_resize, plus the crop/pad helpers.
 
-use fast_image_resize::images::{CroppedImage, Image, ImageRef};
-use fast_image_resize::{FilterType, IntoImageView, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::RgbImage;
 
 /// A reusable resizer (one per worker: it keeps its scratch buffers between calls).
@@ -57,6 +57,11 @@ impl Resize {
         out_w: u32,
         out_h: u32,
     ) -> RgbImage {
+        let view = ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3)
+            .expect("RgbImage buffer matches its dimensions");
+        let len = out_w as usize * out_h as usize * 3;
+        let mut dst = Image::from_vec_u8(out_w, out_h, crate::pool::take(len), PixelType::U8x3)
+            .expect("buffer of the image's size");
         // Clamped: floating-point rounding may push the window a hair past the border.
         let opts = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
@@ -66,55 +71,16 @@ impl Resize {
                 ww.min(src.width() as f64 - x0),
                 wh.min(src.height() as f64 - y0),
             );
-        self.resample(&view(src), out_w, out_h, &opts)
+        self.resizer
+            .resize(&view, &mut dst, &opts)
+            .expect("pixel types match");
+        RgbImage::from_raw(out_w, out_h, dst.into_vec()).unwrap()
     }
 
     /// Resizes the whole of `src` to `width` x `height`.
     pub fn resize(&mut self, src: &RgbImage, width: u32, height: u32) -> RgbImage {
         self.resize_crop(src, width, height, [0, 0, height, width])
     }
-
-    /// Resizes the part (top, left, height, width) of `src` to `width` x `height` as if it were
-    /// the whole image (the filter sees nothing outside it): `crop_image` then `resize`, without
-    /// the copy.
-    pub fn resize_part(
-        &mut self,
-        src: &RgbImage,
-        [top, left, h, w]: [u32; 4],
-        width: u32,
-        height: u32,
-    ) -> RgbImage {
-        if (w, h) == (width, height) {
-            return crop_image(src, [top, left, h, w]);
-        }
-        let view = view(src);
-        let part = CroppedImage::new(&view, left, top, w, h).expect("part inside the image");
-        let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-        self.resample(&part, width, height, &opts)
-    }
-
-    /// `src` resampled by `opts` into a new `width` x `height` image (buffer from the pool).
-    fn resample(
-        &mut self,
-        src: &impl IntoImageView,
-        width: u32,
-        height: u32,
-        opts: &ResizeOptions,
-    ) -> RgbImage {
-        let len = width as usize * height as usize * 3;
-        let mut dst = Image::from_vec_u8(width, height, crate::pool::take(len), PixelType::U8x3)
-            .expect("buffer of the image's size");
-        self.resizer
-            .resize(src, &mut dst, opts)
-            .expect("pixel types match");
-        RgbImage::from_raw(width, height, dst.into_vec()).unwrap()
-    }
-}
-
-/// `src` as fast_image_resize's view of its pixels.
-fn view(src: &RgbImage) -> ImageRef<'_> {
-    ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3)
-        .expect("RgbImage buffer matches its dimensions")
 }
 
 /// Copies the window (top, left, height, width) out of `src`.
@@ -175,22 +141,6 @@ mod tests {
                 .max()
                 .unwrap();
             assert!(diff <= 1, "max diff {diff} for {w}x{h} {crop:?}");
-        }
-    }
-
-    #[test]
-    fn resize_part_equals_crop_then_resize() {
-        let src = gradient(301, 199);
-        let mut r = Resize::new();
-        for (part, w, h) in [
-            ([0, 0, 199, 301], 224, 224),
-            ([17, 40, 150, 201], 224, 224),
-            ([190, 290, 9, 11], 32, 40),
-            ([5, 7, 120, 130], 64, 48),
-            ([5, 7, 120, 130], 130, 120),
-        ] {
-            let want = r.resize(&crop_image(&src, part), w, h);
-            assert_eq!(r.resize_part(&src, part, w, h), want, "{part:?} -> {w}x{h}");
         }
     }
 
