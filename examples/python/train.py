@@ -10,6 +10,7 @@ channels_last on CUDA). Each epoch prints one JSON line as `augloader train` doe
 """
 
 import argparse
+import gc
 import json
 import os
 import time
@@ -128,6 +129,11 @@ def main():
                 "data_wait_fraction": wait / secs, "val_top1": top1,
             }), flush=True)
     if dist.is_initialized():
+        # Free the DDP reducer first: as the process group's last holder it would join gloo's
+        # threads with the GIL held while one of them may need the GIL to free a tensor (a
+        # deadlock, seen at exit); destroy_process_group joins them with the GIL released.
+        del ddp
+        gc.collect()
         dist.destroy_process_group()
 
 
