@@ -4,9 +4,11 @@
 # count, and the medians are compared with DALI's decode-only rate. Prints a Markdown table.
 # Both time warm pipelines: dali_baseline.py runs one batch before its clock starts, and
 # `augloader bench --warmup 1` one epoch (its own epochs restart the workers, timed).
-# usage: scripts/bench_vs_dali.sh [CORPUS] [WORKERS] [EPOCHS] [ROUNDS] [OURS]
+# usage: scripts/bench_vs_dali.sh [CORPUS] [WORKERS] [EPOCHS] [ROUNDS] [OURS] [LAYOUT]
 # OURS: the dataset augloader reads (default CORPUS), e.g. shards written from CORPUS with
 # `augloader shard --restart-interval 4` (the same photos; DALI reads CORPUS).
+# LAYOUT: augloader's batch layout, nchw (default) or nhwc (channels_last). DALI's decode-only
+# pipeline outputs HWC images; its other pipelines output CHW.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -15,6 +17,7 @@ workers="${2:-2}"
 epochs="${3:-3}"
 rounds="${4:-3}"
 ours_data="${5:-$corpus}"
+layout="${6:-nchw}"
 cargo build --release --quiet
 dali_venv="$AUGLOADER_CACHE/venv-dali"
 if [ ! -f "$dali_venv/.complete" ]; then
@@ -27,7 +30,7 @@ declare -A ours theirs
 for p in decode resnet-train inception-train eval; do
   a=() d=()
   for _ in $(seq "$rounds"); do
-    a+=("$(rate ./target/release/augloader bench --data "$ours_data" --pipeline "$p" --workers "$workers" --epochs "$epochs" --warmup 1 --batch 64 --json)")
+    a+=("$(rate ./target/release/augloader bench --data "$ours_data" --pipeline "$p" --workers "$workers" --epochs "$epochs" --warmup 1 --batch 64 --layout "$layout" --json)")
     d+=("$(rate "$dali_venv/bin/python" ../shared/bench/dali_baseline.py "$corpus" "$p" "$workers" "$epochs" 64)")
   done
   ours[$p]=$(echo "${a[*]}" | median)
@@ -35,7 +38,7 @@ for p in decode resnet-train inception-train eval; do
   echo "$p: augloader ${a[*]} / DALI ${d[*]}" >&2
 done
 [ "$ours_data" = "$corpus" ] || echo "augloader reads $ours_data"
-echo "corpus $corpus, $workers workers/threads, $epochs epochs, batch 64, median of $rounds alternating runs (images/s)"
+echo "corpus $corpus, $workers workers/threads, $epochs epochs, batch 64, augloader layout $layout, median of $rounds alternating runs (images/s)"
 echo
 echo "| pipeline | augloader | DALI CPU | augloader / DALI | augloader / DALI decode |"
 echo "|---|---|---|---|---|"

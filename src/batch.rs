@@ -1,4 +1,5 @@
-//! Collation: one contiguous NCHW buffer per batch, and its conversion to a tch::Tensor.
+//! Collation: one contiguous NCHW (or NHWC) buffer per batch, and its conversion to a
+//! tch::Tensor.
 
 use image::RgbImage;
 
@@ -16,12 +17,25 @@ pub enum Dtype {
     F32,
 }
 
+/// Memory order of a batch's pixels. Either way [`Batch::shape`] is [N, 3, H, W]; NHWC is
+/// PyTorch's `channels_last` memory format of that shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Each image's three planes one after another. The default.
+    #[default]
+    Nchw,
+    /// Each image's pixels as decoded (R, G, B interleaved): no split into planes at collation,
+    /// and what CUDA convolutions prefer (`channels_last`).
+    Nhwc,
+}
+
 /// The pixels of a batch. A loader's buffers go back to its pool when dropped.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BatchData {
-    /// u8 NCHW.
+    /// u8, in the batch's [`Layout`].
     U8(Pooled<u8>),
-    /// f32 NCHW, normalised.
+    /// f32, normalised, in the batch's [`Layout`].
     F32(Pooled<f32>),
 }
 
@@ -56,8 +70,10 @@ pub struct Skipped {
 /// One collated batch: contiguous CHW images one after another, labels and dataset indices.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Batch {
-    /// Pixels; for a fixed-size pipeline this is one NCHW array.
+    /// Pixels; for a fixed-size pipeline this is one NCHW (or NHWC, see `layout`) array.
     pub data: BatchData,
+    /// Memory order of `data`.
+    pub layout: Layout,
     /// (height, width) of each image (all equal for fixed-size pipelines).
     pub sizes: Vec<(u32, u32)>,
     /// Label of each image.
@@ -80,8 +96,19 @@ fn split_planes(src: &[u8], r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
     }
 }
 
+/// How a batch is collated: element type, memory order and normalisation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Collate {
+    /// Element type.
+    pub dtype: Dtype,
+    /// Memory order.
+    pub layout: Layout,
+    /// Normalisation (applied to f32 batches, carried for u8 ones).
+    pub normalize: Normalize,
+}
+
 impl Batch {
-    /// Collates HWC images into one CHW-per-image buffer.
+    /// Collates HWC images into one NCHW buffer (each image's planes one after another).
     pub fn collate(
         images: &[RgbImage],
         labels: Vec<i64>,
@@ -89,30 +116,51 @@ impl Batch {
         dtype: Dtype,
         normalize: Normalize,
     ) -> Batch {
-        let fresh = BatchBuffers::new(0);
-        Self::collate_in(&fresh, images, labels, indices, dtype, normalize)
+        let how = Collate {
+            dtype,
+            layout: Layout::Nchw,
+            normalize,
+        };
+        Self::collate_as(images, labels, indices, how)
     }
 
-    /// As [`Batch::collate`], into a buffer of `buffers`: every element is written.
+    /// Collates HWC images as `how` says.
+    pub fn collate_as(
+        images: &[RgbImage],
+        labels: Vec<i64>,
+        indices: Vec<usize>,
+        how: Collate,
+    ) -> Batch {
+        let fresh = BatchBuffers::new(0);
+        Self::collate_in(&fresh, images, labels, indices, how)
+    }
+
+    /// As [`Batch::collate_as`], into a buffer of `buffers`: every element is written.
     pub(crate) fn collate_in(
         buffers: &BatchBuffers,
         images: &[RgbImage],
         labels: Vec<i64>,
         indices: Vec<usize>,
-        dtype: Dtype,
-        normalize: Normalize,
+        how: Collate,
     ) -> Batch {
         let total: usize = images.iter().map(|i| i.len()).sum();
         let sizes = images.iter().map(|i| (i.height(), i.width())).collect();
-        let data = match dtype {
+        let normalize = how.normalize;
+        let data = match how.dtype {
             Dtype::U8 => {
                 let mut out = buffers.u8.take(total);
                 let mut off = 0;
                 for img in images {
-                    let plane = img.len() / 3;
-                    let (r, rest) = out[off..off + img.len()].split_at_mut(plane);
-                    let (g, b) = rest.split_at_mut(plane);
-                    split_planes(img.as_raw(), r, g, b);
+                    let dst = &mut out[off..off + img.len()];
+                    match how.layout {
+                        Layout::Nchw => {
+                            let plane = img.len() / 3;
+                            let (r, rest) = dst.split_at_mut(plane);
+                            let (g, b) = rest.split_at_mut(plane);
+                            split_planes(img.as_raw(), r, g, b);
+                        }
+                        Layout::Nhwc => dst.copy_from_slice(img.as_raw()),
+                    }
                     off += img.len();
                 }
                 BatchData::U8(out)
@@ -121,7 +169,11 @@ impl Batch {
                 let mut out = buffers.f32.take(total);
                 let mut off = 0;
                 for img in images {
-                    normalize.hwc_u8_to_chw_f32(img.as_raw(), &mut out[off..off + img.len()]);
+                    let dst = &mut out[off..off + img.len()];
+                    match how.layout {
+                        Layout::Nchw => normalize.hwc_u8_to_chw_f32(img.as_raw(), dst),
+                        Layout::Nhwc => normalize.hwc_u8_to_hwc_f32(img.as_raw(), dst),
+                    }
                     off += img.len();
                 }
                 BatchData::F32(out)
@@ -129,6 +181,7 @@ impl Batch {
         };
         Batch {
             data,
+            layout: how.layout,
             sizes,
             labels,
             indices,
@@ -153,7 +206,7 @@ impl Batch {
     }
 
     /// [N, 3, H, W] when every image has the same size; N counts every view (samples x
-    /// [`Batch::views`]).
+    /// [`Batch::views`]). The logical shape: an NHWC batch holds it in `channels_last` order.
     pub fn shape(&self) -> Option<[usize; 4]> {
         let first = *self.sizes.first()?;
         self.sizes.iter().all(|s| *s == first).then_some([
@@ -198,16 +251,20 @@ mod torch {
     }
 
     impl Batch {
-        /// The images as an [N, 3, H, W] tensor on the CPU (u8 or f32 as collated), with one
-        /// copy; pinned when CUDA is available so the host-to-device copy can be asynchronous.
-        /// Panics on a ragged batch (see [`Batch::shape`]).
+        /// The images as an [N, 3, H, W] tensor on the CPU (u8 or f32 as collated; in
+        /// `channels_last` memory format for NHWC batches), with one copy; pinned when CUDA is
+        /// available so the host-to-device copy can be asynchronous. Panics on a ragged batch
+        /// (see [`Batch::shape`]).
         pub fn images_tensor(&self) -> Tensor {
-            let shape = self.shape().expect("images of one size").map(|d| d as i64);
+            let [n, c, h, w] = self.shape().expect("images of one size").map(|d| d as i64);
             let t = match &self.data {
                 BatchData::U8(v) => Tensor::from_slice(v),
                 BatchData::F32(v) => Tensor::from_slice(v),
-            }
-            .view(shape);
+            };
+            let t = match self.layout {
+                Layout::Nchw => t.view([n, c, h, w]),
+                Layout::Nhwc => t.view([n, h, w, c]).permute([0, 3, 1, 2]),
+            };
             if tch::Cuda::is_available() {
                 t.pin_memory(Device::Cuda(0))
             } else {
@@ -259,5 +316,35 @@ mod tests {
         );
         assert_eq!(b.shape(), Some([2, 3, 1, 2]));
         assert_eq!(b.bytes(), &[0, 1, 10, 11, 20, 21, 0, 1, 10, 11, 20, 21]);
+    }
+
+    #[test]
+    fn nhwc_keeps_the_pixels_interleaved_and_normalises_per_channel() {
+        let a = RgbImage::from_fn(2, 1, |x, _| {
+            image::Rgb([x as u8, 10 + x as u8, 20 + x as u8])
+        });
+        let how = |dtype| Collate {
+            dtype,
+            layout: Layout::Nhwc,
+            normalize: Normalize::IMAGENET,
+        };
+        let b = Batch::collate_as(std::slice::from_ref(&a), vec![0], vec![4], how(Dtype::U8));
+        assert_eq!(b.shape(), Some([1, 3, 1, 2]));
+        assert_eq!(b.bytes(), &[0, 10, 20, 1, 11, 21]);
+        let chw = Batch::collate(
+            std::slice::from_ref(&a),
+            vec![0],
+            vec![4],
+            Dtype::F32,
+            Normalize::IMAGENET,
+        );
+        let hwc = Batch::collate_as(&[a], vec![0], vec![4], how(Dtype::F32));
+        let (BatchData::F32(chw), BatchData::F32(hwc)) = (chw.data, hwc.data) else {
+            panic!("f32 batches")
+        };
+        for (i, v) in hwc.iter().enumerate() {
+            let (px, c) = (i / 3, i % 3);
+            assert_eq!(*v, chw[c * 2 + px]);
+        }
     }
 }

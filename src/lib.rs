@@ -48,7 +48,7 @@ pub mod tta;
 #[cfg(feature = "bundled-jpeg")]
 use mozjpeg_sys as _;
 
-pub use batch::{Batch, BatchData, Dtype};
+pub use batch::{Batch, BatchData, Collate, Dtype, Layout};
 pub use decode::{decode_rgb8, DecodeError, DecodeOptions};
 pub use loader::{ErrorPolicy, LoadError, Loader, LoaderBuilder};
 pub use source::{

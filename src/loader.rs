@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use image::RgbImage;
 
-use crate::batch::{Batch, BatchBuffers, Dtype, Skipped};
+use crate::batch::{Batch, BatchBuffers, Collate, Dtype, Layout, Skipped};
 use crate::decode::{decode_rgb8, decode_window, read_header, DecodeError, DecodeOptions};
 use crate::pool;
 use crate::rng::{sample_rng, SampleRng};
@@ -89,6 +89,7 @@ pub struct LoaderBuilder {
     world_size: usize,
     policy: ErrorPolicy,
     dtype: Dtype,
+    layout: Layout,
     decode: DecodeOptions,
     tta: Option<TtaConfig>,
 }
@@ -148,6 +149,11 @@ impl LoaderBuilder {
         self.dtype = d;
         self
     }
+    /// Memory order of the batches (NCHW by default; NHWC is `channels_last`).
+    pub fn layout(mut self, l: Layout) -> Self {
+        self.layout = l;
+        self
+    }
     /// Decoding limits.
     pub fn decode_options(mut self, d: DecodeOptions) -> Self {
         self.decode = d;
@@ -187,6 +193,11 @@ impl LoaderBuilder {
             }
         }
         let prefetch = self.prefetch.unwrap_or(2 * self.workers);
+        let collate = Collate {
+            dtype: self.dtype,
+            layout: self.layout,
+            normalize: self.pipeline.normalize,
+        };
         Ok(Loader {
             sampler: Sampler {
                 len: self.source.len(),
@@ -202,7 +213,7 @@ impl LoaderBuilder {
                 pipeline: self.pipeline,
                 seed: self.seed,
                 policy: self.policy,
-                dtype: self.dtype,
+                collate,
                 decode: self.decode,
                 tta: self.tta,
                 // At most `prefetch` batches are in flight, and the consumer holds one or two.
@@ -220,7 +231,7 @@ struct Shared {
     pipeline: Pipeline,
     seed: u64,
     policy: ErrorPolicy,
-    dtype: Dtype,
+    collate: Collate,
     decode: DecodeOptions,
     tta: Option<TtaConfig>,
     buffers: BatchBuffers,
@@ -252,9 +263,15 @@ impl Loader {
             world_size: 1,
             policy: ErrorPolicy::Fail,
             dtype: Dtype::U8,
+            layout: Layout::Nchw,
             decode: DecodeOptions::default(),
             tta: None,
         }
+    }
+
+    /// Memory order of the batches.
+    pub fn layout(&self) -> Layout {
+        self.shared.collate.layout
     }
 
     /// Batches per epoch on this rank.
@@ -611,14 +628,7 @@ fn finish_batch(
         .into_iter()
         .flat_map(|i| i.expect("filled"))
         .collect();
-    let mut batch = Batch::collate_in(
-        &shared.buffers,
-        &images,
-        labels,
-        used,
-        shared.dtype,
-        shared.pipeline.normalize,
-    );
+    let mut batch = Batch::collate_in(&shared.buffers, &images, labels, used, shared.collate);
     images.into_iter().for_each(|i| pool::give(i.into_raw()));
     batch.skipped = skipped;
     Ok(batch)

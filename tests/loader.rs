@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use augloader::source::Payload;
 use augloader::{
-    Batch, ErrorPolicy, ImageFolder, LoadError, Loader, Pipeline, Source, SourceError,
+    Batch, BatchData, Dtype, ErrorPolicy, ImageFolder, Layout, LoadError, Loader, Pipeline, Source,
+    SourceError,
 };
 
 fn folder(classes: usize, per_class: usize) -> (tempfile::TempDir, Arc<dyn Source>) {
@@ -266,5 +267,61 @@ fn invalid_settings_are_errors() {
         Loader::builder(src.clone(), pipeline()).prefetch(0),
     ] {
         assert!(matches!(b.build(), Err(LoadError::Config(_))));
+    }
+}
+
+#[test]
+fn nhwc_batches_hold_the_nchw_pixels_channel_last() {
+    let (_d, src) = folder(3, 5);
+    for dtype in [Dtype::U8, Dtype::F32] {
+        let batches = |layout| {
+            let l = Loader::builder(src.clone(), pipeline())
+                .batch_size(4)
+                .workers(2)
+                .seed(3)
+                .dtype(dtype)
+                .layout(layout)
+                .build()
+                .unwrap();
+            assert_eq!(l.layout(), layout);
+            collect(&l, 1)
+        };
+        let (planar, interleaved) = (batches(Layout::Nchw), batches(Layout::Nhwc));
+        assert_eq!(planar.len(), interleaved.len());
+        for (p, i) in planar.iter().zip(&interleaved) {
+            assert_eq!(
+                (p.shape(), &p.labels, &p.indices),
+                (i.shape(), &i.labels, &i.indices)
+            );
+            assert_eq!((p.layout, i.layout), (Layout::Nchw, Layout::Nhwc));
+            let [n, c, h, w] = p.shape().unwrap();
+            let nchw = |b, ch, y, x| ((b * c + ch) * h + y) * w + x;
+            let nhwc = |b, ch, y, x| ((b * h + y) * w + x) * c + ch;
+            let same = |at: &dyn Fn(usize) -> bool| (0..n * c * h * w).all(at);
+            let unflat = |k: usize| (k / (c * h * w), k / (h * w) % c, k / w % h, k % w);
+            match (&p.data, &i.data) {
+                (BatchData::U8(a), BatchData::U8(b)) => assert!(same(&|k| {
+                    let (bb, ch, y, x) = unflat(k);
+                    a[nchw(bb, ch, y, x)] == b[nhwc(bb, ch, y, x)]
+                })),
+                (BatchData::F32(a), BatchData::F32(b)) => assert!(same(&|k| {
+                    let (bb, ch, y, x) = unflat(k);
+                    a[nchw(bb, ch, y, x)] == b[nhwc(bb, ch, y, x)]
+                })),
+                _ => panic!("dtype {dtype:?} not kept"),
+            }
+            #[cfg(feature = "torch")]
+            {
+                let (tp, ti) = (p.images_tensor(), i.images_tensor());
+                assert_eq!(tp.size(), ti.size());
+                assert!(tp.equal(&ti), "the same tensor either way");
+                let (c, h, w) = (c as i64, h as i64, w as i64);
+                assert_eq!(
+                    ti.stride(),
+                    [h * w * c, 1, w * c, c],
+                    "channels_last strides"
+                );
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
     torchrun --nproc_per_node 2 examples/python/train.py --data DATA   # DDP: gloo on CPU, nccl on CUDA
 
 Batches arrive as uint8 [B, 3, H, W] and are normalised on the device (with AMP and
-channels_last on CUDA). Each epoch prints one JSON line as `augloader train` does
+channels_last batches on CUDA). Each epoch prints one JSON line as `augloader train` does
 (images_per_sec, data_wait_fraction, val_top1). The checkpoint holds the model, the optimiser and
 `loader.state_dict()`, so `--resume` continues mid-epoch exactly, also on another number of ranks.
 """
@@ -78,8 +78,10 @@ def main():
     args = parse_args()
     rank, device = setup_distributed()
     torch.manual_seed(args.seed)
-    train = augloader.Loader(args.data, batch_size=args.batch_size, workers=args.workers, seed=args.seed, drop_last=True, size=args.size)
-    val = augloader.Loader(args.data, split="val", batch_size=args.batch_size, workers=args.workers, size=args.size)
+    # On CUDA, channels_last batches go to the device in the memory format its convolutions prefer.
+    layout = {"channels_last": device.type == "cuda"}
+    train = augloader.Loader(args.data, batch_size=args.batch_size, workers=args.workers, seed=args.seed, drop_last=True, size=args.size, **layout)
+    val = augloader.Loader(args.data, split="val", batch_size=args.batch_size, workers=args.workers, size=args.size, **layout)
     mean = torch.tensor(train.mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(train.std, device=device).view(1, 3, 1, 1)
     model = getattr(torchvision.models, args.model)(num_classes=len(train.classes)).to(device)

@@ -15,7 +15,7 @@ use augloader::rng::sample_rng;
 use augloader::transform::{Params, Pipeline, PipelineOverrides, Resize, PRESETS};
 use augloader::tta::{TtaConfig, TtaMode, TTA_MODES};
 use augloader::{
-    open_dataset, Batch, BatchData, DecodeOptions, ErrorPolicy, Loader, Source, Split,
+    open_dataset, Batch, BatchData, DecodeOptions, ErrorPolicy, Layout, Loader, Source, Split,
 };
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
@@ -128,7 +128,7 @@ struct PyLoader {
 #[pymethods]
 impl PyLoader {
     #[new]
-    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, rank, world_size, skip_errors, tta))]
+    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, rank, world_size, skip_errors, tta, channels_last))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         data: &str,
@@ -145,6 +145,7 @@ impl PyLoader {
         world_size: usize,
         skip_errors: bool,
         tta: Option<&str>,
+        channels_last: bool,
     ) -> PyResult<Self> {
         let (pipeline, decode) = build_pipeline(pipeline, overrides)?;
         let tta = match tta {
@@ -186,6 +187,11 @@ impl PyLoader {
                 ErrorPolicy::Fail
             })
             .decode_options(decode)
+            .layout(if channels_last {
+                Layout::Nhwc
+            } else {
+                Layout::Nchw
+            })
             .build()
             .map_err(value_err)?;
         Ok(PyLoader {
@@ -248,8 +254,13 @@ struct PyEpoch {
 type Item = (Buffer, Buffer, Buffer, Vec<(usize, String, String)>);
 
 fn batch_item(b: Batch) -> Item {
-    // [B, 3, H, W], or [B, V, 3, H, W] for TTA views.
+    // The shape in memory: [B, 3, H, W], or [B, V, 3, H, W] for TTA views; NHWC batches end in
+    // [H, W, 3] instead (Python permutes them to the logical shape).
     let mut shape = b.shape().map_or_else(Vec::new, |s| s.to_vec());
+    if b.layout == Layout::Nhwc && !shape.is_empty() {
+        let c = shape.remove(1);
+        shape.push(c);
+    }
     let views = b.views();
     if views > 1 && !shape.is_empty() {
         shape[0] = b.len();

@@ -257,3 +257,19 @@ def test_tta_views_equal_torchvision_ten_crop(dataset):
         augloader.Loader(dataset, split="val", tta="multiscale")
     with pytest.raises(ValueError, match="unknown tta"):
         augloader.Loader(dataset, split="val", tta="20crop")
+
+
+def test_channels_last_gives_the_same_images_in_channels_last_memory(dataset):
+    for kwargs in ({"split": "train"}, {"split": "val", "tta": "5crop", "size": 32}):
+        planar = augloader.Loader(dataset, batch_size=8, workers=2, seed=4, **kwargs)
+        last = augloader.Loader(dataset, batch_size=8, workers=2, seed=4, channels_last=True, **kwargs)
+        a, b = list(planar), list(last)
+        assert len(a) == len(b) > 1
+        for (xa, ya), (xb, yb) in zip(a, b):
+            assert xa.shape == xb.shape and torch.equal(xa, xb) and torch.equal(ya, yb)
+            if xb.dim() == 4:
+                assert xb.is_contiguous(memory_format=torch.channels_last)
+                assert not xa.is_contiguous(memory_format=torch.channels_last)
+            else:  # [B, V, 3, H, W]: the [B * V, 3, H, W] view a model takes is channels_last
+                assert xb.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+            assert xb.untyped_storage().nbytes() == xb.numel()  # no copy made

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use xxhash_rust::xxh3::Xxh3;
 
-use augloader::{Dtype, LoadError, Loader, Split};
+use augloader::{Dtype, Layout, LoadError, Loader, Split};
 
 use super::args::{data_dir, open_split, LoaderArgs, PipelineArgs};
 use super::ranges;
@@ -27,6 +27,10 @@ pub struct BenchArgs {
     /// Output element type.
     #[arg(long, value_enum, default_value = "u8")]
     dtype: DtypeArg,
+    /// Memory order of the batches: nchw, or nhwc (PyTorch's channels_last: the pixels stay
+    /// interleaved as decoded, no split into planes).
+    #[arg(long, value_enum, default_value = "nchw")]
+    layout: LayoutArg,
     /// Print one JSON line instead of a table.
     #[arg(long)]
     json: bool,
@@ -44,6 +48,12 @@ enum DtypeArg {
     F32,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LayoutArg {
+    Nchw,
+    Nhwc,
+}
+
 /// What a bench run measured.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
@@ -53,6 +63,8 @@ pub struct BenchReport {
     pub workers: usize,
     /// Batch size.
     pub batch: usize,
+    /// Memory order of the batches.
+    pub layout: Layout,
     /// Images delivered (all epochs).
     pub images: usize,
     /// Wall time of the timed epochs.
@@ -139,6 +151,7 @@ pub fn measure(
             pipeline: loader.pipeline().name.clone(),
             workers,
             batch,
+            layout: loader.layout(),
             images,
             seconds,
             images_per_sec: images as f64 / seconds.max(1e-9),
@@ -165,6 +178,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         .dtype(match a.dtype {
             DtypeArg::U8 => Dtype::U8,
             DtypeArg::F32 => Dtype::F32,
+        })
+        .layout(match a.layout {
+            LayoutArg::Nchw => Layout::Nchw,
+            LayoutArg::Nhwc => Layout::Nhwc,
         })
         .decode_options(a.loader.decode_options());
     if let Some(p) = a.loader.prefetch {

@@ -39,6 +39,17 @@ impl Normalize {
             }
         }
     }
+
+    /// As [`Normalize::hwc_u8_to_chw_f32`], keeping the HWC order.
+    pub fn hwc_u8_to_hwc_f32(&self, src: &[u8], dst: &mut [f32]) {
+        let scale = self.std.map(|s| 1.0 / (255.0 * s));
+        let shift = [0, 1, 2].map(|c| -self.mean[c] / self.std[c]);
+        for (px, out) in src.chunks_exact(3).zip(dst.chunks_exact_mut(3)) {
+            for c in 0..3 {
+                out[c] = px[c] as f32 * scale[c] + shift[c];
+            }
+        }
+    }
 }
 
 #[cfg(test)]
