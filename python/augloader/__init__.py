@@ -328,12 +328,14 @@ def augment(
     return _array(buf), json.loads(params)
 
 
-def add_restart_markers(jpeg: bytes, interval: int = 4) -> bytes:
+def add_restart_markers(jpeg: bytes, interval: int = 1) -> bytes:
     """Re-encodes a JPEG losslessly (the same DCT coefficients, so the same pixels) as one
     baseline scan with a restart marker every ``interval`` MCUs, as ``augloader shard
     --restart-interval`` does. The loader then decodes only the restart intervals around each
     crop's window instead of everything above it: use it on the JPEGs of a training set's shards
-    (e.g. in a ``webdataset.ShardWriter`` loop). 4 adds about 0.1% to the size.
+    (e.g. in a ``webdataset.ShardWriter`` loop). 1 (a marker after every MCU) always lets a
+    window's columns be cut out too: the fastest for random crops, about 7% larger files; 4 adds
+    about 0.1%, but cuts columns only where it divides the MCUs of a row.
 
     Raises ``ValueError`` for data that is not a JPEG libjpeg can re-encode (PNG, damaged,
     over the pixel limit)."""

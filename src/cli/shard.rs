@@ -42,8 +42,10 @@ pub struct ShardArgs {
     overwrite: bool,
     /// Re-encode JPEGs losslessly with a restart marker every N MCUs (0: store them as they are).
     /// The pixels stay the same, and a random crop then decodes only the restart intervals around
-    /// its window: its rows and, where N divides the MCUs of a row, its columns (4 suits most
-    /// photos). A JPEG that cannot be re-encoded is stored as it is, and reported.
+    /// its window: its rows and, where N divides the MCUs of a row, its columns. 1 always cuts the
+    /// columns: fastest for random crops (resnet-train 1.17x interval 4's rate), 7% larger files,
+    /// whole-image decodes about 5% slower; 4 adds only 0.1%. A JPEG that cannot be re-encoded is
+    /// stored as it is, and reported.
     #[arg(long, default_value_t = 0)]
     restart_interval: u16,
 }
