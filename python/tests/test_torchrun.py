@@ -16,7 +16,7 @@ def torchrun(nproc, *args, cwd=None):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
            "--standalone", *map(str, args)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
     assert out.returncode == 0, out.stderr[-4000:]
     return out.stdout
 
