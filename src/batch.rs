@@ -67,7 +67,8 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// One collated batch: contiguous CHW images one after another, labels and dataset indices.
+/// One collated batch: the images one after another (in `layout` order), labels and dataset
+/// indices.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Batch {
     /// Pixels; for a fixed-size pipeline this is one NCHW (or NHWC, see `layout`) array.
