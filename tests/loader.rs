@@ -295,19 +295,9 @@ fn nhwc_batches_hold_the_nchw_pixels_channel_last() {
             );
             assert_eq!((p.layout, i.layout), (Layout::Nchw, Layout::Nhwc));
             let [n, c, h, w] = p.shape().unwrap();
-            let nchw = |b, ch, y, x| ((b * c + ch) * h + y) * w + x;
-            let nhwc = |b, ch, y, x| ((b * h + y) * w + x) * c + ch;
-            let same = |at: &dyn Fn(usize) -> bool| (0..n * c * h * w).all(at);
-            let unflat = |k: usize| (k / (c * h * w), k / (h * w) % c, k / w % h, k % w);
             match (&p.data, &i.data) {
-                (BatchData::U8(a), BatchData::U8(b)) => assert!(same(&|k| {
-                    let (bb, ch, y, x) = unflat(k);
-                    a[nchw(bb, ch, y, x)] == b[nhwc(bb, ch, y, x)]
-                })),
-                (BatchData::F32(a), BatchData::F32(b)) => assert!(same(&|k| {
-                    let (bb, ch, y, x) = unflat(k);
-                    a[nchw(bb, ch, y, x)] == b[nhwc(bb, ch, y, x)]
-                })),
+                (BatchData::U8(a), BatchData::U8(b)) => assert!(same_pixels(a, b, [n, c, h, w])),
+                (BatchData::F32(a), BatchData::F32(b)) => assert!(same_pixels(a, b, [n, c, h, w])),
                 _ => panic!("dtype {dtype:?} not kept"),
             }
             #[cfg(feature = "torch")]
@@ -324,4 +314,12 @@ fn nhwc_batches_hold_the_nchw_pixels_channel_last() {
             }
         }
     }
+}
+
+/// Element (b, ch, y, x) of the NCHW array `nchw` equals that of the NHWC array `nhwc`, for all.
+fn same_pixels<T: PartialEq>(nchw: &[T], nhwc: &[T], [n, c, h, w]: [usize; 4]) -> bool {
+    (0..n * c * h * w).all(|k| {
+        let (b, ch, y, x) = (k / (c * h * w), k / (h * w) % c, k / w % h, k % w);
+        nchw[((b * c + ch) * h + y) * w + x] == nhwc[((b * h + y) * w + x) * c + ch]
+    })
 }

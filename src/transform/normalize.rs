@@ -31,8 +31,7 @@ impl Normalize {
     /// Writes `(v / 255 - mean) / std` of an HWC u8 image into a CHW f32 slice.
     pub fn hwc_u8_to_chw_f32(&self, src: &[u8], dst: &mut [f32]) {
         let plane = src.len() / 3;
-        let scale = self.std.map(|s| 1.0 / (255.0 * s));
-        let shift = [0, 1, 2].map(|c| -self.mean[c] / self.std[c]);
+        let (scale, shift) = self.affine();
         for (i, px) in src.chunks_exact(3).enumerate() {
             for c in 0..3 {
                 dst[c * plane + i] = px[c] as f32 * scale[c] + shift[c];
@@ -40,10 +39,16 @@ impl Normalize {
         }
     }
 
-    /// As [`Normalize::hwc_u8_to_chw_f32`], keeping the HWC order.
-    pub fn hwc_u8_to_hwc_f32(&self, src: &[u8], dst: &mut [f32]) {
+    /// Per channel, `v * scale + shift` equals `(v / 255 - mean) / std`.
+    fn affine(&self) -> ([f32; 3], [f32; 3]) {
         let scale = self.std.map(|s| 1.0 / (255.0 * s));
         let shift = [0, 1, 2].map(|c| -self.mean[c] / self.std[c]);
+        (scale, shift)
+    }
+
+    /// As [`Normalize::hwc_u8_to_chw_f32`], keeping the HWC order.
+    pub fn hwc_u8_to_hwc_f32(&self, src: &[u8], dst: &mut [f32]) {
+        let (scale, shift) = self.affine();
         for (px, out) in src.chunks_exact(3).zip(dst.chunks_exact_mut(3)) {
             for c in 0..3 {
                 out[c] = px[c] as f32 * scale[c] + shift[c];
