@@ -3,8 +3,10 @@
 //!   decoded in full by the `image` crate. AUGLOADER_NO_LIBJPEG=1 forces the fallback. With
 //!   feature `bundled-jpeg`, against libjpeg-turbo built from source instead (self-contained
 //!   Python wheels).
-//! - libtorch: makes binaries find it without LD_LIBRARY_PATH (rpath to the libtorch used at
-//!   build time) and, with feature `cuda`, keeps libtorch_cuda linked.
+//! - libtorch, feature `cuda`: keeps libtorch_cuda linked in every binary that links this crate
+//!   (a link library marked not as-needed, which Cargo passes on to dependents; the linker
+//!   would otherwise drop it, since no symbol of it is referenced). The rpath of the
+//!   `augloader` binary is the CLI package's (cli/build.rs).
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(augloader_libjpeg)");
     println!("cargo:rerun-if-changed=csrc/jpeg_region.c");
@@ -33,13 +35,7 @@ fn main() {
         println!("cargo:rustc-cfg=augloader_libjpeg");
     }
 
-    println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
-    if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
-        if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
-            println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-            println!("cargo:rustc-link-arg=-ltorch_cuda");
-            println!("cargo:rustc-link-arg=-Wl,--as-needed");
-        }
+    if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
+        println!("cargo:rustc-link-lib=dylib:-as-needed=torch_cuda");
     }
 }

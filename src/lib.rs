@@ -26,6 +26,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod batch;
@@ -35,6 +36,7 @@ pub mod loader;
 pub mod observe;
 pub mod pool;
 pub mod rng;
+pub mod sample;
 mod sampler;
 #[cfg(target_arch = "x86_64")]
 mod simd;

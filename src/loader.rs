@@ -14,13 +14,13 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use image::RgbImage;
 
 use crate::batch::{Batch, BatchBuffers, Collate, Dtype, Layout, Skipped};
-use crate::decode::{decode_rgb8, decode_window, read_header, DecodeError, DecodeOptions};
+use crate::decode::DecodeOptions;
 use crate::pool;
-use crate::rng::{sample_rng, SampleRng};
+pub use crate::sample::LoadError;
+use crate::sample::{Augment, Produce, SampleAt};
 use crate::sampler::Sampler;
-use crate::source::{Payload, Source, SourceError};
-use crate::transform::{Params, Pipeline, Resize};
-use crate::tta::TtaConfig;
+use crate::source::Source;
+use crate::transform::{Pipeline, Resize};
 
 /// What to do with a sample that cannot be read or decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -32,50 +32,10 @@ pub enum ErrorPolicy {
     Skip,
 }
 
-/// A loading error. Sample errors name the file.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoadError {
-    /// Reading the sample failed (the error names the path).
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    /// Decoding failed.
-    #[error("{name}: {cause}")]
-    Decode {
-        /// File or record name.
-        name: String,
-        /// Why.
-        cause: DecodeError,
-    },
-    /// A worker panicked while building a batch.
-    #[error("worker panicked while building batch {batch}: {message}")]
-    WorkerPanic {
-        /// The batch number in the epoch.
-        batch: usize,
-        /// The panic message.
-        message: String,
-    },
-    /// Under the skip policy, no sample of a batch could be loaded.
-    #[error("batch {batch}: none of its {count} samples could be loaded (first: {first})")]
-    BatchFailed {
-        /// The batch number.
-        batch: usize,
-        /// Its size.
-        count: usize,
-        /// The first error.
-        first: String,
-    },
-    /// An invalid setting.
-    #[error("invalid loader setting: {0}")]
-    Config(String),
-    /// The epoch was stopped (its iterator dropped) before this batch was built.
-    #[error("the epoch was stopped before this batch was built")]
-    Cancelled,
-}
-
 /// Builds a [`Loader`]. By default: batch 256, workers = available cores, prefetch = 2 x
 /// workers, seed 0, shuffled, keeping the last partial batch, rank 0 of 1, fail on errors,
-/// u8 output, 100-megapixel decode limit.
+/// u8 output, 100-megapixel decode limit, one augmented image per sample.
+#[derive(Debug)]
 pub struct LoaderBuilder {
     source: Arc<dyn Source>,
     pipeline: Pipeline,
@@ -91,15 +51,15 @@ pub struct LoaderBuilder {
     dtype: Dtype,
     layout: Layout,
     decode: DecodeOptions,
-    tta: Option<TtaConfig>,
+    produce: Option<Arc<dyn Produce>>,
 }
 
 impl LoaderBuilder {
-    /// Delivers the test-time augmentation views of each sample instead of one augmented
-    /// image: a batch holds `B x V` images, the views of each sample together (see
-    /// [`Batch::views`]). Crop modes only (their views share one size).
-    pub fn tta(mut self, cfg: TtaConfig) -> Self {
-        self.tta = Some(cfg);
+    /// What each sample becomes instead of one image augmented by the pipeline: for example
+    /// the test-time augmentation views of a [`crate::tta::TtaConfig`], a batch then holding
+    /// `B x V` images with the views of each sample together (see [`Batch::views`]).
+    pub fn produce(mut self, p: impl Produce + 'static) -> Self {
+        self.produce = Some(Arc::new(p));
         self
     }
 
@@ -178,20 +138,13 @@ impl LoaderBuilder {
         if self.prefetch == Some(0) {
             return bad("prefetch must be at least 1".into());
         }
-        self.pipeline
-            .validate()
-            .map_err(|e| LoadError::Config(e.to_string()))?;
-        if let Some(t) = &self.tta {
-            if !crate::tta::fixed_size(t) {
-                return bad(format!(
-                    "TTA mode {} makes views of several sizes: batches of views need one size",
-                    t.mode.name()
-                ));
-            }
-            if self.policy == ErrorPolicy::Skip {
-                return bad("TTA views and the skip policy do not go together: use fail".into());
-            }
-        }
+        self.pipeline.validate().map_err(LoadError::Pipeline)?;
+        let produce = self
+            .produce
+            .unwrap_or_else(|| Arc::new(Augment(self.pipeline.clone())));
+        produce
+            .check(self.policy == ErrorPolicy::Skip)
+            .map_err(LoadError::Config)?;
         let prefetch = self.prefetch.unwrap_or(2 * self.workers);
         let collate = Collate {
             dtype: self.dtype,
@@ -215,7 +168,7 @@ impl LoaderBuilder {
                 policy: self.policy,
                 collate,
                 decode: self.decode,
-                tta: self.tta,
+                produce,
                 // At most `prefetch` batches are in flight, and the consumer holds one or two.
                 buffers: BatchBuffers::new(prefetch + 2),
                 images: Arc::default(),
@@ -233,7 +186,7 @@ struct Shared {
     policy: ErrorPolicy,
     collate: Collate,
     decode: DecodeOptions,
-    tta: Option<TtaConfig>,
+    produce: Arc<dyn Produce>,
     buffers: BatchBuffers,
     images: Arc<pool::ImagePool>,
 }
@@ -265,7 +218,7 @@ impl Loader {
             dtype: Dtype::U8,
             layout: Layout::Nchw,
             decode: DecodeOptions::default(),
-            tta: None,
+            produce: None,
         }
     }
 
@@ -473,109 +426,23 @@ fn guarded<T>(batch: usize, f: impl FnOnce() -> Result<T, LoadError>) -> Result<
     })
 }
 
-/// Sample `index` of batch `batch`, augmented (or its TTA views).
+/// Sample `index` of batch `batch`: what the loader's [`Produce`] makes of it.
 fn build_slot(w: &EpochWork, batch: usize, index: usize, resize: &mut Resize) -> SlotOut {
     if w.cancel.load(Ordering::Relaxed) {
         return Err(LoadError::Cancelled);
     }
     let shared = &w.shared;
-    guarded(w.cursor + batch, || match &shared.tta {
-        Some(cfg) => {
-            let views = crate::tta::sample_views(
-                shared.source.as_ref(),
-                index,
-                cfg,
-                &shared.decode,
-                resize,
-            )?;
-            Ok(views.into_iter().flatten().collect())
-        }
-        None => {
-            let (img, _) = augment_sample(
-                shared.source.as_ref(),
-                &shared.pipeline,
-                shared.seed,
-                w.epoch,
-                index,
-                &shared.decode,
-                resize,
-            )?;
-            Ok(vec![img])
-        }
+    let at = SampleAt {
+        index,
+        stream: index,
+        seed: shared.seed,
+        epoch: w.epoch,
+    };
+    guarded(w.cursor + batch, || {
+        shared
+            .produce
+            .produce(shared.source.as_ref(), at, &shared.decode, resize)
     })
-}
-
-/// Reads and decodes sample `index` of `source`.
-pub fn load_image(
-    source: &dyn Source,
-    index: usize,
-    opts: &DecodeOptions,
-) -> Result<RgbImage, LoadError> {
-    match source.read(index)? {
-        Payload::Rgb(img) => Ok(img),
-        Payload::Encoded(bytes) => {
-            decode_rgb8(&bytes, opts).map_err(|source_err| LoadError::Decode {
-                name: source.name(index),
-                cause: source_err,
-            })
-        }
-    }
-}
-
-/// Loads sample `index` and augments it with the randomness of (seed, epoch, index): what the
-/// loader puts in a batch, before collation. Returns the image and the sampled parameters.
-pub fn augment_sample(
-    source: &dyn Source,
-    pipeline: &Pipeline,
-    seed: u64,
-    epoch: u64,
-    index: usize,
-    opts: &DecodeOptions,
-    resize: &mut Resize,
-) -> Result<(RgbImage, Params), LoadError> {
-    augment_as(source, index, index, pipeline, (seed, epoch), opts, resize)
-}
-
-/// Loads sample `index` and augments it with the random stream of sample `stream`.
-fn augment_as(
-    source: &dyn Source,
-    index: usize,
-    stream: usize,
-    pipeline: &Pipeline,
-    (seed, epoch): (u64, u64),
-    opts: &DecodeOptions,
-    resize: &mut Resize,
-) -> Result<(RgbImage, Params), LoadError> {
-    let mut rng = sample_rng(seed, epoch, stream as u64);
-    match source.read(index)? {
-        Payload::Rgb(img) => {
-            let params = pipeline.sample(&mut rng, img.width(), img.height());
-            Ok((pipeline.apply_owned(img, &params, resize), params))
-        }
-        Payload::Encoded(bytes) => {
-            let out = augment_encoded(&bytes, pipeline, &mut rng, opts, resize);
-            pool::give(bytes);
-            out.map_err(|cause| LoadError::Decode {
-                name: source.name(index),
-                cause,
-            })
-        }
-    }
-}
-
-/// Augments one encoded image as the loader does: parameters are sampled from the header's size,
-/// then only the part of the image they read is decoded.
-pub fn augment_encoded(
-    bytes: &[u8],
-    pipeline: &Pipeline,
-    rng: &mut SampleRng,
-    opts: &DecodeOptions,
-    resize: &mut Resize,
-) -> Result<(RgbImage, Params), DecodeError> {
-    let header = read_header(bytes, opts)?;
-    let params = pipeline.sample(rng, header.width, header.height);
-    let decoded = decode_window(bytes, &header, opts, pipeline.region(&params))?;
-    Ok((pipeline.apply_decoded(decoded, &params, resize), params))
 }
 
 /// Collates a batch whose slots are all built. The first error (in slot order) fails the batch,
@@ -588,7 +455,7 @@ fn finish_batch(
     resize: &mut Resize,
 ) -> Result<Batch, LoadError> {
     let fatal = |e: &LoadError| matches!(e, LoadError::WorkerPanic { .. } | LoadError::Cancelled);
-    let skip = shared.policy == ErrorPolicy::Skip && shared.tta.is_none();
+    let skip = shared.policy == ErrorPolicy::Skip;
     let first_error = slots
         .iter()
         .position(|s| s.as_ref().is_err_and(|e| !skip || fatal(e)));
@@ -610,19 +477,13 @@ fn finish_batch(
     let skipped = if failed.is_empty() {
         Vec::new()
     } else {
-        let mut single: Vec<Option<RgbImage>> = images
-            .into_iter()
-            .map(|v| v.and_then(|mut v| v.pop()))
-            .collect();
         let mut slots = Slots {
             indices,
-            images: &mut single,
+            images: &mut images,
             labels: &mut labels,
             used: &mut used,
         };
-        let skipped = replace_failed(shared, epoch, &mut slots, failed, resize)?;
-        images = single.into_iter().map(|i| i.map(|i| vec![i])).collect();
-        skipped
+        replace_failed(shared, epoch, &mut slots, failed, resize)?
     };
     let images: Vec<RgbImage> = images
         .into_iter()
@@ -634,10 +495,10 @@ fn finish_batch(
     Ok(batch)
 }
 
-/// A batch being built: the sampled indices, and per slot the image, label and sample used.
+/// A batch being built: the sampled indices, and per slot the images, label and sample used.
 struct Slots<'a> {
     indices: &'a [usize],
-    images: &'a mut [Option<RgbImage>],
+    images: &'a mut [Option<Vec<RgbImage>>],
     labels: &'a mut [i64],
     used: &'a mut [usize],
 }
@@ -670,15 +531,13 @@ fn replace_failed(
                 .map(|k| (slot + k) % n)
                 .find(|&j| b.images[j].is_some() && !skipped_slot(&skipped, j));
             let j = good.expect("at least one good sample");
-            let (aug, _) = augment_as(
-                src,
-                indices[j],
-                indices[slot],
-                &shared.pipeline,
-                (shared.seed, epoch),
-                &shared.decode,
-                resize,
-            )?;
+            let at = SampleAt {
+                index: indices[j],
+                stream: indices[slot],
+                seed: shared.seed,
+                epoch,
+            };
+            let aug = shared.produce.produce(src, at, &shared.decode, resize)?;
             b.images[slot] = Some(aug);
             b.labels[slot] = src.label(indices[j]) as i64;
             b.used[slot] = indices[j];
@@ -697,6 +556,19 @@ fn replace_failed(
 
 fn skipped_slot(skipped: &[(usize, Skipped)], slot: usize) -> bool {
     skipped.iter().any(|(s, _)| *s == slot)
+}
+
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader")
+            .field("source", &self.shared.source)
+            .field("pipeline", &self.shared.pipeline.name)
+            .field("produce", &self.shared.produce)
+            .field("sampler", &self.sampler)
+            .field("workers", &self.workers)
+            .field("prefetch", &self.prefetch)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The batches of one epoch, in sampler order. Dropping it stops and joins the workers.
@@ -718,6 +590,18 @@ pub struct EpochIter {
     delivered: usize,
     world: usize,
     len: usize,
+}
+
+impl std::fmt::Debug for EpochIter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EpochIter")
+            .field("next", &self.next)
+            .field("batches", &self.batches.len())
+            .field("workers", &self.workers)
+            .field("done", &self.done)
+            .field("skipped", &self.skipped.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// [`EpochIter::next_timeout`] found no batch ready in time.

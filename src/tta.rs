@@ -7,7 +7,7 @@ use image::RgbImage;
 use serde::Serialize;
 
 use crate::decode::DecodeOptions;
-use crate::loader::{augment_sample, load_image, LoadError};
+use crate::sample::{augment_sample, load_image, LoadError, Produce, SampleAt};
 use crate::rng::sample_rng;
 use crate::source::Source;
 use crate::transform::crop::{five_crop_boxes, pad_image};
@@ -221,6 +221,35 @@ pub fn sample_views(
             Ok(vec![with_mirror(v, cfg.mode == TtaMode::Flip)])
         }
         _ => Ok(views(&load_image(source, i, opts)?, cfg, resize)),
+    }
+}
+
+/// A loader built with `.produce(cfg)` delivers each sample's views: the crop modes only,
+/// whose views share one size; a failed sample cannot be replaced (its views would be another
+/// image's), so the skip policy is refused.
+impl Produce for TtaConfig {
+    fn produce(
+        &self,
+        source: &dyn Source,
+        at: SampleAt,
+        opts: &DecodeOptions,
+        resize: &mut Resize,
+    ) -> Result<Vec<RgbImage>, LoadError> {
+        let views = sample_views(source, at.index, self, opts, resize)?;
+        Ok(views.into_iter().flatten().collect())
+    }
+
+    fn check(&self, skip: bool) -> Result<(), String> {
+        if !fixed_size(self) {
+            return Err(format!(
+                "TTA mode {} makes views of several sizes: batches of views need one size",
+                self.mode.name()
+            ));
+        }
+        if skip {
+            return Err("TTA views and the skip policy do not go together: use fail".into());
+        }
+        Ok(())
     }
 }
 

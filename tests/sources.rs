@@ -4,7 +4,7 @@ mod util;
 
 use std::path::Path;
 
-use augloader::loader::load_image;
+use augloader::sample::load_image;
 use augloader::{
     open_dataset, Cifar, CifarKind, DecodeOptions, ImageFolder, ListFile, Source, SourceError,
     Split,

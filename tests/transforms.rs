@@ -99,7 +99,7 @@ proptest! {
 #[test]
 fn partial_decoding_gives_the_full_decode_result() {
     use augloader::decode::{decode_rgb8, DecodeOptions};
-    use augloader::loader::augment_encoded;
+    use augloader::sample::augment_encoded;
     let exact = DecodeOptions {
         dct_scaling: false,
         ..Default::default()

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use augloader::loader::{augment_encoded, EpochIter};
+use augloader::loader::EpochIter;
+use augloader::sample::augment_encoded;
 use augloader::pool::Pooled;
 use augloader::rng::sample_rng;
 use augloader::transform::{Params, Pipeline, PipelineOverrides, Resize, PRESETS};
@@ -171,7 +172,7 @@ impl PyLoader {
         let fingerprint = augloader::source::fingerprint(source.as_ref());
         let mut builder = Loader::builder(source, pipeline);
         if let Some(cfg) = tta {
-            builder = builder.tta(cfg);
+            builder = builder.produce(cfg);
         }
         let loader = builder
             .batch_size(batch_size)

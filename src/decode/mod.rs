@@ -49,9 +49,12 @@ pub enum DecodeError {
     /// A zero-sized image.
     #[error("image has zero width or height")]
     ZeroSized,
-    /// Truncated or corrupt data, as reported by the decoder.
+    /// Truncated or corrupt data, as libjpeg-turbo reports it (a message, no error value).
     #[error("corrupt or truncated image: {0}")]
     Corrupt(String),
+    /// Truncated or corrupt data, as the `image` crate's decoders report it.
+    #[error("corrupt or truncated image: {0}")]
+    Decoder(#[source] image::ImageError),
     /// This build has no libjpeg-turbo, which the operation needs.
     #[error("this build has no libjpeg-turbo (needed to {0})")]
     NoLibjpeg(&'static str),
@@ -125,7 +128,7 @@ fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, DecodeError> {
     }
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+        .map_err(|e| DecodeError::Decoder(image::ImageError::IoError(e)))?;
     match reader.format() {
         Some(f) if SUPPORTED.contains(&f) => Ok(reader),
         _ => Err(DecodeError::UnsupportedFormat),
@@ -144,7 +147,7 @@ pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
     }
     reader(bytes)?
         .into_dimensions()
-        .map_err(|e| DecodeError::Corrupt(e.to_string()))
+        .map_err(DecodeError::Decoder)
 }
 
 /// What a header says, checked against the limits. The loader reads it once per sample: the
@@ -288,9 +291,7 @@ fn decode_full(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, DecodeErr
     // Room for a 16-bit RGBA intermediate of an image at the limit, nothing more.
     limits.max_alloc = Some(opts.max_pixels.saturating_mul(8).max(1 << 20));
     reader.limits(limits);
-    let img = reader
-        .decode()
-        .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+    let img = reader.decode().map_err(DecodeError::Decoder)?;
     Ok(match img {
         image::DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),

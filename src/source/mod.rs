@@ -63,6 +63,7 @@ pub enum SourceError {
         /// The file or folder.
         path: PathBuf,
         /// The underlying error.
+        #[source]
         cause: std::io::Error,
     },
     /// A class folder holds no image.
@@ -233,6 +234,17 @@ pub trait Source: Send + Sync {
     fn read(&self, index: usize) -> Result<Payload, SourceError>;
 }
 
+/// A source shows its size and classes, and the name of its first sample.
+impl std::fmt::Debug for dyn Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("len", &self.len())
+            .field("classes", &self.classes().len())
+            .field("first", &(!self.is_empty()).then(|| self.name(0)))
+            .finish()
+    }
+}
+
 impl<S: Source + ?Sized> Source for Arc<S> {
     fn len(&self) -> usize {
         (**self).len()
@@ -326,6 +338,7 @@ pub fn fingerprint(source: &dyn Source) -> String {
 }
 
 /// A view of some samples of another source (e.g. a small subset to overfit).
+#[derive(Debug)]
 pub struct Subset {
     inner: Arc<dyn Source>,
     indices: Vec<usize>,

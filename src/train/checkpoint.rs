@@ -21,6 +21,7 @@ pub enum CheckpointError {
         /// The file.
         path: PathBuf,
         /// Why.
+        #[source]
         cause: std::io::Error,
     },
     /// Not a valid safetensors file.

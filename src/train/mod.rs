@@ -17,6 +17,7 @@ use tch::nn::{self, ModuleT};
 
 /// One entry of the model registry: a family of architectures, how its names read, where its
 /// final layer is (for `--reinit-head` and `--freeze-backbone`) and how it is built.
+#[derive(Debug)]
 pub struct ModelFamily {
     /// Names, as shown in `--help` and errors.
     pub names: &'static str,

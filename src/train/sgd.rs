@@ -58,6 +58,7 @@ impl LrPolicy {
 }
 
 /// SGD state: momentum buffers by parameter name.
+#[derive(Debug)]
 pub struct Sgd {
     /// Momentum factor.
     pub momentum: f64,

@@ -184,6 +184,7 @@ pub enum TrainError {
         /// The file.
         path: PathBuf,
         /// Why.
+        #[source]
         cause: std::io::Error,
     },
     /// The loss became NaN or infinite.
@@ -345,6 +346,15 @@ pub struct Net {
     pub vs: VarStore,
     /// The network.
     pub model: Model,
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Net")
+            .field("device", &self.vs.device())
+            .field("variables", &self.vs.variables().len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Net {

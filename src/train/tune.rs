@@ -94,6 +94,19 @@ pub struct TuneSetup<'o> {
     pub observer: &'o dyn Observer,
 }
 
+impl std::fmt::Debug for TuneSetup<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TuneSetup")
+            .field("base", &self.base)
+            .field("train", &self.train)
+            .field("val", &self.val)
+            .field("out", &self.out)
+            .field("device", &self.device)
+            .field("step", &self.step)
+            .finish_non_exhaustive()
+    }
+}
+
 fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
     move |e| TrainError::Io {
         path: path.to_path_buf(),

@@ -167,6 +167,7 @@ impl PipelineOverrides {
 }
 
 /// A named pipeline of [`PRESETS`].
+#[derive(Debug)]
 pub struct Preset {
     /// The name `--pipeline` takes.
     pub name: &'static str,

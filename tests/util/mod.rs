@@ -5,9 +5,18 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
+/// The repository's root (the workspace's folder, which holds Cargo.lock), whichever member's
+/// tests include this file.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|p| p.join("Cargo.lock").is_file())
+        .expect("the workspace root")
+}
+
 /// tests/data/NAME
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    repo()
         .join("tests/data")
         .join(name)
 }
@@ -45,7 +54,7 @@ pub fn tiny_folder(root: &Path, classes: usize, per_class: usize, size: u32) {
 
 /// The shared real-photo benchmark corpus, when present.
 pub fn corpus() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/corpus");
+    let p = repo().join("../shared/bench/corpus");
     p.is_dir().then_some(p)
 }
 
@@ -78,9 +87,20 @@ pub fn ok(c: &mut std::process::Command) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The `augloader` binary: the CLI package's own tests get it from Cargo; the library's tests
+/// (which need it only to write datasets) from AUGLOADER_BIN or the workspace's target folder.
+pub fn bin() -> PathBuf {
+    if let Some(b) = option_env!("CARGO_BIN_EXE_augloader") {
+        return PathBuf::from(b);
+    }
+    std::env::var_os("AUGLOADER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/debug/augloader"))
+}
+
 /// Writes a synthetic ImageFolder (DIR/train, DIR/val) with `augloader synth`.
 pub fn synth(dir: &Path, classes: usize, train: usize, val: usize, size: u32, seed: u64) {
-    ok(std::process::Command::new(env!("CARGO_BIN_EXE_augloader"))
+    ok(std::process::Command::new(bin())
         .arg("synth")
         .arg("--out")
         .arg(dir)

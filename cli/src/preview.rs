@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use image::{imageops, Rgb, RgbImage};
 
-use augloader::loader::{augment_sample, load_image, LoadError};
+use augloader::sample::{augment_sample, load_image, LoadError};
 use augloader::transform::{Pipeline, Resize};
 use augloader::{DecodeOptions, Source, Split};
 

@@ -2,6 +2,7 @@
 //! and crash-safe resume of `augloader train`.
 #![cfg(feature = "torch")]
 
+#[path = "../../tests/util/mod.rs"]
 mod util;
 
 use util::ok;
@@ -145,7 +146,7 @@ fn weights_move_between_augloader_and_torchvision_both_ways() {
         )
         .unwrap();
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/replay/torchvision_models.py");
+    let script = util::repo().join("tests/replay/torchvision_models.py");
     let out = Command::new(py)
         .arg(script)
         .arg(dir.path())
@@ -307,7 +308,7 @@ fn tta_crops_equal_torchvision_five_and_ten_crop() {
             im.save(dir.path().join(format!("{name}_{k}.png"))).unwrap();
         }
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/replay/torchvision_tencrop.py");
+    let script = util::repo().join("tests/replay/torchvision_tencrop.py");
     let out = Command::new(py)
         .arg(script)
         .arg(dir.path())

@@ -8,7 +8,7 @@ use clap::Args;
 use nalgebra::{Matrix3, SymmetricEigen};
 use serde::Serialize;
 
-use augloader::loader::{load_image, LoadError};
+use augloader::sample::{load_image, LoadError};
 use augloader::{DecodeOptions, Source, Split};
 
 use super::args::{data_dir, open_split};

@@ -45,7 +45,7 @@ pub fn run(a: AugmentArgs) -> Result<()> {
         ..Default::default()
     };
     let (out, params) =
-        augloader::loader::augment_encoded(&bytes, &pipeline, &mut rng, &opts, &mut Resize::new())
+        augloader::sample::augment_encoded(&bytes, &pipeline, &mut rng, &opts, &mut Resize::new())
             .with_context(|| format!("decoding {}", a.input.display()))?;
     out.save(&a.out)
         .with_context(|| format!("writing {}", a.out.display()))?;

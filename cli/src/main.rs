@@ -1,6 +1,6 @@
 //! The `augloader` command line: one module per command, each parsing its flags, resolving them
 //! into library settings and calling the library; `main` dispatches and maps errors to exit
-//! codes. Progress and messages from the library arrive through [`console::Console`].
+//! codes. Progress and messages from the library arrive through `console::Console`.
 
 mod args;
 mod augment;
@@ -66,7 +66,7 @@ enum Cmd {
 }
 
 /// Parses the command line, runs the command, and turns an error into a message and exit code 1.
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     let result = match Cli::parse().cmd {
         Cmd::Synth(a) => synth::run(a),
         Cmd::Augment(a) => augment::run(a),

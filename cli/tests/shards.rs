@@ -1,6 +1,7 @@
 //! Tar shards: `augloader shard` writes them, the source reads them with the folder's
 //! guarantees, and broken shards give errors naming the shard and the key.
 
+#[path = "../../tests/util/mod.rs"]
 mod util;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! Needs AUGLOADER_PYTHON (a Python with torch and torchvision), which scripts/test.sh provides;
 //! with AUGLOADER_REQUIRE_PYTHON=1 a missing Python is a failure, not a skip.
 
+#[path = "../../tests/util/mod.rs"]
 mod util;
 
 use std::path::PathBuf;
@@ -115,7 +116,7 @@ fn every_preset_replays_in_torchvision_within_two_grey_levels() {
     let Some(py) = util::python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/replay/torchvision_replay.py");
+        util::repo().join("tests/replay/torchvision_replay.py");
     let out = Command::new(py)
         .arg(script)
         .arg(env!("CARGO_BIN_EXE_augloader"))

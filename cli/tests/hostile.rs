@@ -1,6 +1,7 @@
 //! Hostile inputs: each case gets a clear error of its expected kind, or a documented,
 //! deterministic behaviour; never a panic, an abort, a hang or a silently different result.
 
+#[path = "../../tests/util/mod.rs"]
 mod util;
 
 use std::path::Path;
