@@ -5,8 +5,8 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use image::RgbImage;
 
 use augloader::batch::{Batch, Dtype};
-use augloader::sample::augment_encoded;
 use augloader::rng::sample_rng;
+use augloader::sample::augment_encoded;
 use augloader::transform::color::{
     adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation, apply_color, apply_lighting,
     ColorJitter, Lighting,

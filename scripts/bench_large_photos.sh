@@ -25,7 +25,7 @@ for cls in sorted(os.listdir(src)):
 PY
   touch "$large/.complete"
 fi
-cargo build --release --quiet
+cargo build --release --quiet -p augloader-cli
 echo "| pipeline | default img/s | --exact-decode img/s | speed-up |"
 echo "|---|---|---|---|"
 for p in resnet-train inception-train eval; do

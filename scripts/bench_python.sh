@@ -10,7 +10,7 @@ source scripts/env.sh
 corpus="${1:-../shared/bench/corpus}"
 workers="${2:-2}"
 epochs="${3:-3}"
-cargo build --release --quiet
+cargo build --release --quiet -p augloader-cli
 python -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall .
 dali_venv="$AUGLOADER_CACHE/venv-dali"
 if [ ! -f "$dali_venv/.complete" ]; then

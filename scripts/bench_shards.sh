@@ -9,7 +9,7 @@ corpus="${1:-../shared/bench/corpus}"
 workers="${2:-2}"
 epochs="${3:-3}"
 rounds="${4:-3}"
-cargo build --release --quiet
+cargo build --release --quiet -p augloader-cli
 shards=$(mktemp -d)
 trap 'rm -rf "$shards"' EXIT
 ./target/release/augloader shard --data "$corpus" --out "$shards" --shard-size 64MB

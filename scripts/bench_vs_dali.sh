@@ -18,7 +18,7 @@ epochs="${3:-3}"
 rounds="${4:-3}"
 ours_data="${5:-$corpus}"
 layout="${6:-nchw}"
-cargo build --release --quiet
+cargo build --release --quiet -p augloader-cli
 dali_venv="$AUGLOADER_CACHE/venv-dali"
 if [ ! -f "$dali_venv/.complete" ]; then
   python3 -m venv "$dali_venv"

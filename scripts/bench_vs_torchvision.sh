@@ -10,7 +10,7 @@ corpus="${1:-../shared/bench/corpus}"
 workers="${2:-2}"
 epochs="${3:-3}"
 anchor=../shared/bench/tv_baseline.py
-cargo build --release --quiet
+cargo build --release --quiet -p augloader-cli
 echo "| pipeline | augloader img/s | torchvision img/s | ratio | augloader peak RSS MiB |"
 echo "|---|---|---|---|---|"
 for p in decode resnet-train inception-train eval; do

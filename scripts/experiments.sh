@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-cargo build --release --quiet
+cargo build --release --quiet -p augloader-cli
 bin=./target/release/augloader
 out=runs/experiments
 mkdir -p "$out"

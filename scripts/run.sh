@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-cargo build --release --quiet
+cargo build --release --quiet -p augloader-cli
 if [ $# -eq 0 ]; then set -- train; fi
 exec ./target/release/augloader "$@"

@@ -5,11 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-cargo run --quiet -- synth --out "$tmp/data" --classes 3 --train-per-class 32 --val-per-class 8 --size 48
-cargo run --quiet --example train_minimal -- "$tmp/data" 1
-cargo run --quiet --example resume -- "$tmp/data"
-cargo run --quiet --example custom_pipeline -- tests/data/baseline.jpg "$tmp/custom.png"
-cargo run --quiet -- train --data "$tmp/data" --model resnet8 --epochs 1 --batch 16 --quiet --out "$tmp/run" >/dev/null
-cargo run --quiet --example tta_eval -- "$tmp/run/model.safetensors" "$tmp/data"
-cargo run --quiet --example decode_rate -- "$tmp/data/train" >/dev/null
+cargo run --quiet -p augloader-cli -- synth --out "$tmp/data" --classes 3 --train-per-class 32 --val-per-class 8 --size 48
+cargo run --quiet -p augloader --features torch --example train_minimal -- "$tmp/data" 1
+cargo run --quiet -p augloader --features torch --example resume -- "$tmp/data"
+cargo run --quiet -p augloader --features torch --example custom_pipeline -- tests/data/baseline.jpg "$tmp/custom.png"
+cargo run --quiet -p augloader-cli -- train --data "$tmp/data" --model resnet8 --epochs 1 --batch 16 --quiet --out "$tmp/run" >/dev/null
+cargo run --quiet -p augloader --features torch --example tta_eval -- "$tmp/run/model.safetensors" "$tmp/data"
+cargo run --quiet -p augloader --features torch --example decode_rate -- "$tmp/data/train" >/dev/null
 echo "examples ran"

@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
-# The whole test suite: sets up libtorch and the torchvision reference if missing, then runs
-# formatting, lint and shape checks, the Rust tests (building the examples), the replays against
-# torchvision/PyTorch, the examples themselves, the Python package and its tests (torchrun
-# included); the suite again on the portable (non-SIMD) path;
-# and the tests without libtorch and without libjpeg-turbo (the `image` crate decodes JPEGs).
+# The whole test suite, cheap tiers first. Without libtorch: formatting, lint (clippy, with the
+# house rules: no function over 80 lines, no printing in the library), docs, the lean-dependency
+# check (scripts/check_lean.sh) and the libtorch-free tests without libjpeg-turbo (the `image`
+# crate decodes JPEGs). Then it sets up libtorch and the torchvision reference if missing and
+# runs the Rust tests of the library and the CLI (the replays against torchvision/PyTorch
+# included), the examples, the Python package and its tests (torchrun included), and the tests
+# that exercise SIMD code again on the portable path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+lint=(-D warnings -W clippy::too_many_lines)
+
+# Tier 1: no libtorch.
+cargo fmt --all -- --check
+cargo clippy --quiet -p augloader -p augloader-cli --no-default-features --all-targets -- "${lint[@]}"
+cargo clippy --quiet -p augloader-python -- "${lint[@]}"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p augloader
+scripts/check_lean.sh
+AUGLOADER_NO_LIBJPEG=1 cargo test --quiet -p augloader -p augloader-cli --no-default-features \
+  --lib --bins --tests
+
+# Tier 2: libtorch (PyTorch 2.13.0 wheels) and the Python reference, installed on first use.
 source scripts/env.sh
 export AUGLOADER_REQUIRE_PYTHON=1
-cargo fmt --all -- --check
-cargo clippy --all-targets --quiet -- -D warnings
-cargo clippy -p augloader-python --quiet -- -D warnings
-scripts/check_shape.sh
-cargo test --quiet
+cargo clippy --quiet -p augloader -p augloader-cli --features augloader/torch --all-targets -- "${lint[@]}"
+cargo test --quiet -p augloader -p augloader-cli --features augloader/torch
 scripts/run_examples.sh
 # The Python package, as `pip install .` builds it (maturin is in the environment already).
 python -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall .
 AUGLOADER_BIN="$PWD/target/debug/augloader" python -m pytest -q python/tests
-AUGLOADER_PORTABLE_SIMD=1 cargo test --quiet
-AUGLOADER_NO_LIBJPEG=1 cargo test --quiet --no-default-features --features cli --lib --bins --tests
+# The SIMD kernels (collation, colour, flip) on their portable twins.
+AUGLOADER_PORTABLE_SIMD=1 cargo test --quiet -p augloader --features augloader/torch --lib --test transforms --test loader
+AUGLOADER_PORTABLE_SIMD=1 cargo test --quiet -p augloader-cli --features augloader/torch --test torchvision
 echo "all tests passed"

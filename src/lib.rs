@@ -27,6 +27,9 @@
 //! ```
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
+// The library never prints (progress goes through `observe`) and keeps functions short.
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
+#![warn(clippy::too_many_lines)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod batch;

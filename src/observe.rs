@@ -5,8 +5,7 @@
 
 use std::path::Path;
 
-#[cfg(feature = "torch")]
-use crate::train::trainer::EpochMetrics;
+use serde::{Deserialize, Serialize};
 
 /// Something that happened in long-running work.
 #[derive(Debug)]
@@ -48,7 +47,6 @@ pub enum Event<'a> {
         mark: Option<f64>,
     },
     /// A training epoch finished and its checkpoint is written.
-    #[cfg(feature = "torch")]
     Epoch {
         /// The run folder.
         run_dir: &'a Path,
@@ -57,6 +55,29 @@ pub enum Event<'a> {
         /// Every epoch of the run so far; the last is the one that just finished.
         history: &'a [EpochMetrics],
     },
+}
+
+/// One line of RUN/metrics.jsonl.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// Epoch (0-based).
+    pub epoch: usize,
+    /// Learning rate at the end of the epoch.
+    pub lr: f64,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Training accuracy (on augmented batches, in training mode).
+    pub train_acc: f64,
+    /// Validation loss.
+    pub val_loss: f64,
+    /// Validation top-1 accuracy.
+    pub val_top1: f64,
+    /// Validation top-5 accuracy.
+    pub val_top5: f64,
+    /// Training images per second (wall time of the epoch's training part).
+    pub images_per_sec: f64,
+    /// Fraction of training time spent waiting for the loader.
+    pub data_wait_fraction: f64,
 }
 
 /// Receives [`Event`]s. Called from the thread doing the work.

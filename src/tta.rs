@@ -7,8 +7,8 @@ use image::RgbImage;
 use serde::Serialize;
 
 use crate::decode::DecodeOptions;
-use crate::sample::{augment_sample, load_image, LoadError, Produce, SampleAt};
 use crate::rng::sample_rng;
+use crate::sample::{augment_sample, load_image, LoadError, Produce, SampleAt};
 use crate::source::Source;
 use crate::transform::crop::{five_crop_boxes, pad_image};
 use crate::transform::flip::hflip;

@@ -79,7 +79,10 @@ fn bad_inputs_are_errors_not_panics() {
     ));
     for name in ["truncated.jpg", "truncated.png", "corrupt.png"] {
         assert!(
-            matches!(decode(name), Err(DecodeError::Corrupt(_) | DecodeError::Decoder(_))),
+            matches!(
+                decode(name),
+                Err(DecodeError::Corrupt(_) | DecodeError::Decoder(_))
+            ),
             "{name}: {:?}",
             decode(name).map(|i| i.dimensions())
         );
@@ -401,7 +404,10 @@ fn truncated_jpeg_fails_for_every_window() {
             max_scale: 1,
         };
         let e = decode_region(&bytes, &DecodeOptions::default(), Some(r)).unwrap_err();
-        assert!(matches!(e, DecodeError::Corrupt(_) | DecodeError::Decoder(_)), "{e}");
+        assert!(
+            matches!(e, DecodeError::Corrupt(_) | DecodeError::Decoder(_)),
+            "{e}"
+        );
     }
 }
 
@@ -447,5 +453,8 @@ fn added_restart_markers_keep_every_pixel() {
     cut.truncate(cut.len() / 2);
     cut.extend_from_slice(&[0xFF, 0xD9]);
     let e = add_restart_markers(&cut, 4).unwrap_err();
-    assert!(matches!(e, DecodeError::Corrupt(_) | DecodeError::Decoder(_)), "{e}");
+    assert!(
+        matches!(e, DecodeError::Corrupt(_) | DecodeError::Decoder(_)),
+        "{e}"
+    );
 }

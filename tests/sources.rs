@@ -79,6 +79,49 @@ fn unreadable_file_error_names_it() {
     assert!(e.to_string().contains("2.jpg"), "{e}");
 }
 
+/// The causes below `e`, outermost first.
+fn causes(e: &dyn std::error::Error) -> Vec<&(dyn std::error::Error + 'static)> {
+    std::iter::successors(e.source(), |c| c.source()).collect()
+}
+
+#[test]
+fn an_io_error_is_the_source_of_a_read_error() {
+    let d = tempfile::tempdir().unwrap();
+    touch_image(&d.path().join("a/1.jpg"));
+    touch_image(&d.path().join("a/2.jpg"));
+    let f = ImageFolder::open(d.path()).unwrap();
+    std::fs::remove_file(d.path().join("a/2.jpg")).unwrap();
+    let e = load_image(&f, 1, &DecodeOptions::default()).unwrap_err();
+    let io = causes(&e)
+        .into_iter()
+        .find_map(|c| c.downcast_ref::<std::io::Error>())
+        .unwrap_or_else(|| panic!("no io::Error below {e:?}"));
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    assert!(e.to_string().contains("2.jpg"), "{e}");
+}
+
+#[test]
+fn the_decoders_error_is_the_source_of_a_decode_error() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("c")).unwrap();
+    std::fs::copy(fixture("corrupt.png"), d.path().join("c/corrupt.png")).unwrap();
+    let f = ImageFolder::open(d.path()).unwrap();
+    let e = load_image(&f, 0, &DecodeOptions::default()).unwrap_err();
+    let chain = causes(&e);
+    let decode = chain[0]
+        .downcast_ref::<augloader::DecodeError>()
+        .unwrap_or_else(|| panic!("{e:?}"));
+    assert!(
+        matches!(decode, augloader::DecodeError::Decoder(_)),
+        "{decode:?}"
+    );
+    assert!(
+        chain[1].downcast_ref::<image::ImageError>().is_some(),
+        "the image crate's error under {e:?}"
+    );
+    assert!(e.to_string().contains("corrupt.png"), "{e}");
+}
+
 #[test]
 fn bad_image_errors_name_the_file() {
     let d = tempfile::tempdir().unwrap();

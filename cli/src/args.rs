@@ -66,6 +66,8 @@ impl PipelineArgs {
             cutout: self.cutout,
             cutout_holes: self.cutout_holes,
             flip: self.flip,
+            // Decoding options are the loader's (`LoaderArgs`).
+            exact_decode: None,
         };
         // The library names the settings as fields; the command line's flags have dashes.
         o.apply(p)

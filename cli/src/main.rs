@@ -1,6 +1,7 @@
 //! The `augloader` command line: one module per command, each parsing its flags, resolving them
 //! into library settings and calling the library; `main` dispatches and maps errors to exit
 //! codes. Progress and messages from the library arrive through `console::Console`.
+#![warn(clippy::too_many_lines)]
 
 mod args;
 mod augment;
@@ -86,8 +87,21 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes, joined by ": ". Library errors already quote their cause in their
+/// message (and keep it as `source()` for programs): a cause whose text is there is not repeated.
+fn report(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text = format!("{text}: {c}");
+        }
+    }
+    text
 }

@@ -66,7 +66,7 @@ fn shards_hold_the_folder_samples_and_read_like_it() {
         written
     );
     let missing = open_dataset(&out.join("train-{000000..000009}.tar"), Split::Train);
-    let e = missing.err().expect("shard 6 is missing").to_string();
+    let e = missing.expect_err("shard 6 is missing").to_string();
     assert!(e.contains("train-000006.tar"), "{e}");
 }
 
@@ -260,9 +260,7 @@ fn samples_without_image_or_label_and_duplicate_keys_are_named() {
 fn bad_patterns_are_errors() {
     let d = tempfile::tempdir().unwrap();
     for p in ["s-{5..1}.tar", "s-{0..x}.tar", "s-{0..1.tar"] {
-        let e = open_dataset(&d.path().join(p), Split::Train)
-            .err()
-            .expect("a bad pattern");
+        let e = open_dataset(&d.path().join(p), Split::Train).expect_err("a bad pattern");
         assert!(e.to_string().starts_with("shard pattern:"), "{e}");
     }
 }

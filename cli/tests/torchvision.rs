@@ -115,8 +115,7 @@ fn detailed(photo: &image::RgbImage, w: u32, h: u32) -> image::RgbImage {
 fn every_preset_replays_in_torchvision_within_two_grey_levels() {
     let Some(py) = util::python() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let script =
-        util::repo().join("tests/replay/torchvision_replay.py");
+    let script = util::repo().join("tests/replay/torchvision_replay.py");
     let out = Command::new(py)
         .arg(script)
         .arg(env!("CARGO_BIN_EXE_augloader"))

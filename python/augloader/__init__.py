@@ -30,19 +30,9 @@ __version__: str = _augloader.__version__
 #: The pipeline presets, by name, with what each does.
 PIPELINES: Dict[str, str] = dict(_augloader.presets())
 
-#: Keyword overrides of a pipeline preset (the command line's pipeline flags).
-OVERRIDES = (
-    "size",
-    "scale_min",
-    "scale_max",
-    "jitter",
-    "hue",
-    "lighting",
-    "cutout",
-    "cutout_holes",
-    "flip",
-    "exact_decode",
-)
+#: Keyword overrides of a pipeline preset (the command line's pipeline flags), as the library
+#: defines them.
+OVERRIDES = tuple(_augloader.override_names())
 
 _STATE_VERSION = 1
 

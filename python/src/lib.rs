@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use augloader::loader::EpochIter;
-use augloader::sample::augment_encoded;
 use augloader::pool::Pooled;
 use augloader::rng::sample_rng;
+use augloader::sample::augment_encoded;
 use augloader::transform::{Params, Pipeline, PipelineOverrides, Resize, PRESETS};
 use augloader::tta::{TtaConfig, TtaMode, TTA_MODES};
 use augloader::{
@@ -20,7 +20,7 @@ use augloader::{
 };
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
 
 pyo3::create_exception!(
     _augloader,
@@ -86,37 +86,39 @@ fn buffer_i64(data: Vec<i64>) -> Buffer {
     }
 }
 
-/// An override's value; a wrong type or range is a ValueError naming the override.
-fn arg<'py, T: FromPyObject<'py>>(v: &Bound<'py, PyAny>, key: &str) -> PyResult<T> {
-    v.extract()
-        .map_err(|e| value_err(format!("{key}={v}: {}", e.value(v.py()))))
-}
-
-/// The preset `name` with `overrides` (the command line's pipeline flags) applied.
+/// The preset `name` with `overrides` (the command line's pipeline flags) applied: the keywords
+/// are deserialised into the library's one list of them, which names the unknown ones.
 fn build_pipeline(
     name: &str,
     overrides: &Bound<'_, PyDict>,
 ) -> PyResult<(Pipeline, DecodeOptions)> {
-    let mut o = PipelineOverrides::default();
-    let mut decode = DecodeOptions::default();
+    let mut fields = serde_json::Map::new();
     for (k, v) in overrides.iter() {
         let key: String = k.extract()?;
-        match key.as_str() {
-            "size" => o.size = Some(arg(&v, &key)?),
-            "scale_min" => o.scale_min = Some(arg(&v, &key)?),
-            "scale_max" => o.scale_max = Some(arg(&v, &key)?),
-            "jitter" => o.jitter = Some(arg(&v, &key)?),
-            "hue" => o.hue = Some(arg(&v, &key)?),
-            "lighting" => o.lighting = Some(arg(&v, &key)?),
-            "cutout" => o.cutout = Some(arg(&v, &key)?),
-            "cutout_holes" => o.cutout_holes = Some(arg(&v, &key)?),
-            "flip" => o.flip = Some(arg(&v, &key)?),
-            "exact_decode" => decode.dct_scaling = !arg::<bool>(&v, &key)?,
-            other => return Err(value_err(format!("unknown pipeline override `{other}`"))),
-        }
+        let value = if let Ok(b) = v.downcast::<PyBool>() {
+            serde_json::Value::from(b.is_true())
+        } else if let Ok(i) = v.extract::<i64>() {
+            serde_json::Value::from(i)
+        } else if let Ok(f) = v.extract::<f64>() {
+            serde_json::Number::from_f64(f)
+                .map(serde_json::Value::Number)
+                .ok_or_else(|| value_err(format!("{key}={f} must be finite")))?
+        } else {
+            return Err(value_err(format!("{key}={v}: expected a number or a bool")));
+        };
+        fields.insert(key, value);
     }
+    let o: PipelineOverrides = serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| value_err(format!("pipeline override: {e}")))?;
     let p = Pipeline::preset(name).map_err(value_err)?;
+    let decode = o.decode_options(DecodeOptions::default());
     Ok((o.apply(p).map_err(value_err)?, decode))
+}
+
+/// The names of the pipeline overrides (`PipelineOverrides::names`).
+#[pyfunction]
+fn override_names() -> Vec<String> {
+    PipelineOverrides::names()
 }
 
 /// A configured loader over one split of a dataset.
@@ -418,6 +420,7 @@ fn _augloader(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(augment_file, m)?)?;
     m.add_function(wrap_pyfunction!(augment_array, m)?)?;
     m.add_function(wrap_pyfunction!(presets, m)?)?;
+    m.add_function(wrap_pyfunction!(override_names, m)?)?;
     m.add_function(wrap_pyfunction!(add_restart_markers, m)?)?;
     Ok(())
 }

@@ -16,6 +16,7 @@ use super::sgd::{LrPolicy, Sgd};
 use super::{build_model, Model, UnknownModel};
 use crate::defaults::DataDefaults;
 use crate::loader::{LoadError, Loader};
+pub use crate::observe::EpochMetrics;
 use crate::observe::{Event, Observer};
 use crate::rng::{mix, stream};
 use crate::source::Source;
@@ -200,29 +201,6 @@ pub enum TrainError {
     /// Something else (bad combination of settings, a checkpoint of another run).
     #[error("{0}")]
     Invalid(String),
-}
-
-/// One line of RUN/metrics.jsonl.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    /// Epoch (0-based).
-    pub epoch: usize,
-    /// Learning rate at the end of the epoch.
-    pub lr: f64,
-    /// Mean training loss.
-    pub train_loss: f64,
-    /// Training accuracy (on augmented batches, in training mode).
-    pub train_acc: f64,
-    /// Validation loss.
-    pub val_loss: f64,
-    /// Validation top-1 accuracy.
-    pub val_top1: f64,
-    /// Validation top-5 accuracy.
-    pub val_top5: f64,
-    /// Training images per second (wall time of the epoch's training part).
-    pub images_per_sec: f64,
-    /// Fraction of training time spent waiting for the loader.
-    pub data_wait_fraction: f64,
 }
 
 /// The final summary line.

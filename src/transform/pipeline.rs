@@ -91,8 +91,11 @@ pub const PRESETS: [Preset; 6] = [
 ];
 
 /// Changes to a pipeline's settings, as the command line's pipeline flags and the Python
-/// loader's keyword arguments give them; `None` keeps the pipeline's value.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// loader's keyword arguments give them; `None` keeps the pipeline's value. The one list of
+/// them: the Python binding deserialises its keywords into it (unknown names refused) and takes
+/// their names from [`PipelineOverrides::names`].
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PipelineOverrides {
     /// Output crop side (rescales the resize range to match).
     pub size: Option<u32>,
@@ -112,9 +115,27 @@ pub struct PipelineOverrides {
     pub cutout_holes: Option<u32>,
     /// Horizontal flip probability.
     pub flip: Option<f64>,
+    /// Decode exactly: no reduced-size DCT decoding (see [`crate::DecodeOptions::dct_scaling`]).
+    pub exact_decode: Option<bool>,
 }
 
 impl PipelineOverrides {
+    /// The settings' names (the Python keywords; the command line's flags with dashes).
+    pub fn names() -> Vec<String> {
+        match serde_json::to_value(Self::default()) {
+            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+            _ => unreachable!("a struct serialises to an object"),
+        }
+    }
+
+    /// Decoding options with `exact_decode` applied to `d`.
+    pub fn decode_options(&self, mut d: crate::DecodeOptions) -> crate::DecodeOptions {
+        if let Some(exact) = self.exact_decode {
+            d.dct_scaling = !exact;
+        }
+        d
+    }
+
     /// `p` with the changes, validated.
     pub fn apply(&self, mut p: Pipeline) -> Result<Pipeline, PipelineError> {
         let sides = [("size", self.size), ("scale_min", self.scale_min)];

@@ -16,9 +16,7 @@ pub fn repo() -> &'static Path {
 
 /// tests/data/NAME
 pub fn fixture(name: &str) -> PathBuf {
-    repo()
-        .join("tests/data")
-        .join(name)
+    repo().join("tests/data").join(name)
 }
 
 /// The 40x30 gradient every decode fixture was made from (tests/data/make_fixtures.py).

@@ -1,0 +1,164 @@
+//! The library's shape: no two of its modules import each other, directly or around a loop
+//! (data flows one way: sources -> decode -> transforms -> sample -> loader -> batch -> train).
+//! Module edges come from `crate::` and `super::` paths in src/; a module's own submodules and
+//! parents do not count (a parent re-exports its children).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Module path of a file under src/: `src/train/tta.rs` -> `train::tta`, `src/source/mod.rs` ->
+/// `source`, `src/lib.rs` -> ``.
+fn module_of(rel: &Path) -> String {
+    let mut parts: Vec<String> = rel
+        .with_extension("")
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The modules a file's code names, resolved to the longest known module path.
+fn imports(module: &str, code: &str, known: &BTreeSet<String>) -> BTreeSet<String> {
+    let parent = module.rsplit_once("::").map_or("", |(p, _)| p);
+    let mut out = BTreeSet::new();
+    for (prefix, base) in [("crate::", ""), ("super::", parent)] {
+        for (at, _) in code.match_indices(prefix) {
+            // `crate::a::b::Item` or `super::a::{...}`: the path's identifiers.
+            let rest = &code[at + prefix.len()..];
+            let idents: Vec<&str> = rest
+                .split("::")
+                .map(|s| {
+                    s.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                        .next()
+                        .unwrap()
+                })
+                .take_while(|s| !s.is_empty())
+                .collect();
+            let mut path = base.to_string();
+            let mut best = base.to_string();
+            for id in idents {
+                path = if path.is_empty() {
+                    id.to_string()
+                } else {
+                    format!("{path}::{id}")
+                };
+                if known.contains(&path) {
+                    best = path.clone();
+                }
+            }
+            out.insert(best);
+        }
+    }
+    out
+}
+
+fn related(a: &str, b: &str) -> bool {
+    let under = |x: &str, y: &str| y.is_empty() || x == y || x.starts_with(&format!("{y}::"));
+    under(a, b) || under(b, a)
+}
+
+/// A cycle in the graph, as a list of modules, if there is one.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        g: &BTreeMap<String, BTreeSet<String>>,
+        state: &mut BTreeMap<String, u8>,
+        stack: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        state.insert(n.to_string(), 1);
+        stack.push(n.to_string());
+        for m in g.get(n).into_iter().flatten() {
+            match state.get(m.as_str()) {
+                Some(1) => {
+                    let at = stack.iter().position(|s| s == m).unwrap();
+                    return Some(stack[at..].iter().cloned().chain([m.clone()]).collect());
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(c) = visit(m, g, state, stack) {
+                        return Some(c);
+                    }
+                }
+            }
+        }
+        stack.pop();
+        state.insert(n.to_string(), 2);
+        None
+    }
+    let mut state = BTreeMap::new();
+    for n in graph.keys() {
+        if !state.contains_key(n.as_str()) {
+            if let Some(c) = visit(n, graph, &mut state, &mut Vec::new()) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
+fn library_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let modules: Vec<(String, String)> = files
+        .iter()
+        .map(|f| {
+            // Code only: a doc link is not an import.
+            let code: String = std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (module_of(f.strip_prefix(&src).unwrap()), code)
+        })
+        .collect();
+    let known: BTreeSet<String> = modules.iter().map(|(m, _)| m.clone()).collect();
+    modules
+        .iter()
+        .map(|(m, code)| {
+            let deps = imports(m, code, &known)
+                .into_iter()
+                .filter(|d| !related(m, d))
+                .collect();
+            (m.clone(), deps)
+        })
+        .collect()
+}
+
+#[test]
+fn no_two_library_modules_import_each_other() {
+    let g = library_graph();
+    assert!(
+        g.contains_key("loader") && g["loader"].contains("sample"),
+        "{g:?}"
+    );
+    if let Some(cycle) = find_cycle(&g) {
+        panic!("import cycle: {}", cycle.join(" -> "));
+    }
+}
+
+#[test]
+fn the_cycle_finder_finds_a_cycle() {
+    let known: BTreeSet<String> = ["a", "b", "b::c"].map(String::from).into();
+    let a = imports("a", "use crate::b::c::Thing;", &known);
+    let c = imports("b::c", "use super::super::a; use crate::a::f;", &known);
+    assert_eq!(a, ["b::c".to_string()].into());
+    let g: BTreeMap<String, BTreeSet<String>> =
+        [("a".to_string(), a), ("b::c".to_string(), c)].into();
+    assert!(find_cycle(&g).is_some(), "{g:?}");
+}
