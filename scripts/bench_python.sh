@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side throughput, one after the other per pipeline on the same corpus and worker
 # count: `augloader bench` (Rust), augloader.Loader iterated from Python, the torch DataLoader
-# anchor (../shared/bench/tv_baseline.py) and DALI's CPU pipeline (../shared/bench/dali_baseline.py,
+# anchor (bench/torchvision_loader.py) and DALI's CPU pipeline (bench/dali_loader.py,
 # in its own virtual environment under the cache; skipped if it cannot be installed).
 # Prints a Markdown table. usage: scripts/bench_python.sh [CORPUS] [WORKERS] [EPOCHS]
 set -euo pipefail
@@ -23,9 +23,9 @@ echo "|---|---|---|---|---|---|"
 for p in resnet-train inception-train eval; do
   rust=$(json ./target/release/augloader bench --data "$corpus" --pipeline "$p" --workers "$workers" --epochs "$epochs" --batch 64 --json)
   py=$(json python scripts/bench_python.py "$corpus" "$p" "$workers" "$epochs" 64)
-  tv=$(json python ../shared/bench/tv_baseline.py "$corpus" "$p" "$workers" "$epochs" 64)
+  tv=$(json python bench/torchvision_loader.py "$corpus" "$p" "$workers" "$epochs" 64)
   dali='{}'
-  if [ -f "$dali_venv/.complete" ]; then dali=$(json "$dali_venv/bin/python" ../shared/bench/dali_baseline.py "$corpus" "$p" "$workers" "$epochs" 64); fi
+  if [ -f "$dali_venv/.complete" ]; then dali=$(json "$dali_venv/bin/python" bench/dali_loader.py "$corpus" "$p" "$workers" "$epochs" 64); fi
   python - "$p" "$rust" "$py" "$tv" "$dali" <<'PY'
 import json, sys
 p, *runs = sys.argv[1:]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# augloader bench against NVIDIA DALI's CPU pipeline (../shared/bench/dali_baseline.py), side by
+# augloader bench against NVIDIA DALI's CPU pipeline (bench/dali_loader.py), side by
 # side: for each pipeline the two run alternately ROUNDS times on the same corpus and thread
 # count, and the medians are compared with DALI's decode-only rate. Prints a Markdown table.
 # Both time warm pipelines: dali_baseline.py runs one batch before its clock starts, and
@@ -31,7 +31,7 @@ for p in decode resnet-train inception-train eval; do
   a=() d=()
   for _ in $(seq "$rounds"); do
     a+=("$(rate ./target/release/augloader bench --data "$ours_data" --pipeline "$p" --workers "$workers" --epochs "$epochs" --warmup 1 --batch 64 --layout "$layout" --json)")
-    d+=("$(rate "$dali_venv/bin/python" ../shared/bench/dali_baseline.py "$corpus" "$p" "$workers" "$epochs" 64)")
+    d+=("$(rate "$dali_venv/bin/python" bench/dali_loader.py "$corpus" "$p" "$workers" "$epochs" 64)")
   done
   ours[$p]=$(echo "${a[*]}" | median)
   theirs[$p]=$(echo "${d[*]}" | median)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side throughput: `augloader bench` and the torchvision anchor
-# (../shared/bench/tv_baseline.py: transforms v2 + DataLoader), one after the other per pipeline,
+# (bench/torchvision_loader.py: transforms v2 + DataLoader), one after the other per pipeline,
 # on the same corpus and worker count. Prints a Markdown table.
 # usage: scripts/bench_vs_torchvision.sh [CORPUS] [WORKERS] [EPOCHS]
 set -euo pipefail
@@ -9,7 +9,7 @@ source scripts/env.sh
 corpus="${1:-../shared/bench/corpus}"
 workers="${2:-2}"
 epochs="${3:-3}"
-anchor=../shared/bench/tv_baseline.py
+anchor=bench/torchvision_loader.py
 cargo build --release --quiet -p augloader-cli
 echo "| pipeline | augloader img/s | torchvision img/s | ratio | augloader peak RSS MiB |"
 echo "|---|---|---|---|---|"
