@@ -2,12 +2,16 @@
 //! schedules, checkpoints, training and evaluation runs.
 
 pub mod checkpoint;
+mod config;
+mod error;
 pub mod experiment;
 mod layers;
 pub mod meta;
 
 pub mod resnet;
+mod run_dir;
 pub mod sgd;
+mod step;
 pub mod trainer;
 pub mod tta;
 pub mod tune;
