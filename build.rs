@@ -3,10 +3,9 @@
 //!   decoded in full by the `image` crate. AUGLOADER_NO_LIBJPEG=1 forces the fallback. With
 //!   feature `bundled-jpeg`, against libjpeg-turbo built from source instead (self-contained
 //!   Python wheels).
-//! - libtorch, feature `cuda`: keeps libtorch_cuda linked in every binary that links this crate
-//!   (a link library marked not as-needed, which Cargo passes on to dependents; the linker
-//!   would otherwise drop it, since no symbol of it is referenced). The rpath of the
-//!   `augloader` binary is the CLI package's (cli/build.rs).
+//!
+//! libtorch's rpath and CUDA link belong to the binaries (cli/build.rs): link arguments of a
+//! build script reach only its own package's targets.
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(augloader_libjpeg)");
     println!("cargo:rerun-if-changed=csrc/jpeg_region.c");
@@ -35,7 +34,4 @@ fn main() {
         println!("cargo:rustc-cfg=augloader_libjpeg");
     }
 
-    if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
-        println!("cargo:rustc-link-lib=dylib:-as-needed=torch_cuda");
-    }
 }
