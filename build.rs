@@ -33,5 +33,4 @@ fn main() {
         println!("cargo:rustc-link-lib=jpeg");
         println!("cargo:rustc-cfg=augloader_libjpeg");
     }
-
 }
