@@ -22,16 +22,8 @@ if [ ! -f "$VENV/.complete-python-2" ]; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check pytest "maturin>=1.5,<2" webdataset
   touch "$VENV/.complete-python-2"
 fi
-# nasm, for the SIMD of the libjpeg-turbo that the Python wheel builds from source: Debian's
-# package unpacked into the cache (no root needed); without it the wheel's JPEG decoding has
-# no SIMD.
-NASM_DIR="$AUGLOADER_CACHE/tools/nasm"
-if ! command -v nasm >/dev/null 2>&1 && [ ! -x "$NASM_DIR/usr/bin/nasm" ]; then
-  (tmp="$(mktemp -d)" && cd "$tmp" && apt-get download nasm >/dev/null 2>&1 &&
-    mkdir -p "$NASM_DIR" && dpkg -x nasm_*.deb "$NASM_DIR" && rm -rf "$tmp") ||
-    echo "augloader: could not fetch nasm; the wheel's libjpeg-turbo builds without SIMD" >&2
-fi
-if [ -x "$NASM_DIR/usr/bin/nasm" ]; then export PATH="$NASM_DIR/usr/bin:$PATH"; fi
+# nasm, for the SIMD of the libjpeg-turbo that the Python wheel builds from source.
+source "$(dirname "${BASH_SOURCE[0]}")/nasm.sh" || true
 TORCH_DIR="$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
 export LIBTORCH_USE_PYTORCH=1
 export LIBTORCH_BYPASS_VERSION_CHECK="${LIBTORCH_BYPASS_VERSION_CHECK:-0}"

@@ -45,6 +45,7 @@ pub struct LoaderBuilder {
     seed: u64,
     shuffle: bool,
     drop_last: bool,
+    even: bool,
     rank: usize,
     world_size: usize,
     policy: ErrorPolicy,
@@ -93,6 +94,14 @@ impl LoaderBuilder {
         self.drop_last = on;
         self
     }
+    /// Across ranks without `drop_last`: pad the epoch so that every rank gets the same number
+    /// of samples and batches, as DistributedSampler (the default; training), or not (`false`:
+    /// every sample exactly once over all ranks, which may differ by a batch; evaluation).
+    pub fn even_shards(mut self, on: bool) -> Self {
+        self.even = on;
+        self
+    }
+
     /// This process's shard: `rank` of `world_size`.
     pub fn shard(mut self, rank: usize, world_size: usize) -> Self {
         self.rank = rank;
@@ -159,6 +168,7 @@ impl LoaderBuilder {
                 rank: self.rank,
                 world_size: self.world_size,
                 drop_last: self.drop_last,
+                even: self.even,
                 batch_size: self.batch_size,
             },
             shared: Arc::new(Shared {
@@ -212,6 +222,7 @@ impl Loader {
             seed: 0,
             shuffle: true,
             drop_last: false,
+            even: true,
             rank: 0,
             world_size: 1,
             policy: ErrorPolicy::Fail,
@@ -245,6 +256,31 @@ impl Loader {
     /// The pipeline.
     pub fn pipeline(&self) -> &Pipeline {
         &self.shared.pipeline
+    }
+
+    /// The dataset indices of this rank's batches in `epoch`, in order.
+    pub fn indices(&self, epoch: u64) -> Vec<usize> {
+        self.sampler.batches(epoch, 0).concat()
+    }
+
+    /// Sample `index` as this loader makes it in `epoch` (the images of
+    /// [`LoaderBuilder::produce`], uncollated): one sample of a batch, on its own.
+    pub fn sample(&self, epoch: u64, index: usize) -> Result<Vec<RgbImage>, LoadError> {
+        let s = &self.shared;
+        if index >= s.source.len() {
+            return Err(LoadError::Config(format!(
+                "sample {index} out of range: the dataset has {}",
+                s.source.len()
+            )));
+        }
+        let at = SampleAt {
+            index,
+            stream: index,
+            seed: s.seed,
+            epoch,
+        };
+        s.produce
+            .produce(s.source.as_ref(), at, &s.decode, &mut Resize::new())
     }
 
     /// The batches of `epoch`, in order.

@@ -20,6 +20,10 @@ pub struct Sampler {
     pub world_size: usize,
     /// Drop the tail: in sharding (as DistributedSampler) and the last partial batch.
     pub drop_last: bool,
+    /// Without `drop_last`, pad the epoch so that every rank gets the same number of samples (as
+    /// DistributedSampler); else every sample goes to exactly one rank and ranks may differ by
+    /// one sample (exact distributed evaluation).
+    pub even: bool,
     /// Samples per batch.
     pub batch_size: usize,
 }
@@ -27,7 +31,8 @@ pub struct Sampler {
 impl Sampler {
     /// The indices this rank sees in `epoch`, in order. Without `drop_last` the epoch is padded
     /// by repeating its first indices so that every rank gets the same count, as
-    /// `torch.utils.data.DistributedSampler`; with it, the tail is cut instead.
+    /// `torch.utils.data.DistributedSampler` (unless not `even`: then each sample once); with
+    /// it, the tail is cut instead.
     pub fn indices(&self, epoch: u64) -> Vec<usize> {
         self.indices_from(epoch, 0)
     }
@@ -46,8 +51,10 @@ impl Sampler {
         if world > 1 {
             let total = if self.drop_last {
                 (n / world) * world
-            } else {
+            } else if self.even {
                 n.div_ceil(world) * world
+            } else {
+                n
             };
             if total <= order.len() {
                 order.truncate(total);
@@ -80,8 +87,10 @@ impl Sampler {
             self.len
         } else if self.drop_last {
             self.len / world
-        } else {
+        } else if self.even {
             self.len.div_ceil(world)
+        } else {
+            self.len.saturating_sub(self.rank).div_ceil(world)
         }
     }
 
@@ -117,6 +126,7 @@ mod tests {
             rank,
             world_size: world,
             drop_last,
+            even: true,
             batch_size: 4,
         }
     }
@@ -173,6 +183,48 @@ mod tests {
             s(96, 1, 0, false).indices(7)
         );
         assert!(s(96, 2, 1, false).indices_from(7, 96).is_empty());
+    }
+
+    #[test]
+    fn uneven_shards_deliver_every_sample_once() {
+        // 100 samples on 3 ranks: 34, 33, 33, nothing repeated or cut; resume positions stay
+        // global (the first k batches of every rank are the epoch's first 3 x 4 x k samples).
+        let shards: Vec<Sampler> = (0..3)
+            .map(|r| Sampler {
+                even: false,
+                ..s(100, 3, r, false)
+            })
+            .collect();
+        let idx: Vec<Vec<usize>> = shards.iter().map(|x| x.indices(4)).collect();
+        assert_eq!(idx.iter().map(Vec::len).collect::<Vec<_>>(), [34, 33, 33]);
+        assert_eq!(
+            shards.iter().map(Sampler::indices_len).collect::<Vec<_>>(),
+            [34, 33, 33]
+        );
+        assert_eq!(
+            shards
+                .iter()
+                .map(Sampler::batches_per_epoch)
+                .collect::<Vec<_>>(),
+            [9, 9, 9]
+        );
+        let mut all = idx.concat();
+        all.sort();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        let first: Vec<usize> = shards
+            .iter()
+            .flat_map(|x| x.batches(4, 0)[..2].concat())
+            .collect();
+        let rest: Vec<usize> = shards.iter().flat_map(|x| x.indices_from(4, 24)).collect();
+        let mut all = [first, rest].concat();
+        all.sort();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        // More ranks than samples: the last ranks get none.
+        let tiny = Sampler {
+            even: false,
+            ..s(2, 3, 2, false)
+        };
+        assert_eq!((tiny.indices(0).len(), tiny.batches_per_epoch()), (0, 0));
     }
 
     #[test]

@@ -1,30 +1,45 @@
 """augloader: a deterministic, multi-threaded image loader with ResNet-style augmentation.
 
 The loader of PyTorch training scripts and torchrun jobs: batches are identical whatever the
-worker count, every rank gets the same number of batches, and ``state_dict()`` resumes an epoch
-exactly, also on another number of ranks. The work happens in Rust threads with the GIL
-released; batches arrive as ``torch.uint8`` tensors (numpy arrays without torch) that share the
-loader's memory.
+worker count, every sample of an epoch is delivered exactly once over the ranks (or, for
+training, as DistributedSampler pads), and ``state_dict()`` resumes an epoch exactly, also on
+another number of ranks. The work happens in Rust threads with the GIL released.
 
-    loader = augloader.Loader("data", batch_size=256, workers=8)
+    loader = augloader.Loader("data", batch_size=256, workers=8,
+                              device="cuda", dtype=torch.float16, normalize=True)
     for epoch in range(90):
         loader.set_epoch(epoch)
-        for images, labels in loader:   # uint8 [B, 3, H, W], int64 [B]
+        for images, labels in loader:   # float16 [B, 3, H, W] on the GPU, int64 [B]
             ...
+
+Iteration follows ``torch.utils.data.DataLoader``: every ``iter(loader)`` is a complete pass
+over the current epoch, from its first batch, with workers of its own.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _augloader
 from ._augloader import LoadError
 
-__all__ = ["Loader", "LoadError", "augment", "add_restart_markers", "PIPELINES", "__version__"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "Loader",
+    "LoadError",
+    "augment",
+    "add_restart_markers",
+    "all_reduce_sum",
+    "PIPELINES",
+    "__version__",
+]
 __version__: str = _augloader.__version__
 
 #: The pipeline presets, by name, with what each does.
@@ -35,6 +50,32 @@ PIPELINES: Dict[str, str] = dict(_augloader.presets())
 OVERRIDES = tuple(_augloader.override_names())
 
 _STATE_VERSION = 1
+_MAX_WORKERS = 1024
+_MAX_PREFETCH = 64
+
+#: DataLoader's keywords that augloader spells differently or does not need, with what to do.
+_DATALOADER_NAMES = {
+    "num_workers": "use workers= (Rust threads that decode and augment)",
+    "prefetch": "use prefetch_factor= (batches in flight per worker, as DataLoader's)",
+    "pin_memory": "with device='cuda' batches are staged in pinned memory and copied "
+    "asynchronously already: pass device=",
+    "pin_memory_device": "pass device=",
+    "persistent_workers": "augloader's workers are threads started with each pass in "
+    "microseconds; there is nothing to keep alive: drop the argument",
+    "sampler": "augloader orders the samples itself (shuffle=, seed=, and rank=/world_size= "
+    "for torchrun); loader.sampler shows this rank's indices",
+    "batch_sampler": "augloader batches the samples itself (batch_size=, drop_last=)",
+    "collate_fn": "batches are collated in Rust: ask for dtype=, normalize= and device=, or "
+    "transform the batches in the loop",
+    "worker_init_fn": "the workers are Rust threads that run no Python: nothing to initialise",
+    "generator": "use seed= (None draws one and records it in state_dict())",
+    "timeout": "there is no timeout; Ctrl-C stops a pass within 0.1 s",
+    "multiprocessing_context": "the workers are threads: there is no process to start",
+    "in_order": "batches are always delivered in order",
+    "dataset": "pass the data folder or shard pattern as the first argument",
+}
+
+_DTYPES = ("uint8", "float32", "float16", "bfloat16")
 
 
 def _torch():
@@ -50,12 +91,23 @@ def _array(buffer: Any) -> np.ndarray:
     return np.asarray(buffer)
 
 
+def _int(name: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
+    return int(value)
+
+
 def _check_overrides(overrides: Dict[str, Any]) -> Dict[str, Any]:
-    unknown = sorted(set(overrides) - set(OVERRIDES))
-    if unknown:
-        raise ValueError(
-            f"unknown pipeline override(s) {', '.join(unknown)}; known: {', '.join(OVERRIDES)}"
-        )
+    for key in overrides:
+        if key in _DATALOADER_NAMES:
+            raise TypeError(f"Loader() got DataLoader's keyword {key!r}: {_DATALOADER_NAMES[key]}")
+        if key not in OVERRIDES:
+            near = difflib.get_close_matches(key, list(OVERRIDES) + _LOADER_ARGS, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise TypeError(
+                f"unknown keyword {key!r}{hint}; the pipeline overrides are "
+                f"{', '.join(OVERRIDES)}"
+            )
     return {k: v for k, v in overrides.items() if v is not None}
 
 
@@ -70,9 +122,55 @@ def _default_rank_world(rank: Optional[int], world_size: Optional[int]) -> Tuple
             w = int(os.environ.get("WORLD_SIZE", "1"))
         rank = r if rank is None else rank
         world_size = w if world_size is None else world_size
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} must be in 0..{world_size - 1} (world_size {world_size})")
-    return rank, world_size
+    world_size = _int("world_size", world_size, 1, 1 << 20)
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 0 <= rank < world_size:
+        raise ValueError(f"rank must be an integer in 0..{world_size - 1} (world_size {world_size}), not {rank!r}")
+    return int(rank), world_size
+
+
+def _draw_seed(world_size: int) -> int:
+    """A seed for ``seed=None``: from torch's generator (so ``torch.manual_seed`` fixes it, as
+    DataLoader's shuffle), else the OS; under torch.distributed, rank 0's, so that every rank
+    shards the same order."""
+    torch = _torch()
+    if torch is None:
+        return int.from_bytes(os.urandom(8), "little")
+    seed = int(torch.empty((), dtype=torch.int64).random_().item()) & ((1 << 63) - 1)
+    dist = torch.distributed
+    if world_size > 1 and dist.is_available() and dist.is_initialized() and dist.get_world_size() == world_size:
+        box = [seed]
+        dist.broadcast_object_list(box, src=0)
+        seed = int(box[0])
+    return seed
+
+
+def _dtype_name(dtype: Any) -> str:
+    name = str(dtype).replace("torch.", "") if dtype is not None else "uint8"
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(_DTYPES)} (torch dtypes or names), not {dtype!r}")
+    return name
+
+
+def _stats(normalize: Any, name: str) -> Optional[Tuple[Sequence[float], Sequence[float]]]:
+    """``normalize`` as (mean, std) on the 0..1 scale, None for the pipeline's, or False."""
+    if normalize is True or normalize is False:
+        return None if normalize else ((0.0,) * 3, (1.0,) * 3)
+    try:
+        mean, std = normalize
+        mean, std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
+        assert len(mean) == 3 and len(std) == 3
+    except Exception:
+        raise ValueError(
+            f"{name} must be True, False or (mean, std) of three floats each, not {normalize!r}"
+        ) from None
+    return mean, std
+
+
+_LOADER_ARGS = [
+    "split", "pipeline", "batch_size", "workers", "prefetch_factor", "seed", "shuffle",
+    "drop_last", "even_batches", "rank", "world_size", "on_error", "return_indices", "tta",
+    "channels_last", "device", "dtype", "normalize",
+]  # fmt: skip
 
 
 class Loader:
@@ -87,14 +185,21 @@ class Loader:
         pipeline: a preset name (see ``augloader.PIPELINES``); default ``resnet-train`` for the
             training split and ``eval`` for validation.
         batch_size: samples per batch.
-        workers: Rust worker threads decoding and augmenting.
-        prefetch: batches in flight per worker.
-        seed: seed of the shuffle and of every random augmentation draw.
+        workers: Rust worker threads decoding and augmenting (DataLoader's ``num_workers``).
+        prefetch_factor: batches in flight per worker, as DataLoader's (memory is bounded by
+            ``workers * prefetch_factor`` batches per pass).
+        seed: seed of the shuffle and of every random augmentation draw; ``None`` draws one
+            (from torch's generator, so ``torch.manual_seed`` fixes it; under torch.distributed
+            rank 0's) and records it in ``state_dict()``.
         shuffle: shuffle each epoch (default: for the training split).
         drop_last: drop the last partial batch (and, across ranks, the tail that does not divide).
+        even_batches: across ranks, pad the epoch by repeating samples so that every rank gets
+            the same number of batches (DistributedSampler's way; default for training), or not
+            (default for ``split="val"``): every sample exactly once over all ranks, ranks then
+            differ by at most one batch, and ``len()`` on each rank says how many it gets. Sum
+            the per-rank counts with ``augloader.all_reduce_sum`` for an exact validation score.
         rank, world_size: this process's shard; by default from ``torch.distributed`` when it is
-            initialised, else the ``RANK``/``WORLD_SIZE`` environment, else 0 of 1. Every rank
-            gets the same number of batches.
+            initialised, else the ``RANK``/``WORLD_SIZE`` environment, else 0 of 1.
         on_error: ``"fail"`` (raise ``LoadError`` naming the file) or ``"skip"`` (replace the
             sample by another of its batch, deterministically, and record it in ``skipped``).
         return_indices: also yield the dataset indices of each batch.
@@ -103,15 +208,41 @@ class Loader:
             resize and crop); images are then ``[B, V, 3, H, W]``.
         channels_last: collate each image's pixels interleaved, as decoded: the same
             ``[B, 3, H, W]`` images in ``torch.channels_last`` memory format (cheaper to collate,
-            and what CUDA convolutions prefer; no conversion on the device).
+            and what CUDA convolutions prefer; kept on the device).
+        device: where batches are delivered: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"``.
+            For CUDA, each batch is staged in pinned memory and copied with ``non_blocking=True``
+            on a side stream one batch ahead, then converted there; the consuming stream waits
+            for the copy (and the tensors are recorded on it), so no batch is touched early.
+        dtype: ``torch.uint8`` (default), ``torch.float32``, ``torch.float16`` or
+            ``torch.bfloat16`` (or their names). Float images are on the 0..1 scale
+            (torchvision's ``ToDtype(scale=True)``), normalised when ``normalize`` asks.
+        normalize: ``True`` for ``(x - mean) / std`` with the pipeline's statistics (as
+            torchvision's ``Normalize`` after ``ToTensor``), or ``(mean, std)`` of your own on
+            the 0..1 scale; needs a float ``dtype``. On the CPU the workers write the
+            normalised floats while collating; on CUDA the conversion runs on the device.
         **overrides: changes to the preset, as the command line's flags: ``size``,
             ``scale_min``, ``scale_max``, ``jitter``, ``hue``, ``lighting``, ``cutout``,
             ``cutout_holes``, ``flip``, ``exact_decode``.
 
-    Iterating yields ``(images, labels)`` (or ``(images, labels, indices)``): ``images`` a
-    ``torch.uint8`` tensor ``[B, 3, H, W]`` (``[B, V, 3, H, W]`` with ``tta``) sharing the batch's memory, ``labels`` and
-    ``indices`` ``torch.int64`` ``[B]``; numpy arrays when torch is not installed. Normalise on
-    the device with ``mean`` and ``std`` (0..255 scale).
+    Iterating yields ``(images, labels)`` (or ``(images, labels, indices)``): ``images``
+    ``[B, 3, H, W]`` (``[B, V, 3, H, W]`` with ``tta``) of ``dtype`` on ``device``, ``labels``
+    and ``indices`` ``torch.int64`` ``[B]``; numpy arrays when torch is not installed (CPU,
+    uint8/float32/float16 only).
+
+    Iteration, as DataLoader's: every ``iter(loader)`` is a complete pass over the current
+    epoch from its first batch; the one exception is the first ``iter()`` after
+    ``load_state_dict``, which continues the saved epoch where it stood. ``set_epoch(e)`` selects
+    the epoch of the next ``iter()``; without it, a pass that runs to its end moves the loader
+    to the next epoch, and a pass left early (``break``, a peek with ``next(iter(loader))``,
+    PyTorch Lightning's sanity check) does not, so the next loop is again a full pass of the
+    same epoch. Two live iterators are independent passes with their own workers (as two
+    DataLoader iterators are): ``zip(loader, loader)`` pairs each batch with itself; nothing
+    ends silently. ``state_dict()`` describes the latest pass begun since the last
+    ``set_epoch``/``load_state_dict``.
+
+    ``with Loader(...) as loader:`` joins every pass's workers on exit (as ``close()``). A
+    Loader pickles and deep-copies (by its arguments and ``state_dict()``; the copy starts its
+    own workers), so it passes through ``mp.spawn`` arguments.
     """
 
     def __init__(
@@ -122,55 +253,71 @@ class Loader:
         pipeline: Optional[str] = None,
         batch_size: int = 64,
         workers: int = 2,
-        prefetch: int = 2,
-        seed: int = 0,
+        prefetch_factor: int = 2,
+        seed: Optional[int] = 0,
         shuffle: Optional[bool] = None,
         drop_last: bool = False,
+        even_batches: Optional[bool] = None,
         rank: Optional[int] = None,
         world_size: Optional[int] = None,
         on_error: str = "fail",
         return_indices: bool = False,
         tta: Optional[str] = None,
         channels_last: bool = False,
+        device: "str | torch.device" = "cpu",
+        dtype: "str | torch.dtype | None" = None,
+        normalize: "bool | Tuple[Sequence[float], Sequence[float]]" = False,
         **overrides: Any,
     ) -> None:
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', not {split!r}")
         if on_error not in ("fail", "skip"):
             raise ValueError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
-        for name, value in (("batch_size", batch_size), ("workers", workers), ("prefetch", prefetch)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, not {value!r}")
-        if not isinstance(seed, int) or not 0 <= seed < 2**64:
-            raise ValueError(f"seed must be an integer in 0..2**64, not {seed!r}")
+        batch_size = _int("batch_size", batch_size, 1, 1 << 20)
+        workers = _int("workers", workers, 1, _MAX_WORKERS)
+        prefetch_factor = _int("prefetch_factor", prefetch_factor, 1, _MAX_PREFETCH)
+        over = _check_overrides(overrides)
         self.rank, self.world_size = _default_rank_world(rank, world_size)
+        seed = _draw_seed(self.world_size) if seed is None else _int("seed", seed, 0, 2**64 - 1)
         self.batch_size = batch_size
-        self.seed = int(seed)
+        self.seed = seed
         self.shuffle = (split == "train") if shuffle is None else bool(shuffle)
         self.drop_last = bool(drop_last)
+        self.even_batches = (split == "train") if even_batches is None else bool(even_batches)
         self.return_indices = bool(return_indices)
         self.pipeline = pipeline or ("resnet-train" if split == "train" else "eval")
-        self._inner = _augloader.Loader(
-            os.fspath(data),
-            split,
-            self.pipeline,
-            _check_overrides(overrides),
-            batch_size,
-            workers,
-            workers * prefetch,
-            self.seed,
-            self.shuffle,
-            self.drop_last,
-            self.rank,
-            self.world_size,
-            on_error == "skip",
-            tta,
-            bool(channels_last),
-        )
         self.channels_last = bool(channels_last)
-        self._epoch = 0
-        self._position = 0  # samples of the epoch's global order already delivered
-        self._current: Optional[Any] = None
+        self.split = split
+        self.dtype_name = _dtype_name(dtype)
+        if self.dtype_name == "uint8" and normalize is not False:
+            raise ValueError("normalize needs a float dtype (dtype=torch.float32, float16 or bfloat16)")
+        stats = _stats(normalize, "normalize")
+        self._device = _Device.make(device, self.dtype_name)
+        # Floats on the CPU are written by the workers while collating (one pass over memory);
+        # for CUDA the uint8 batch crosses the bus (4x less) and is converted there.
+        cpu_float = self._device is None and self.dtype_name != "uint8"
+        self._inner = _augloader.Loader(
+            os.fspath(data), split, self.pipeline, over, batch_size, workers,
+            workers * prefetch_factor, seed, self.shuffle, self.drop_last, self.even_batches,
+            self.rank, self.world_size, on_error == "skip", tta, self.channels_last,
+            cpu_float, stats,
+        )  # fmt: skip
+        if self._device is not None:
+            m, s = stats if stats is not None else (self._inner.mean(), self._inner.std())
+            self._device.set_stats(m, s, self.dtype_name != "uint8")
+        # What the constructor needs to build an equal loader (pickle, deepcopy).
+        self._args: Dict[str, Any] = dict(
+            data=os.fspath(data), split=split, pipeline=self.pipeline, batch_size=batch_size,
+            workers=workers, prefetch_factor=prefetch_factor, seed=seed, shuffle=self.shuffle,
+            drop_last=self.drop_last, even_batches=self.even_batches, rank=rank,
+            world_size=world_size, on_error=on_error, return_indices=self.return_indices,
+            tta=tta, channels_last=self.channels_last, device=str(device),
+            dtype=self.dtype_name, normalize=normalize, **overrides,
+        )  # fmt: skip
+        self._epoch = 0  # the epoch of the next iter()
+        self._resume_at: Optional[int] = None  # where the next iter() starts, after load_state_dict
+        self._latest: Optional[_Progress] = None
+        self._live: Dict[int, Any] = {}
         self.skipped: List[Tuple[int, str, str]] = []
 
     # -- what the data is ------------------------------------------------------------------
@@ -186,18 +333,33 @@ class Loader:
 
     @property
     def mean(self) -> Tuple[float, float, float]:
-        """The pipeline's normalisation mean, on the 0..255 scale of the uint8 batches."""
-        return tuple(v * 255.0 for v in self._inner.mean())
+        """The pipeline's normalisation mean, on the 0..255 scale of uint8 batches."""
+        return tuple(v * 255.0 for v in self._inner.mean())  # type: ignore[return-value]
 
     @property
     def std(self) -> Tuple[float, float, float]:
-        """The pipeline's normalisation std, on the 0..255 scale of the uint8 batches."""
-        return tuple(v * 255.0 for v in self._inner.std())
+        """The pipeline's normalisation std, on the 0..255 scale of uint8 batches."""
+        return tuple(v * 255.0 for v in self._inner.std())  # type: ignore[return-value]
 
     @property
     def epoch(self) -> int:
-        """The epoch that the next iteration delivers (or is delivering)."""
+        """The epoch that the next ``iter()`` delivers."""
         return self._epoch
+
+    @property
+    def dataset(self) -> "LoaderDataset":
+        """A map-style view of the split: ``len``, ``dataset[i]`` (sample ``i`` as the loader
+        makes it in the current epoch), ``samples``, ``classes``."""
+        return LoaderDataset(self)
+
+    @property
+    def sampler(self) -> "LoaderSampler":
+        """This rank's dataset indices for the current epoch, in batch order (``set_epoch``
+        on it sets the loader's epoch, as frameworks call it)."""
+        return LoaderSampler(self)
+
+    #: There is no separate batch sampler (frameworks look for the attribute).
+    batch_sampler = None
 
     def __len__(self) -> int:
         """Batches per epoch on this rank."""
@@ -205,67 +367,71 @@ class Loader:
 
     # -- iteration -------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
-        """Makes the next iteration deliver epoch ``epoch`` from its start (as
-        ``DistributedSampler.set_epoch``). Without it, each full pass advances the epoch."""
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, not {epoch}")
-        self._stop()
-        if epoch != self._epoch:
-            self._position = 0
-        self._epoch = int(epoch)
+        """Makes the next ``iter()`` deliver epoch ``epoch`` from its start (as
+        ``DistributedSampler.set_epoch``)."""
+        self._epoch = _int("epoch", epoch, 0, 2**63 - 1)
+        self._resume_at = None
+        self._latest = None
 
-    def __iter__(self) -> Iterator[Tuple[Any, ...]]:
-        self._stop()
-        if self._position >= self._inner.samples_in_epoch():
-            self._epoch, self._position = self._epoch + 1, 0
-        it = self._inner.epoch(self._epoch, self._position)
-        self._current = it
-        torch = _torch()
-        try:
-            while True:
-                item = it.next_batch()
-                if item is None:
-                    break
-                images, labels, indices, skipped = item
-                self._position = it.position()
-                self.skipped.extend(skipped)
-                images = _array(images)
-                if self.channels_last and images.ndim >= 4:
-                    images = np.moveaxis(images, -1, -3)  # [.., H, W, 3] -> [.., 3, H, W], a view
-                out = (images, _array(labels), _array(indices))
-                if torch is not None:
-                    out = tuple(torch.from_numpy(a) for a in out)
-                yield out if self.return_indices else out[:2]
-            self._epoch, self._position = self._epoch + 1, 0
-        finally:
-            # Breaking out of the loop, an exception or Ctrl-C: stop and join the workers.
-            it.close()
-            if self._current is it:
-                self._current = None
+    def __iter__(self) -> "_Pass":
+        start = self._resume_at or 0
+        self._resume_at = None
+        p = _Pass(self, self._epoch, start)
+        # The loader keeps the pass's progress, not the pass: a pass left early is collected
+        # (and its workers joined) as soon as the loop lets go of it.
+        self._latest = p.progress
+        return p
 
-    def _stop(self) -> None:
-        if self._current is not None:
-            self._current.close()
-            self._current = None
+    def _finished(self, p: "_Progress") -> None:
+        if self._latest is p:
+            self._epoch, self._latest = p.epoch + 1, None
 
     def close(self) -> None:
-        """Stops and joins the worker threads of an epoch in progress."""
-        self._stop()
+        """Stops and joins the worker threads of every pass in progress."""
+        for inner in list(self._live.values()):
+            inner.close()
+        self._live.clear()
+
+    def __enter__(self) -> "Loader":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def __del__(self) -> None:
         try:
-            self._stop()
+            self.close()
         except Exception:
             pass
 
+    # -- copies ----------------------------------------------------------------------------
+    def __getstate__(self) -> Dict[str, Any]:
+        return {"args": dict(self._args), "state": self.state_dict()}
+
+    def __setstate__(self, d: Dict[str, Any]) -> None:
+        self.__init__(**d["args"])  # type: ignore[misc]
+        self.load_state_dict(d["state"])
+
+    def __repr__(self) -> str:
+        return (
+            f"augloader.Loader({self._args['data']!r}, split={self.split!r}, "
+            f"pipeline={self.pipeline!r}, batch_size={self.batch_size}, "
+            f"rank={self.rank}, world_size={self.world_size}, epoch={self._epoch})"
+        )
+
     # -- resume ----------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
-        """Where the loader stands, as a plain JSON-able dict. It does not depend on the rank
+        """Where the loader stands, as a plain JSON-able dict: the latest pass's epoch and the
+        samples of its global order delivered over all ranks. It does not depend on the rank
         or the number of ranks: any topology can resume from it."""
+        if self._latest is not None:
+            epoch, position = self._latest.epoch, self._latest.position
+        else:
+            epoch, position = self._epoch, self._resume_at or 0
         return {
             "version": _STATE_VERSION,
-            "epoch": self._epoch,
-            "position": self._position,
+            "epoch": epoch,
+            "position": position,
             "seed": self.seed,
             "shuffle": self.shuffle,
             "drop_last": self.drop_last,
@@ -274,8 +440,9 @@ class Loader:
         }
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        """Continues from ``state``: the rest of its epoch is covered exactly once over this
-        loader's ranks, with every sample augmented as the uninterrupted run would have."""
+        """Continues from ``state``: the next ``iter()`` covers the rest of its epoch exactly
+        once over this loader's ranks, with every sample augmented as the uninterrupted run
+        would have."""
         state = json.loads(json.dumps(state))  # accept anything JSON-able, copy it
         if state.get("version") != _STATE_VERSION:
             raise ValueError(f"state version {state.get('version')!r}, expected {_STATE_VERSION}")
@@ -286,11 +453,256 @@ class Loader:
                     f"state {key} is {state.get(key)!r}, this loader's is {mine[key]!r}: "
                     "the state belongs to another loader or dataset"
                 )
-        position = int(state["position"])
-        if not 0 <= position <= mine["dataset_samples"]:
-            raise ValueError(f"state position {position} outside 0..{mine['dataset_samples']}")
-        self._stop()
-        self._epoch, self._position = int(state["epoch"]), position
+        n = mine["dataset_samples"]
+        position = _int("state position", state.get("position"), 0, n)
+        epoch = _int("state epoch", state.get("epoch"), 0, 2**63 - 1)
+        if position == n:  # the saved pass had ended: the next epoch, from its start
+            epoch, position = epoch + 1, 0
+        self._epoch, self._resume_at, self._latest = epoch, position, None
+
+
+class _Progress:
+    """Where a pass stands: its epoch, and the samples of the epoch's global order delivered."""
+
+    __slots__ = ("epoch", "position")
+
+    def __init__(self, epoch: int, position: int) -> None:
+        self.epoch, self.position = epoch, position
+
+
+class _Device:
+    """Delivery to a CUDA device: pinned staging, an asynchronous copy on a side stream one batch
+    ahead, conversion there."""
+
+    @staticmethod
+    def make(device: Any, dtype_name: str) -> Optional["_Device"]:
+        torch = _torch()
+        if torch is None:
+            if str(device) != "cpu":
+                raise ValueError(f"device={device!r} needs torch; without it batches are numpy arrays on the CPU")
+            if dtype_name == "bfloat16":
+                raise ValueError("dtype bfloat16 needs torch (numpy has no bfloat16)")
+            return None
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError) as e:
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', not {device!r} ({e})") from None
+        if dev.type == "cpu":
+            return None
+        if dev.type != "cuda":
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', not {device!r}")
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device={device!r}, but torch sees no CUDA device (torch.cuda.is_available() is False)")
+        if dev.index is None:
+            dev = torch.device("cuda", torch.cuda.current_device())
+        if dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {dev} does not exist: torch sees {torch.cuda.device_count()} CUDA device(s)")
+        return _Device(dev, getattr(torch, dtype_name))
+
+    def __init__(self, device: Any, dtype: Any) -> None:
+        self.device, self.dtype = device, dtype
+        self.scale: Any = None
+        self.bias: Any = None
+
+    def set_stats(self, mean: Sequence[float], std: Sequence[float], floats: bool) -> None:
+        torch = _torch()
+        if floats:
+            # (x / 255 - mean) / std as one fused x * scale + bias, in float32 on the device.
+            s = torch.tensor([1.0 / (255.0 * v) for v in std], dtype=torch.float32)
+            b = torch.tensor([-m / v for m, v in zip(mean, std)], dtype=torch.float32)
+            self.scale = s.view(3, 1, 1).to(self.device)
+            self.bias = b.view(3, 1, 1).to(self.device)
+
+    def stream(self) -> Any:
+        return _torch().cuda.Stream(self.device)
+
+    def copy(self, host: Tuple[Any, ...], stream: Any) -> Tuple[Any, ...]:
+        """Starts the copy of a host batch on ``stream``; returns the device tensors."""
+        torch = _torch()
+        with torch.cuda.stream(stream):
+            out = []
+            for t in host:
+                # The caching host allocator keeps the pinned block until the copy has run.
+                pinned = torch.empty_like(t, pin_memory=True)
+                pinned.copy_(t)
+                out.append(pinned.to(self.device, non_blocking=True))
+            if self.scale is not None:
+                x = out[0]
+                y = torch.addcmul(self.bias, x.float(), self.scale)
+                out[0] = y if self.dtype == torch.float32 else y.to(self.dtype)
+        return tuple(out)
+
+    def hand_over(self, dev: Tuple[Any, ...], stream: Any) -> Tuple[Any, ...]:
+        """Makes the consumer's stream wait for the copy, and keeps the memory from being reused
+        until the consumer's work on it is done."""
+        torch = _torch()
+        current = torch.cuda.current_stream(self.device)
+        current.wait_stream(stream)
+        for t in dev:
+            t.record_stream(current)
+        return dev
+
+
+class _Pass:
+    """One pass over an epoch: what ``iter(loader)`` returns. Its workers are its own; it ends
+    at the epoch's end, on ``close()``, or when it is garbage-collected."""
+
+    def __init__(self, loader: Loader, epoch: int, start: int) -> None:
+        self._loader = loader
+        self.progress = _Progress(epoch, start)
+        self._inner = loader._inner.epoch(epoch, start)
+        loader._live[id(self)] = self._inner
+        self._len = self._inner.total()
+        self._done = False
+        self._torch = _torch()
+        self._device = loader._device
+        self._stream = self._device.stream() if self._device is not None else None
+        self._ahead: Any = None  # CUDA: the next batch, its copy under way
+        self._started = False
+
+    def __iter__(self) -> "_Pass":
+        return self
+
+    def __len__(self) -> int:
+        """Batches of this pass (fewer than ``len(loader)`` when it resumes an epoch)."""
+        return self._len
+
+    def __next__(self) -> Tuple[Any, ...]:
+        if self._done:
+            raise StopIteration
+        try:
+            if self._device is None:
+                item = self._host()
+            else:
+                item = self._next_on_device()
+        except BaseException:
+            self.close()
+            raise
+        if item is None:
+            self.close()
+            self._loader._finished(self.progress)
+            raise StopIteration
+        position, out = item
+        self.progress.position = position
+        return out if self._loader.return_indices else out[:2]
+
+    def _host(self) -> Optional[Tuple[int, Tuple[Any, ...]]]:
+        got = self._inner.next_batch()
+        if got is None:
+            return None
+        images, labels, indices, skipped = got
+        self._loader.skipped.extend(skipped)
+        x = _array(images)
+        if self._loader.channels_last and x.ndim >= 4:
+            x = np.moveaxis(x, -1, -3)  # [.., H, W, 3] -> [.., 3, H, W], a view
+        out: Tuple[Any, ...] = (x, _array(labels), _array(indices))
+        torch = self._torch
+        if torch is not None:
+            out = tuple(torch.from_numpy(a) for a in out)
+            name = self._loader.dtype_name
+            if self._device is None and name in ("float16", "bfloat16"):
+                out = (out[0].to(getattr(torch, name)),) + out[1:]
+        elif self._loader.dtype_name == "float16":
+            out = (out[0].astype(np.float16),) + out[1:]
+        return self._inner.position(), out
+
+    def _next_on_device(self) -> Optional[Tuple[int, Tuple[Any, ...]]]:
+        if not self._started:
+            self._started = True
+            self._ahead = self._copy_next()
+        current = self._ahead
+        if current is None:
+            return None
+        # Issue the next batch's copy before handing this one over, so that it overlaps the
+        # consumer's work on this one.
+        self._ahead = self._copy_next()
+        position, dev = current
+        return position, self._device.hand_over(dev, self._stream)
+
+    def _copy_next(self) -> Optional[Tuple[int, Tuple[Any, ...]]]:
+        host = self._host()
+        if host is None:
+            return None
+        position, out = host
+        return position, self._device.copy(out, self._stream)
+
+    def close(self) -> None:
+        """Stops and joins this pass's workers."""
+        if not self._done:
+            self._done = True
+            self._ahead = None
+            self._loader._live.pop(id(self), None)
+            self._inner.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class LoaderDataset:
+    """A map-style view of a Loader's split (``loader.dataset``), for code that asks a
+    DataLoader for its dataset: ``len()`` samples, ``[i]`` -> ``(image, label)`` as the loader
+    makes sample ``i`` in its current epoch (``[3, H, W]`` uint8, ``[V, 3, H, W]`` with TTA)."""
+
+    def __init__(self, loader: Loader) -> None:
+        self._loader = loader
+
+    def __len__(self) -> int:
+        return self._loader._inner.dataset_len()
+
+    def __getitem__(self, i: int) -> Tuple[Any, int]:
+        n = len(self)
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"dataset indices are integers, not {type(i).__name__}")
+        if not -n <= i < n:
+            raise IndexError(f"sample {i} out of range: the dataset has {n}")
+        images, label = self._loader._inner.sample(self._loader.epoch, int(i) % n)
+        chw = [np.moveaxis(_array(b), -1, 0) for b in images]
+        x = chw[0] if len(chw) == 1 else np.stack(chw)
+        torch = _torch()
+        return (torch.from_numpy(np.ascontiguousarray(x)) if torch is not None else x), label
+
+    @property
+    def samples(self) -> List[Tuple[str, int]]:
+        return self._loader.samples
+
+    @property
+    def classes(self) -> List[str]:
+        return self._loader.classes
+
+
+class LoaderSampler:
+    """This rank's dataset indices for the loader's current epoch (``loader.sampler``)."""
+
+    def __init__(self, loader: Loader) -> None:
+        self._loader = loader
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._loader._inner.indices(self._loader.epoch))
+
+    def __len__(self) -> int:
+        return len(self._loader._inner.indices(self._loader.epoch))
+
+    def set_epoch(self, epoch: int) -> None:
+        self._loader.set_epoch(epoch)
+
+
+def all_reduce_sum(*values: Union[int, float]) -> Tuple[Union[int, float], ...]:
+    """Sums numbers over the ranks of ``torch.distributed`` (returns them unchanged when it is
+    not initialised): with ``even_batches=False`` every validation sample is seen once over all
+    ranks, so ``correct, total = all_reduce_sum(correct, total)`` gives the exact top-1."""
+    torch = _torch()
+    dist = getattr(torch, "distributed", None) if torch is not None else None
+    if dist is None or not (dist.is_available() and dist.is_initialized()):
+        return tuple(values)
+    device = "cpu"
+    if dist.get_backend() == "nccl":
+        device = torch.device("cuda", torch.cuda.current_device())
+    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return tuple(int(s) if isinstance(v, int) else s for v, s in zip(values, t.tolist()))
 
 
 def augment(
@@ -308,9 +720,12 @@ def augment(
     ``uint8`` array ``[H, W, 3]`` and the sampled parameters (as ``augloader augment`` prints
     them)."""
     over = _check_overrides(overrides)
+    seed = _int("seed", seed, 0, 2**64 - 1)
+    epoch = _int("epoch", epoch, 0, 2**64 - 1)
+    index = _int("index", index, 0, 2**64 - 1)
     if isinstance(image, np.ndarray):
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"image must be a uint8 [H, W, 3] array, not {image.dtype} {image.shape}")
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
+            raise ValueError(f"image must be a non-empty uint8 [H, W, 3] array, not {image.dtype} {image.shape}")
         a = np.ascontiguousarray(image)
         buf, params = _augloader.augment_array(a.tobytes(), a.shape[0], a.shape[1], pipeline, over, seed, epoch, index)
     else:
@@ -329,6 +744,5 @@ def add_restart_markers(jpeg: bytes, interval: int = 1) -> bytes:
 
     Raises ``ValueError`` for data that is not a JPEG libjpeg can re-encode (PNG, damaged,
     over the pixel limit)."""
-    if not 1 <= interval <= 65535:
-        raise ValueError(f"interval must be 1..65535 MCUs, not {interval}")
+    interval = _int("interval", interval, 1, 65535)
     return _augloader.add_restart_markers(bytes(jpeg), interval)

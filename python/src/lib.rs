@@ -6,19 +6,22 @@
 //! augments; waiting wakes every 100 ms to let Ctrl-C through.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use augloader::loader::EpochIter;
 use augloader::pool::Pooled;
 use augloader::rng::sample_rng;
 use augloader::sample::augment_encoded;
+use augloader::transform::Normalize;
 use augloader::transform::{Params, Pipeline, PipelineOverrides, Resize, PRESETS};
 use augloader::tta::{TtaConfig, TtaMode, TTA_MODES};
 use augloader::{
-    open_dataset, Batch, BatchData, DecodeOptions, ErrorPolicy, Layout, Loader, Source, Split,
+    open_dataset, Batch, BatchData, DecodeOptions, Dtype, ErrorPolicy, Layout, Loader, Source,
+    Split,
 };
-use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
 
@@ -41,6 +44,8 @@ fn value_err(e: impl std::fmt::Display) -> PyErr {
 enum Data {
     /// A batch's buffer goes back to its loader's pool when Python frees the array.
     U8(Pooled<u8>),
+    /// Batches collated to normalised float32 in the workers.
+    F32(Pooled<f32>),
     I64(Vec<i64>),
 }
 
@@ -58,6 +63,7 @@ impl Buffer {
     fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let (ptr, typestr) = match &self.data {
             Data::U8(v) => (v.as_ptr() as usize, "|u1"),
+            Data::F32(v) => (v.as_ptr() as usize, "<f4"),
             Data::I64(v) => (v.as_ptr() as usize, "<i8"),
         };
         let d = PyDict::new(py);
@@ -106,6 +112,14 @@ fn build_pipeline(
         } else {
             return Err(value_err(format!("{key}={v}: expected a number or a bool")));
         };
+        // One at a time, so that the error names the keyword and says its range.
+        let one = serde_json::Map::from_iter([(key.clone(), value.clone())]);
+        if let Err(e) = serde_json::from_value::<PipelineOverrides>(one.into()) {
+            return Err(value_err(format!(
+                "{key}={value}: {}",
+                expected(&e.to_string())
+            )));
+        }
         fields.insert(key, value);
     }
     let o: PipelineOverrides = serde_json::from_value(serde_json::Value::Object(fields))
@@ -113,6 +127,21 @@ fn build_pipeline(
     let p = Pipeline::preset(name).map_err(value_err)?;
     let decode = o.decode_options(DecodeOptions::default());
     Ok((o.apply(p).map_err(value_err)?, decode))
+}
+
+/// A deserialisation error of one override, said as the range it must be in.
+fn expected(serde_message: &str) -> String {
+    let ranges = [
+        ("expected u8", "must be an integer in 0..=255"),
+        ("expected u16", "must be an integer in 0..=65535"),
+        ("expected u32", "must be an integer in 0..=4294967295"),
+        ("expected f32", "must be a finite number"),
+        ("expected a boolean", "must be True or False"),
+    ];
+    ranges
+        .iter()
+        .find(|(k, _)| serde_message.contains(k))
+        .map_or_else(|| serde_message.to_string(), |(_, v)| v.to_string())
 }
 
 /// The names of the pipeline overrides (`PipelineOverrides::names`).
@@ -126,12 +155,14 @@ fn override_names() -> Vec<String> {
 struct PyLoader {
     loader: Arc<Loader>,
     fingerprint: String,
+    /// The preset's normalisation (the collation may use other statistics).
+    normalize: Normalize,
 }
 
 #[pymethods]
 impl PyLoader {
     #[new]
-    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, rank, world_size, skip_errors, tta, channels_last))]
+    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, even, rank, world_size, skip_errors, tta, channels_last, float32, stats))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         data: &str,
@@ -144,13 +175,30 @@ impl PyLoader {
         seed: u64,
         shuffle: bool,
         drop_last: bool,
+        even: bool,
         rank: usize,
         world_size: usize,
         skip_errors: bool,
         tta: Option<&str>,
         channels_last: bool,
+        float32: bool,
+        stats: Option<([f32; 3], [f32; 3])>,
     ) -> PyResult<Self> {
-        let (pipeline, decode) = build_pipeline(pipeline, overrides)?;
+        let (mut pipeline, decode) = build_pipeline(pipeline, overrides)?;
+        let preset = pipeline.normalize;
+        // float32 batches: the workers collate (x / 255 - mean) / std with `stats` (default:
+        // the pipeline's).
+        if let Some((mean, std)) = stats {
+            if std.iter().any(|&s| !(s.is_finite() && s > 0.0))
+                || mean.iter().any(|m| !m.is_finite())
+            {
+                return Err(value_err(format!(
+                    "normalize: std {std:?} must be finite and above 0, mean {mean:?} finite"
+                )));
+            }
+            pipeline.normalize = Normalize { mean, std };
+        }
+        let dtype = if float32 { Dtype::F32 } else { Dtype::U8 };
         let tta = match tta {
             None => None,
             Some(name) => {
@@ -183,7 +231,9 @@ impl PyLoader {
             .seed(seed)
             .shuffle(shuffle)
             .drop_last(drop_last)
+            .even_shards(even)
             .shard(rank, world_size)
+            .dtype(dtype)
             .on_error(if skip_errors {
                 ErrorPolicy::Skip
             } else {
@@ -200,6 +250,7 @@ impl PyLoader {
         Ok(PyLoader {
             loader: Arc::new(loader),
             fingerprint,
+            normalize: preset,
         })
     }
 
@@ -209,6 +260,36 @@ impl PyLoader {
 
     fn samples_in_epoch(&self) -> usize {
         self.loader.source().len()
+    }
+
+    /// Samples per epoch on this rank.
+    fn rank_samples(&self) -> usize {
+        self.loader.samples_per_epoch()
+    }
+
+    /// The dataset indices of this rank's batches in `epoch`.
+    fn indices(&self, epoch: u64) -> Vec<usize> {
+        self.loader.indices(epoch)
+    }
+
+    /// Sample `index` of `epoch` as the loader makes it: its image(s), HWC.
+    fn sample(&self, py: Python<'_>, epoch: u64, index: usize) -> PyResult<(Vec<Buffer>, usize)> {
+        let loader = self.loader.clone();
+        let images = py
+            .allow_threads(|| loader.sample(epoch, index))
+            .map_err(|e| match e {
+                augloader::LoadError::Config(m) => pyo3::exceptions::PyIndexError::new_err(m),
+                e => load_err(e),
+            })?;
+        let label = self.loader.source().label(index);
+        let images = images
+            .into_iter()
+            .map(|img| {
+                let shape = vec![img.height() as usize, img.width() as usize, 3];
+                buffer_u8(img.into_raw().into(), shape)
+            })
+            .collect();
+        Ok((images, label))
     }
 
     fn dataset_len(&self) -> usize {
@@ -229,11 +310,11 @@ impl PyLoader {
     }
 
     fn mean(&self) -> [f32; 3] {
-        self.loader.pipeline().normalize.mean
+        self.normalize.mean
     }
 
     fn std(&self) -> [f32; 3] {
-        self.loader.pipeline().normalize.std
+        self.normalize.std
     }
 
     /// The batches of `epoch` from global position `position` (samples of the epoch's order
@@ -241,8 +322,11 @@ impl PyLoader {
     fn epoch(&self, epoch: u64, position: usize) -> PyEpoch {
         let it = self.loader.epoch_at(epoch, position);
         PyEpoch {
+            total: it.total_batches(),
             iter: Mutex::new(Some(it)),
             position: Mutex::new(position),
+            closing: AtomicBool::new(false),
+            pid: std::process::id(),
         }
     }
 }
@@ -252,6 +336,26 @@ impl PyLoader {
 struct PyEpoch {
     iter: Mutex<Option<EpochIter>>,
     position: Mutex<usize>,
+    /// Set by `close()`: a thread waiting in `next_batch` stops at its next wake-up.
+    closing: AtomicBool,
+    /// The process whose threads are the workers (a forked child has none of them).
+    pid: u32,
+    total: usize,
+}
+
+impl PyEpoch {
+    /// The iterator's lock, waited for without the GIL (its holder may need the GIL to finish).
+    fn lock<'a>(&'a self, py: Python<'_>) -> MutexGuard<'a, Option<EpochIter>> {
+        loop {
+            match self.iter.try_lock() {
+                Ok(g) => return g,
+                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    py.allow_threads(|| std::thread::sleep(Duration::from_millis(1)));
+                }
+            }
+        }
+    }
 }
 
 type Item = (Buffer, Buffer, Buffer, Vec<(usize, String, String)>);
@@ -276,26 +380,38 @@ fn batch_item(b: Batch) -> Item {
         .collect();
     let indices = b.indices.iter().map(|&i| i as i64).collect();
     let images = match b.data {
-        BatchData::U8(v) => v,
-        BatchData::F32(_) => unreachable!("the Python loader builds u8 batches"),
+        BatchData::U8(data) => Buffer {
+            data: Data::U8(data),
+            shape,
+        },
+        BatchData::F32(data) => Buffer {
+            data: Data::F32(data),
+            shape,
+        },
     };
-    (
-        buffer_u8(images, shape),
-        buffer_i64(b.labels),
-        buffer_i64(indices),
-        skipped,
-    )
+    (images, buffer_i64(b.labels), buffer_i64(indices), skipped)
 }
 
 #[pymethods]
 impl PyEpoch {
     /// The next batch as (images, labels, indices, skipped), or None at the end.
     fn next_batch(&self, py: Python<'_>) -> PyResult<Option<Item>> {
-        let mut guard = self.iter.lock().expect("not poisoned");
+        if self.pid != std::process::id() {
+            return Err(PyRuntimeError::new_err(
+                "this pass over the loader was started before os.fork(): its worker threads are \
+                 in the parent; start a new iteration (iter(loader)) in the child",
+            ));
+        }
+        let mut guard = self.lock(py);
         let Some(it) = guard.as_mut() else {
             return Ok(None);
         };
         loop {
+            if self.closing.load(Ordering::Acquire) {
+                let it = guard.take();
+                py.allow_threads(|| drop(it));
+                return Ok(None);
+            }
             let polled = py.allow_threads(|| it.next_timeout(Duration::from_millis(100)));
             match polled {
                 Ok(Some(Ok(b))) => {
@@ -327,9 +443,21 @@ impl PyEpoch {
         *self.position.lock().expect("not poisoned")
     }
 
-    /// Stops and joins the workers.
+    /// Batches of this pass in all.
+    fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Stops and joins the workers (also while another thread waits in `next_batch`: it then
+    /// returns None).
     fn close(&self, py: Python<'_>) {
-        let it = self.iter.lock().expect("not poisoned").take();
+        self.closing.store(true, Ordering::Release);
+        if self.pid != std::process::id() {
+            // A forked child: the workers are not here; forget the iterator without joining.
+            std::mem::forget(self.lock(py).take());
+            return;
+        }
+        let it = self.lock(py).take();
         py.allow_threads(|| drop(it));
     }
 }

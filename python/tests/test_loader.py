@@ -24,7 +24,7 @@ def collect(loader):
 
 def test_batches_are_tensors_sharing_memory_and_equal_across_worker_counts(dataset):
     one = augloader.Loader(dataset, batch_size=8, workers=1, seed=3, return_indices=True)
-    four = augloader.Loader(dataset, batch_size=8, workers=4, prefetch=3, seed=3, return_indices=True)
+    four = augloader.Loader(dataset, batch_size=8, workers=4, prefetch_factor=3, seed=3, return_indices=True)
     a, b = collect(one), collect(four)
     assert len(a) == len(one) == 9
     for (xa, ya, ia), (xb, yb, ib) in zip(a, b):
@@ -156,12 +156,36 @@ def test_errors_name_the_file_and_skip_accounts_for_them(broken_dataset):
     "kwargs",
     [dict(batch_size=0), dict(workers=0), dict(pipeline="nope"), dict(jitter=-1.0), dict(size=0),
      dict(scale_max=10**5), dict(size=-1), dict(size="x"), dict(flip="often"),
-     dict(seed=-1),
-     dict(colour=1), dict(split="test"), dict(on_error="ignore"), dict(rank=2, world_size=2)],
+     dict(seed=-1), dict(workers=10**6), dict(prefetch_factor=2**64), dict(seed=2**64),
+     dict(split="test"), dict(on_error="ignore"), dict(rank=2, world_size=2),
+     dict(dtype="int32"), dict(normalize=True), dict(dtype="float32", normalize=(1, 2)),
+     dict(dtype="float32", normalize=((0, 0, 0), (1, 0, 1))), dict(device="tpu")],
 )
 def test_bad_arguments_are_value_errors(dataset, kwargs):
     with pytest.raises(ValueError):
         augloader.Loader(dataset, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [(dict(size=-5), r"size=-5.*0\.\."), (dict(workers=0), r"workers must be an integer in 1\.\.1024"),
+     (dict(batch_size=-1), r"batch_size must be an integer in 1\.\."),
+     (dict(jitter=-1.0), "jitter")],
+)
+def test_range_errors_say_the_valid_range(dataset, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        augloader.Loader(dataset, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "name,hint",
+    [("num_workers", "workers="), ("prefetch", "prefetch_factor="), ("pin_memory", "device="),
+     ("persistent_workers", "threads"), ("collate_fn", "dtype="), ("colour", "unknown keyword"),
+     ("jiter", "did you mean 'jitter'")],
+)
+def test_dataloader_keywords_name_the_equivalent(dataset, name, hint):
+    with pytest.raises(TypeError, match=hint):
+        augloader.Loader(dataset, **{name: 1})
 
 
 def test_a_python_thread_runs_while_the_loader_works(dataset):
