@@ -22,6 +22,11 @@ if [ ! -f "$VENV/.complete-python-2" ]; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check pytest "maturin>=1.5,<2" webdataset
   touch "$VENV/.complete-python-2"
 fi
+# Clients of the Python package that its tests run (CPU): PyTorch Lightning and accelerate.
+if [ ! -f "$VENV/.complete-python-3" ]; then
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check lightning accelerate
+  touch "$VENV/.complete-python-3"
+fi
 # nasm, for the SIMD of the libjpeg-turbo that the Python wheel builds from source.
 source "$(dirname "${BASH_SOURCE[0]}")/nasm.sh" || true
 TORCH_DIR="$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"

@@ -69,11 +69,13 @@ def main():
     root = make_data(os.path.join(a.out, "gpu_data"))
     device = torch.device("cuda")
     torch.backends.cudnn.benchmark = True
-    ours = augloader.Loader(root, pipeline="inception-train", batch_size=a.batch_size, workers=a.workers, drop_last=True)
+    ours = augloader.Loader(root, pipeline="inception-train", batch_size=a.batch_size, workers=a.workers,
+                            drop_last=True, device=device, dtype=torch.float16, normalize=True,
+                            channels_last=True)
     mean = torch.tensor(ours.mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(ours.std, device=device).view(1, 3, 1, 1)
     r = train(lambda: ours, a.steps, device, mean, std)
-    print(json.dumps({"loader": "augloader", "workers": a.workers, **r}), flush=True)
+    print(json.dumps({"loader": "augloader device=cuda float16", "workers": a.workers, **r}), flush=True)
     tf = T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.ColorJitter(0.4, 0.4, 0.4), T.PILToTensor()])
     ds = torchvision.datasets.ImageFolder(os.path.join(root, "train"), tf)
     dl = torch.utils.data.DataLoader(ds, batch_size=a.batch_size, shuffle=True, num_workers=a.workers,

@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 lint=(-D warnings -W clippy::too_many_lines)
 
-# Tier 1: no libtorch.
+# Tier 1: no libtorch. nasm, which the Python binding's bundled libjpeg-turbo requires.
+source scripts/nasm.sh
 cargo fmt --all -- --check
 cargo clippy --quiet -p augloader -p augloader-cli --no-default-features --all-targets -- "${lint[@]}"
 cargo clippy --quiet -p augloader-python -- "${lint[@]}"
@@ -25,8 +26,10 @@ export AUGLOADER_REQUIRE_PYTHON=1
 cargo clippy --quiet -p augloader -p augloader-cli --features augloader/torch --all-targets -- "${lint[@]}"
 cargo test --quiet -p augloader -p augloader-cli --features augloader/torch
 scripts/run_examples.sh
-# The Python package, as `pip install .` builds it (maturin is in the environment already).
-python -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall .
+# The Python package as users get it: the manylinux_2_28 wheel (auditwheel checks its tag).
+wheel="$(scripts/build_wheel.sh | tail -1)"
+scripts/check_wheel.sh "$wheel"
+python -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$wheel"
 AUGLOADER_BIN="$PWD/target/debug/augloader" python -m pytest -q python/tests
 # The SIMD kernels (collation, colour, flip) on their portable twins.
 AUGLOADER_PORTABLE_SIMD=1 cargo test --quiet -p augloader --features augloader/torch --lib --test transforms --test loader

@@ -3,8 +3,10 @@
     python examples/python/train.py --data DATA --model resnet18 --epochs 2
     torchrun --nproc_per_node 2 examples/python/train.py --data DATA   # DDP: gloo on CPU, nccl on CUDA
 
-Batches arrive as uint8 [B, 3, H, W] and are normalised on the device (with AMP and
-channels_last batches on CUDA). Each epoch prints one JSON line as `augloader train` does
+Batches arrive normalised on the device (`device=`, `dtype=`, `normalize=True`: on CUDA copied
+from pinned memory one batch ahead and converted there; with AMP and channels_last batches).
+Validation sees every sample exactly once over the ranks (the val split's default) and sums the
+counts with `augloader.all_reduce_sum`, so its top-1 is the dataset's whatever the rank count. Each epoch prints one JSON line as `augloader train` does
 (images_per_sec, data_wait_fraction, val_top1). The checkpoint holds the model, the optimiser and
 `loader.state_dict()`, so `--resume` continues mid-epoch exactly, also on another number of ranks.
 """
@@ -52,26 +54,19 @@ def setup_distributed():
     return rank, device
 
 
-def evaluate(model, loader, mean, std, device):
+def evaluate(model, loader):
     model.eval()
-    correct = torch.zeros(2, device=device)
+    correct, total = 0, 0
     with torch.no_grad():
-        for images, labels in loader:
-            x = prepare(images, mean, std, device)
-            with torch.autocast(device.type, enabled=device.type == "cuda"):
+        for x, labels in loader:
+            with torch.autocast(x.device.type, enabled=x.device.type == "cuda"):
                 logits = model(x)
-            correct += torch.stack([(logits.argmax(1) == labels.to(device)).sum(), torch.tensor(len(labels), device=device)])
-    if dist.is_initialized():
-        dist.all_reduce(correct)
+            correct += int((logits.argmax(1) == labels).sum())
+            total += len(labels)
+    # Ranks may hold one batch more or fewer: no collective inside the loop, one sum after it.
+    correct, total = augloader.all_reduce_sum(correct, total)
     model.train()
-    return (correct[0] / correct[1]).item()
-
-
-def prepare(images, mean, std, device):
-    x = images.to(device, non_blocking=True)
-    if device.type == "cuda":
-        x = x.contiguous(memory_format=torch.channels_last)
-    return (x.float() - mean) / std
+    return correct / total
 
 
 def main():
@@ -79,11 +74,10 @@ def main():
     rank, device = setup_distributed()
     torch.manual_seed(args.seed)
     # On CUDA, channels_last batches go to the device in the memory format its convolutions prefer.
-    layout = {"channels_last": device.type == "cuda"}
-    train = augloader.Loader(args.data, batch_size=args.batch_size, workers=args.workers, seed=args.seed, drop_last=True, size=args.size, **layout)
-    val = augloader.Loader(args.data, split="val", batch_size=args.batch_size, workers=args.workers, size=args.size, **layout)
-    mean = torch.tensor(train.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(train.std, device=device).view(1, 3, 1, 1)
+    common = dict(batch_size=args.batch_size, workers=args.workers, size=args.size, device=device,
+                  dtype=torch.float32, normalize=True, channels_last=device.type == "cuda")
+    train = augloader.Loader(args.data, seed=args.seed, drop_last=True, **common)
+    val = augloader.Loader(args.data, split="val", **common)
     model = getattr(torchvision.models, args.model)(num_classes=len(train.classes)).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -100,16 +94,15 @@ def main():
         train.set_epoch(epoch)
         seen, wait, start = 0, 0.0, time.perf_counter()
         t = time.perf_counter()
-        for step, (images, labels) in enumerate(train):
+        for step, (x, y) in enumerate(train):
             wait += time.perf_counter() - t
-            x, y = prepare(images, mean, std, device), labels.to(device, non_blocking=True)
             with torch.autocast(device.type, enabled=device.type == "cuda"):
                 loss = F.cross_entropy(ddp(x), y)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-            seen += len(labels)
+            seen += len(y)
             steps_total += 1
             if args.stop_after and steps_total >= args.stop_after:
                 break
@@ -124,7 +117,7 @@ def main():
             torch.save(state, args.checkpoint)
         if stopped:
             break
-        top1 = evaluate(model, val, mean, std, device)
+        top1 = evaluate(model, val)
         if rank == 0:
             print(json.dumps({
                 "epoch": epoch, "loss": loss.item(), "images_per_sec": seen * world / secs,

@@ -37,6 +37,8 @@ __all__ = [
     "augment",
     "add_restart_markers",
     "all_reduce_sum",
+    "Batch",
+    "IndexedBatch",
     "PIPELINES",
     "__version__",
 ]
@@ -48,6 +50,11 @@ PIPELINES: Dict[str, str] = dict(_augloader.presets())
 #: Keyword overrides of a pipeline preset (the command line's pipeline flags), as the library
 #: defines them.
 OVERRIDES = tuple(_augloader.override_names())
+
+#: What iterating yields: ``(images, labels)``, or ``(images, labels, indices)`` with
+#: ``return_indices`` (numpy arrays in place of tensors without torch).
+Batch = Tuple["torch.Tensor", "torch.Tensor"]
+IndexedBatch = Tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]
 
 _STATE_VERSION = 1
 _MAX_WORKERS = 1024
@@ -232,7 +239,7 @@ class Loader:
     Iteration, as DataLoader's: every ``iter(loader)`` is a complete pass over the current
     epoch from its first batch; the one exception is the first ``iter()`` after
     ``load_state_dict``, which continues the saved epoch where it stood. ``set_epoch(e)`` selects
-    the epoch of the next ``iter()``; without it, a pass that runs to its end moves the loader
+    the epoch of the next ``iter()`` (the saved one keeps a pending resume); without it, a pass that runs to its end moves the loader
     to the next epoch, and a pass left early (``break``, a peek with ``next(iter(loader))``,
     PyTorch Lightning's sanity check) does not, so the next loop is again a full pass of the
     same epoch. Two live iterators are independent passes with their own workers (as two
@@ -368,12 +375,15 @@ class Loader:
     # -- iteration -------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
         """Makes the next ``iter()`` deliver epoch ``epoch`` from its start (as
-        ``DistributedSampler.set_epoch``)."""
-        self._epoch = _int("epoch", epoch, 0, 2**63 - 1)
-        self._resume_at = None
+        ``DistributedSampler.set_epoch``). After ``load_state_dict``, setting the saved epoch
+        keeps the resume (the usual loop calls ``set_epoch(epoch)`` for every epoch)."""
+        epoch = _int("epoch", epoch, 0, 2**63 - 1)
+        if epoch != self._epoch:
+            self._resume_at = None
+        self._epoch = epoch
         self._latest = None
 
-    def __iter__(self) -> "_Pass":
+    def __iter__(self) -> "_Pass":  # yields Batch, or IndexedBatch with return_indices
         start = self._resume_at or 0
         self._resume_at = None
         p = _Pass(self, self._epoch, start)
@@ -560,14 +570,14 @@ class _Pass:
         self._ahead: Any = None  # CUDA: the next batch, its copy under way
         self._started = False
 
-    def __iter__(self) -> "_Pass":
+    def __iter__(self) -> "_Pass":  # yields Batch, or IndexedBatch with return_indices
         return self
 
     def __len__(self) -> int:
         """Batches of this pass (fewer than ``len(loader)`` when it resumes an epoch)."""
         return self._len
 
-    def __next__(self) -> Tuple[Any, ...]:
+    def __next__(self) -> "Batch | IndexedBatch":
         if self._done:
             raise StopIteration
         try:
@@ -579,12 +589,14 @@ class _Pass:
             self.close()
             raise
         if item is None:
+            completed = not self._inner.was_closed()  # closed from another thread: not whole
             self.close()
-            self._loader._finished(self.progress)
+            if completed:
+                self._loader._finished(self.progress)
             raise StopIteration
         position, out = item
         self.progress.position = position
-        return out if self._loader.return_indices else out[:2]
+        return out if self._loader.return_indices else out[:2]  # type: ignore[return-value]
 
     def _host(self) -> Optional[Tuple[int, Tuple[Any, ...]]]:
         got = self._inner.next_batch()

@@ -443,6 +443,11 @@ impl PyEpoch {
         *self.position.lock().expect("not poisoned")
     }
 
+    /// Whether `close()` was called (a pass that ended so did not complete its epoch).
+    fn was_closed(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
     /// Batches of this pass in all.
     fn total(&self) -> usize {
         self.total

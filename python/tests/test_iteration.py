@@ -93,6 +93,22 @@ def test_resume_after_load_state_dict_continues_once_then_full_passes(dataset):
     assert one_pass(R) == one_pass(ref)  # the next pass is whole
 
 
+def test_set_epoch_to_the_saved_epoch_keeps_the_resume_and_another_drops_it(dataset):
+    L = loader(dataset)
+    it = iter(L)
+    head = indices([next(it) for _ in range(2)])
+    state = L.state_dict()
+    R = loader(dataset)
+    R.load_state_dict(state)
+    R.set_epoch(0)  # the usual `for epoch in range(start, n): set_epoch(epoch)` loop
+    assert head + one_pass(R) == one_pass(loader(dataset))
+    R.load_state_dict(state)
+    R.set_epoch(1)
+    ref = loader(dataset)
+    ref.set_epoch(1)
+    assert one_pass(R) == one_pass(ref)
+
+
 def test_state_after_a_finished_pass_points_at_the_next_epoch(dataset):
     L = loader(dataset)
     one_pass(L)
@@ -193,3 +209,40 @@ def test_cuda_without_a_gpu_fails_loudly(dataset):
 
 def test_all_reduce_sum_without_distributed_is_the_identity():
     assert augloader.all_reduce_sum(3, 4.5) == (3, 4.5)
+
+
+def test_close_from_another_thread_ends_a_waiting_pass_without_completing_the_epoch(dataset):
+    import threading
+
+    L = loader(dataset, workers=1, batch_size=2)
+    it = iter(L)
+    next(it)
+    got = []
+    t = threading.Thread(target=lambda: got.extend(it))
+    t.start()
+    L.close()
+    t.join(timeout=20)
+    assert not t.is_alive(), "close() from another thread deadlocked"
+    if len(got) < 35:  # closed before its end (the usual case): the epoch is not done
+        assert L.epoch == 0
+        assert one_pass(L) == one_pass(loader(dataset))
+
+
+def test_one_pass_iterated_from_two_threads_delivers_each_batch_once(dataset):
+    import threading
+
+    L = loader(dataset, batch_size=4)
+    it = iter(L)
+    got = [[], []]
+
+    def drain(k):
+        for b in it:
+            got[k].append(b[2].tolist())
+
+    threads = [threading.Thread(target=drain, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "two threads on one pass deadlocked"
+    assert sorted(sum(got[0] + got[1], [])) == list(range(72))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import make_folder
 
 HERE = Path(__file__).parent
 EXAMPLE = HERE.parent.parent / "examples" / "python" / "train.py"
@@ -57,3 +58,21 @@ def test_the_training_example_runs_and_resumes_under_torchrun(dataset, tmp_path)
     for l in lines:
         assert l["images_per_sec"] > 0 and 0 <= l["data_wait_fraction"] <= 1
         assert 0 <= l["val_top1"] <= 1
+
+
+def test_three_ranks_validate_every_sample_once_and_sum_to_the_single_process_top1(tmp_path):
+    # 4 classes x 25 validation images = 100: 34, 33, 33 over 3 ranks, none twice.
+    data = make_folder(tmp_path / "data", classes=4, per_class=100, size=36)
+    results = {}
+    for n in (1, 3):
+        out = tmp_path / f"ranks{n}"
+        out.mkdir()
+        torchrun(n, HERE / "ddp_eval.py", data, out)
+        results[n] = ranks(out, n)
+    three = results[3]
+    assert [len(r["seen"]) for r in three] == [34, 33, 33]
+    assert [r["batches"] for r in three] == [5, 5, 5]
+    assert sorted(sum((r["seen"] for r in three), [])) == list(range(100))
+    (one,) = results[1]
+    assert one["total"] == 100 and all(r["summed"] == [one["correct"], 100] for r in three)
+    assert sum(r["correct"] for r in three) == one["correct"]
