@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Runs every example on a small synthetic dataset (scripts/test.sh calls this after the tests,
-# whose build already compiled them).
+# Runs every example on a small synthetic dataset (scripts/test.sh calls this after the tests).
+# They are built with the packages and features of the test step (`-p augloader -p augloader-cli
+# --features augloader/torch`), so that Cargo resolves the same features and reuses its build:
+# `cargo run -p augloader --example` alone would resolve a narrower `image` and rebuild.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-cargo run --quiet -p augloader-cli -- synth --out "$tmp/data" --classes 3 --train-per-class 32 --val-per-class 8 --size 48
-cargo run --quiet -p augloader --features torch --example train_minimal -- "$tmp/data" 1
-cargo run --quiet -p augloader --features torch --example resume -- "$tmp/data"
-cargo run --quiet -p augloader --features torch --example custom_pipeline -- tests/data/baseline.jpg "$tmp/custom.png"
-cargo run --quiet -p augloader-cli -- train --data "$tmp/data" --model resnet8 --epochs 1 --batch 16 --quiet --out "$tmp/run" >/dev/null
-cargo run --quiet -p augloader --features torch --example tta_eval -- "$tmp/run/model.safetensors" "$tmp/data"
-cargo run --quiet -p augloader --features torch --example decode_rate -- "$tmp/data/train" >/dev/null
+cargo build --quiet -p augloader -p augloader-cli --features augloader/torch --bins --examples
+bin=target/debug
+ex=target/debug/examples
+"$bin/augloader" synth --out "$tmp/data" --classes 3 --train-per-class 32 --val-per-class 8 --size 48
+"$ex/train_minimal" "$tmp/data" 1
+"$ex/resume" "$tmp/data"
+"$ex/custom_pipeline" tests/data/baseline.jpg "$tmp/custom.png"
+"$bin/augloader" train --data "$tmp/data" --model resnet8 --epochs 1 --batch 16 --quiet --out "$tmp/run" >/dev/null
+"$ex/tta_eval" "$tmp/run/model.safetensors" "$tmp/data"
+"$ex/decode_rate" "$tmp/data/train" >/dev/null
 echo "examples ran"

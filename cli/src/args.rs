@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
-use augloader::transform::{Pipeline, PipelineOverrides};
+use augloader::transform::{Pipeline, PipelineError, PipelineOverrides};
 use augloader::{open_dataset, DecodeOptions, ErrorPolicy, Source, Split};
 
 use super::{ranges, synth};
@@ -40,7 +40,7 @@ pub struct PipelineArgs {
     #[arg(long, value_parser = ranges::side_or_zero)]
     pub cutout: Option<u32>,
     /// Number of Cutout holes.
-    #[arg(long, value_parser = ranges::count0)]
+    #[arg(long, value_parser = ranges::holes)]
     pub cutout_holes: Option<u32>,
     /// Horizontal flip probability.
     #[arg(long, value_parser = ranges::probability, allow_hyphen_values = true)]
@@ -69,15 +69,18 @@ impl PipelineArgs {
             // Decoding options are the loader's (`LoaderArgs`).
             exact_decode: None,
         };
-        // The library names the settings as fields; the command line's flags have dashes.
-        o.apply(p)
-            .map_err(|e| anyhow::anyhow!("{}", flags_named(&e.to_string())))
+        // The library names overrides by field; the command line says them as its flags.
+        o.apply(p).map_err(|e| match e {
+            PipelineError::Override { names, reason } => {
+                let flags: Vec<String> = names
+                    .iter()
+                    .map(|n| format!("--{}", n.replace('_', "-")))
+                    .collect();
+                anyhow::anyhow!("{}: {reason}", flags.join("/"))
+            }
+            e => e.into(),
+        })
     }
-}
-
-/// `scale_min` -> `--scale-min` in a message about settings.
-fn flags_named(msg: &str) -> String {
-    msg.replace("scale_min/scale_max", "--scale-min/--scale-max")
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -116,6 +119,10 @@ pub struct LoaderArgs {
     /// least four times the output's size, and never below twice the output's size).
     #[arg(long)]
     pub exact_decode: bool,
+    /// Decode JPEGs with restart markers whole instead of only the intervals around the crop
+    /// (the pixels are the same; to measure what the cut saves).
+    #[arg(long)]
+    pub no_restart_cuts: bool,
 }
 
 impl LoaderArgs {
@@ -138,6 +145,7 @@ impl LoaderArgs {
         DecodeOptions {
             max_pixels: self.max_pixels,
             dct_scaling: !self.exact_decode,
+            restart_cuts: !self.no_restart_cuts,
         }
     }
 }

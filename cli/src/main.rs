@@ -26,6 +26,8 @@ mod synth;
 mod train;
 #[cfg(feature = "torch")]
 mod tune;
+#[cfg(feature = "torch")]
+mod tune_report;
 
 use std::process::ExitCode;
 
@@ -104,4 +106,67 @@ fn report(e: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{ArgAction, CommandFactory, Parser};
+
+    use super::Cli;
+
+    /// A value the command accepts for `arg` alongside `base`, found by trying a few.
+    fn accepted(base: &[String], arg: &clap::Arg) -> Option<String> {
+        let mut candidates: Vec<String> = ["1", "0.5", "0", "2", "64"].map(String::from).into();
+        candidates.extend(
+            arg.get_possible_values()
+                .first()
+                .map(|p| p.get_name().to_string()),
+        );
+        candidates.into_iter().find(|v| {
+            let mut argv = base.to_vec();
+            if let Some(long) = arg.get_long() {
+                argv.push(format!("--{long}"));
+            }
+            argv.push(v.clone());
+            Cli::command().try_get_matches_from(&argv).is_ok()
+        })
+    }
+
+    /// Every flag of every subcommand, given a value its parser accepts, reaches its field: a
+    /// parser whose type differs from the field's (clap panics when the field is read) fails here.
+    #[test]
+    fn every_flag_of_every_subcommand_parses_into_its_field() {
+        let cmd = Cli::command();
+        let mut checked = 0;
+        for sub in cmd.get_subcommands() {
+            let name = sub.get_name().to_string();
+            // The required arguments first (paths and names: "1" will do).
+            let mut base = vec!["augloader".to_string(), name.clone()];
+            for arg in sub.get_arguments().filter(|a| a.is_required_set()) {
+                if let Some(long) = arg.get_long() {
+                    base.extend([format!("--{long}"), "1".into()]);
+                } else {
+                    base.push("1".into());
+                }
+            }
+            for arg in sub.get_arguments().filter(|a| !a.is_required_set()) {
+                let Some(long) = arg.get_long() else { continue };
+                let mut argv = base.clone();
+                argv.push(format!("--{long}"));
+                if matches!(arg.get_action(), ArgAction::Set | ArgAction::Append) {
+                    let Some(v) = accepted(&base, arg) else {
+                        continue;
+                    };
+                    argv.push(v);
+                }
+                let parsed = std::panic::catch_unwind(|| Cli::try_parse_from(&argv).map(|_| ()));
+                assert!(
+                    parsed.is_ok(),
+                    "{argv:?}: the field does not take its parser's type"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "only {checked} flags checked");
+    }
 }

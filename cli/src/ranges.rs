@@ -1,8 +1,9 @@
 //! Value parsers for numeric flags: every range is checked here, at parse time, so a bad value
 //! is refused with the flag's name (clap adds it) instead of panicking or misleading later.
 
+use augloader::transform::pipeline::MAX_CUTOUT_HOLES;
 /// Largest crop or resize side accepted (a 4096 px batch of 64 is already 3 GB).
-pub const MAX_SIDE: u32 = 4096;
+pub use augloader::transform::pipeline::MAX_SIDE;
 
 fn number<T: std::str::FromStr>(s: &str) -> Result<T, String> {
     s.trim()
@@ -52,9 +53,14 @@ pub fn count_u64(s: &str) -> Result<u64, String> {
     count(s).map(|v| v as u64)
 }
 
-/// A count of at least 0.
-pub fn count0(s: &str) -> Result<usize, String> {
-    number(s)
+/// Cutout holes per image: 0..=MAX_CUTOUT_HOLES.
+pub fn holes(s: &str) -> Result<u32, String> {
+    let v: u32 = number(s)?;
+    if v <= MAX_CUTOUT_HOLES {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 0..={MAX_CUTOUT_HOLES}"))
+    }
 }
 
 /// A finite number >= 0.

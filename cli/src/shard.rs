@@ -95,30 +95,114 @@ pub fn run(a: ShardArgs) -> Result<()> {
         bail!("--restart-interval needs libjpeg-turbo, which this build of augloader lacks");
     }
     let train = open_dataset(&a.data, Split::Train)?;
-    let mut splits = vec![("train", train.clone())];
+    let mut splits = vec![("train", train)];
     if has_val(&a.data) {
         splits.push(("val", open_dataset(&a.data, Split::Val)?));
     }
+    check_apart(&a.data, &a.out)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    clear_old_shards(&a.out, a.overwrite)?;
-    let classes = train.classes().join("\n") + "\n";
-    std::fs::write(a.out.join("classes.txt"), classes)
-        .with_context(|| format!("writing {}", a.out.join("classes.txt").display()))?;
+    let old = old_shards(&a.out)?;
+    if !old.is_empty() && !a.overwrite {
+        bail!(
+            "{} already holds shards ({} and {} more): pass --overwrite to replace them",
+            a.out.display(),
+            old[0].display(),
+            old.len() - 1
+        );
+    }
+    // The new shards are written beside the old ones first; the old go only once all are done.
+    let staging = a
+        .out
+        .join(format!(".augloader-shard-{}.tmp", std::process::id()));
+    let written = write_all(&a, &staging, splits);
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    let lines = written?;
+    for p in old {
+        std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+    }
+    for e in std::fs::read_dir(&staging)? {
+        let from = e?.path();
+        let to = a.out.join(from.file_name().expect("a file"));
+        std::fs::rename(&from, &to).with_context(|| format!("moving {}", to.display()))?;
+    }
+    std::fs::remove_dir(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// Writes classes.txt and every split's shards into `dir`; returns what to say of each split.
+fn write_all(
+    a: &ShardArgs,
+    dir: &Path,
+    splits: Vec<(&str, Arc<dyn Source>)>,
+) -> Result<Vec<String>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let classes = splits[0].1.classes().join("\n") + "\n";
+    std::fs::write(dir.join("classes.txt"), classes)
+        .with_context(|| format!("writing {}", dir.join("classes.txt").display()))?;
+    let mut lines = Vec::new();
     for (name, source) in splits {
-        let (samples, shards) = write_split(&a, name, source)?;
-        println!(
+        let (samples, shards) = write_split(a, dir, name, source)?;
+        lines.push(format!(
             "{name}: {samples} samples in {shards} shards: {}/{name}-{{000000..{:06}}}.tar",
             a.out.display(),
             shards.saturating_sub(1)
+        ));
+    }
+    Ok(lines)
+}
+
+/// Refuses an output folder that is the input's, inside it, or holding it (links resolved):
+/// writing there would replace or mix with the data being read.
+fn check_apart(data: &Path, out: &Path) -> Result<()> {
+    // A brace pattern or a file names its folder.
+    let input = if data.is_dir() {
+        data
+    } else {
+        data.parent().unwrap_or(Path::new("."))
+    };
+    let input = resolved(input);
+    let output = resolved(out);
+    if input.starts_with(&output) || output.starts_with(&input) {
+        bail!(
+            "--out {} and --data {} overlap ({} and {}): shards written there would replace or \
+             mix with the input; choose a folder outside it",
+            out.display(),
+            data.display(),
+            output.display(),
+            input.display()
         );
     }
     Ok(())
 }
 
-/// Refuses to mix with shards already in `out`, or removes them (and their indexes).
-fn clear_old_shards(out: &Path, overwrite: bool) -> Result<()> {
+/// `p` with links resolved as far as it exists (the rest appended), absolute.
+fn resolved(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut head = abs.as_path();
+    let mut tail = Vec::new();
+    while !head.exists() {
+        match (head.parent(), head.file_name()) {
+            (Some(parent), Some(name)) => {
+                tail.push(name.to_os_string());
+                head = parent;
+            }
+            _ => break,
+        }
+    }
+    let mut r = head.canonicalize().unwrap_or_else(|_| head.to_path_buf());
+    r.extend(tail.iter().rev());
+    r
+}
+
+/// The shards (and their indexes) already in `out`.
+fn old_shards(out: &Path) -> Result<Vec<PathBuf>> {
     let mut old = Vec::new();
-    for e in std::fs::read_dir(out)? {
+    for e in std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
         let p = e?.path();
         let name = p
             .file_name()
@@ -129,21 +213,7 @@ fn clear_old_shards(out: &Path, overwrite: bool) -> Result<()> {
             old.push(p);
         }
     }
-    if old.is_empty() {
-        return Ok(());
-    }
-    if !overwrite {
-        bail!(
-            "{} already holds shards ({} and {} more): pass --overwrite to replace them",
-            out.display(),
-            old[0].display(),
-            old.len() - 1
-        );
-    }
-    for p in old {
-        std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
-    }
-    Ok(())
+    Ok(old)
 }
 
 /// The bytes and extension a sample is stored with: JPEG (unless restart markers are to be added),
@@ -240,7 +310,12 @@ fn tar_size(lens: &[usize]) -> u64 {
         .sum()
 }
 
-fn write_split(a: &ShardArgs, split: &str, source: Arc<dyn Source>) -> Result<(usize, usize)> {
+fn write_split(
+    a: &ShardArgs,
+    dir: &Path,
+    split: &str,
+    source: Arc<dyn Source>,
+) -> Result<(usize, usize)> {
     let mut order: Vec<usize> = (0..source.len()).collect();
     if !a.keep_order {
         order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(a.seed));
@@ -279,7 +354,7 @@ fn write_split(a: &ShardArgs, split: &str, source: Arc<dyn Source>) -> Result<(u
             w.take().expect("open").finish()?;
         }
         if w.is_none() {
-            w = Some(Writer::create(&a.out, split, shards)?);
+            w = Some(Writer::create(dir, split, shards)?);
             shards += 1;
         }
         let wr = w.as_mut().expect("open");

@@ -241,8 +241,19 @@ pub fn run(mut a: TrainArgs) -> Result<()> {
     };
     let s = setup(&a)?;
     let console = Console::new(!a.quiet);
-    let resume = a.resume.is_some();
-    let summary = trainer::train(s.cfg, s.train, s.val, &run_dir, s.device, resume, &console)
+    let job = trainer::TrainJob {
+        cfg: s.cfg,
+        train: s.train,
+        val: s.val,
+        run_dir: &run_dir,
+        device: s.device,
+        start: if a.resume.is_some() {
+            trainer::Start::Resume
+        } else {
+            trainer::Start::Fresh
+        },
+    };
+    let summary = trainer::train(job, &console)
         .with_context(|| format!("training into {}", run_dir.display()))?;
     println!("{}", serde_json::to_string(&summary)?);
     Ok(())

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use augloader::train::tune::{tune, TuneSetup};
+use augloader::train::tune::{tune, TuneReport, TuneSetup};
 
 use super::console::Console;
 use super::train::{setup, TrainArgs};
+use super::tune_report;
 
 #[derive(Args)]
 pub struct TuneArgs {
@@ -40,6 +41,14 @@ pub fn run(mut a: TuneArgs) -> Result<()> {
     let final_epochs = a.final_epochs.unwrap_or(a.train.epochs);
     let s = setup(&a.train)?;
     let console = Console::new(!a.train.quiet);
+    // The report for a person, rewritten next to report.json after every step; a write that
+    // fails is said once per step and does not stop the run.
+    let md = out.join("report.md");
+    let render = |r: &TuneReport| {
+        if let Err(e) = std::fs::write(&md, tune_report::markdown(r)) {
+            eprintln!("augloader: writing {}: {e}", md.display());
+        }
+    };
     let report = tune(&TuneSetup {
         base: s.cfg,
         train: s.train,
@@ -47,6 +56,7 @@ pub fn run(mut a: TuneArgs) -> Result<()> {
         out: out.clone(),
         device: s.device,
         observer: &console,
+        on_report: &render,
         step: a.step,
         budget_minutes: a.budget_minutes,
         coarse_epochs: a.coarse_epochs,

@@ -321,7 +321,7 @@ fn tta_crops_equal_torchvision_five_and_ten_crop() {
 
 #[test]
 fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
-    use augloader::train::trainer::{train, Transfer};
+    use augloader::train::trainer::{train, Start, TrainJob, Transfer};
     use augloader::{ImageFolder, Source};
     use std::sync::Arc;
 
@@ -345,16 +345,15 @@ fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
         backbone_lr_mult: 0.1,
     };
     let run = data.path().join("frozen");
-    train(
-        config(frozen.clone(), 2),
-        tr.clone(),
-        va.clone(),
-        &run,
-        Device::Cpu,
-        false,
-        &Silent,
-    )
-    .unwrap();
+    let job = TrainJob {
+        cfg: config(frozen.clone(), 2),
+        train: tr.clone(),
+        val: va.clone(),
+        run_dir: &run,
+        device: Device::Cpu,
+        start: Start::Fresh,
+    };
+    train(job, &Silent).unwrap();
     let (before, _) = checkpoint::read(&init).unwrap();
     let (after, _) = checkpoint::read(&run.join("model.safetensors")).unwrap();
     for (name, t) in &after {
@@ -376,16 +375,15 @@ fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
         unfreeze_after: Some(1),
         ..frozen
     };
-    train(
-        config(thawed, 2),
-        tr,
-        va,
-        &run2,
-        Device::Cpu,
-        false,
-        &Silent,
-    )
-    .unwrap();
+    let job = TrainJob {
+        cfg: config(thawed, 2),
+        train: tr,
+        val: va,
+        run_dir: &run2,
+        device: Device::Cpu,
+        start: Start::Fresh,
+    };
+    train(job, &Silent).unwrap();
     let (after2, _) = checkpoint::read(&run2.join("model.safetensors")).unwrap();
     assert!(!after2["conv1.weight"].equal(&before["conv1.weight"]));
     assert!(!after2["bn1.running_mean"].equal(&before["bn1.running_mean"]));

@@ -344,3 +344,81 @@ fn restart_markers_added_by_shard_keep_the_batches() {
         assert_eq!(checksum(&out, 2, &p), checksum(&data, 1, &p), "{pipeline}");
     }
 }
+
+#[test]
+fn shard_refuses_an_output_that_overlaps_its_input_and_keeps_old_shards_until_done() {
+    let (d, data, out) = dataset_and_shards();
+    // The shards and classes.txt (reading shards adds their .idx files).
+    let listing = |p: &Path| {
+        let mut v: Vec<(String, u64)> = std::fs::read_dir(p)
+            .unwrap()
+            .filter(|e| {
+                !e.as_ref()
+                    .unwrap()
+                    .path()
+                    .to_string_lossy()
+                    .ends_with(".idx")
+            })
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().unwrap().len(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = listing(&out);
+    // The shards as their own input, a folder inside the input, and one holding it.
+    let link = d.path().join("link");
+    std::os::unix::fs::symlink(&out, &link).unwrap();
+    for (input, output) in [
+        (out.clone(), out.clone()),
+        (out.clone(), link.clone()),
+        (data.clone(), data.join("shards")),
+        (data.clone(), d.path().to_path_buf()),
+    ] {
+        let o = augloader()
+            .args(["shard", "--overwrite", "--data"])
+            .arg(&input)
+            .arg("--out")
+            .arg(&output)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{input:?} -> {output:?} accepted");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("overlap"));
+    }
+    assert_eq!(listing(&out), before, "the input shards changed");
+    assert!(!data.join("shards").exists());
+    // A write that fails (an unreadable image) leaves the old shards as they were.
+    let bad = data.join("train").join(
+        std::fs::read_dir(data.join("train"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .file_name(),
+    );
+    let first = std::fs::read_dir(&bad)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&first, b"not an image").unwrap();
+    let o = augloader()
+        .args(["shard", "--overwrite", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "a file that is no image was sharded");
+    assert_eq!(
+        listing(&out),
+        before,
+        "a failed write changed the old shards"
+    );
+}

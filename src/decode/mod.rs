@@ -68,6 +68,9 @@ pub struct DecodeOptions {
     /// Allow reduced-size DCT decoding where a [`Region`] permits it (on by default). It changes
     /// pixels slightly against a full decode followed by resizing; off, results are exact.
     pub dct_scaling: bool,
+    /// Pass libjpeg only the restart intervals around a window (on by default; the pixels are a
+    /// full decode's). Off, to measure what the cut saves.
+    pub restart_cuts: bool,
 }
 
 impl Default for DecodeOptions {
@@ -75,6 +78,7 @@ impl Default for DecodeOptions {
         Self {
             max_pixels: DEFAULT_MAX_PIXELS,
             dct_scaling: true,
+            restart_cuts: true,
         }
     }
 }
@@ -440,7 +444,7 @@ mod libjpeg {
             .unwrap_or(1);
         // With restart intervals, only the MCUs around the window are passed on.
         let splice = region
-            .filter(|_| super::restart::enabled())
+            .filter(|_| opts.restart_cuts)
             .and_then(|r| super::restart::splice(bytes, &r));
         let (data, (cut_x, cut_y), (fw, fh)) = match &splice {
             Some(s) => (&s.bytes[..], s.origin, s.size),

@@ -8,12 +8,6 @@
 
 use super::Region;
 
-/// Cuts are made unless `AUGLOADER_NO_RESTART_CUT` is set (to measure what they save).
-pub(super) fn enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("AUGLOADER_NO_RESTART_CUT").is_none())
-}
-
 /// Where the parts of a single-scan baseline JPEG with restart intervals lie.
 struct Layout {
     width: u32,

@@ -322,19 +322,38 @@ pub fn open_dataset(dir: &Path, split: Split) -> Result<Arc<dyn Source>, SourceE
     })
 }
 
-/// A fingerprint of a source's layout, independent of where it lives: xxh3 of its class names
-/// and of every sample's label, in order. Loader states carry it, so that a state is not
-/// loaded into a loader over other data.
-pub fn fingerprint(source: &dyn Source) -> String {
+/// What a dataset fingerprint covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fingerprint {
+    /// Class names and every sample's label, in order: independent of where the data lives
+    /// (a folder moved, or the same samples as shards). Loader states carry it.
+    Layout,
+    /// Also every sample's name: a run's dataset identity (checkpoints carry it).
+    Samples,
+}
+
+/// A fingerprint of `source` (xxh3, hex) covering `what`: class names (each ended by a zero
+/// byte), then per sample, in order, its name (with [`Fingerprint::Samples`]) and its label as a
+/// little-endian u64.
+pub fn fingerprint_of(source: &dyn Source, what: Fingerprint) -> String {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for c in source.classes() {
         h.update(c.as_bytes());
         h.update(&[0]);
     }
     for i in 0..source.len() {
+        if what == Fingerprint::Samples {
+            h.update(source.name(i).as_bytes());
+        }
         h.update(&(source.label(i) as u64).to_le_bytes());
     }
     format!("{:016x}", h.digest())
+}
+
+/// [`fingerprint_of`] the source's [`Fingerprint::Layout`]: what loader states carry, so that a
+/// state is not loaded into a loader over other data.
+pub fn fingerprint(source: &dyn Source) -> String {
+    fingerprint_of(source, Fingerprint::Layout)
 }
 
 /// A view of some samples of another source (e.g. a small subset to overfit).

@@ -11,7 +11,7 @@ use super::error::TrainError;
 use super::meta::ModelMeta;
 use super::sgd::LrPolicy;
 use crate::defaults::DataDefaults;
-use crate::source::Source;
+use crate::source::{fingerprint_of, Fingerprint, Source};
 use crate::transform::Pipeline;
 
 /// Everything that defines a training run (saved in checkpoints, so `--resume` needs no flags).
@@ -59,25 +59,16 @@ pub struct TrainConfig {
 pub struct DatasetId {
     /// The dataset's path as given.
     pub path: PathBuf,
-    /// xxh3 of the training split's class names, sample names and labels, in order.
+    /// The training split's [`Fingerprint::Samples`] fingerprint (names and labels).
     pub fingerprint: String,
 }
 
 impl DatasetId {
     /// The identity of `train` found at `path`.
     pub fn of(path: &Path, train: &dyn Source) -> DatasetId {
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        for c in train.classes() {
-            h.update(c.as_bytes());
-            h.update(&[0]);
-        }
-        for i in 0..train.len() {
-            h.update(train.name(i).as_bytes());
-            h.update(&(train.label(i) as u64).to_le_bytes());
-        }
         DatasetId {
             path: path.to_path_buf(),
-            fingerprint: format!("{:016x}", h.digest()),
+            fingerprint: fingerprint_of(train, Fingerprint::Samples),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use super::trainer::{train, EpochMetrics, TrainConfig, TrainError};
+use super::trainer::{train, EpochMetrics, Start, TrainConfig, TrainError, TrainJob};
 use crate::observe::{Event, Observer};
 use crate::source::Source;
 
@@ -102,15 +102,15 @@ pub fn degradation(
             model: model.clone(),
             ..base.clone()
         };
-        let s = train(
+        let job = TrainJob {
             cfg,
-            data.0.clone(),
-            data.1.clone(),
-            &out.join(model),
+            train: data.0.clone(),
+            val: data.1.clone(),
+            run_dir: &out.join(model),
             device,
-            false,
-            obs,
-        )?;
+            start: Start::Fresh,
+        };
+        let s = train(job, obs)?;
         runs.push(ModelRun {
             model: model.clone(),
             history: s.history,

@@ -84,20 +84,39 @@ struct EpochTrained {
     secs: f64,
 }
 
-/// Trains per `cfg` on `train`/`val` into `run_dir`; with `resume`, continues the run saved in
-/// `run_dir/checkpoint.safetensors` (its configuration wins over `cfg`). Progress, messages and
-/// each finished epoch go to `obs`; the summary holds the run's whole history.
-pub fn train(
-    cfg: TrainConfig,
-    train_src: Arc<dyn Source>,
-    val_src: Arc<dyn Source>,
-    run_dir: &Path,
-    device: Device,
-    resume: bool,
-    obs: &dyn Observer,
-) -> Result<Summary, TrainError> {
+/// Whether [`train`] starts a run or continues the one saved in its folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// A new run with the job's settings.
+    Fresh,
+    /// Continue the run saved in `run_dir/checkpoint.safetensors`; its settings win over the
+    /// job's.
+    Resume,
+}
+
+/// One training run: its settings, data, folder, device, and how it starts.
+#[derive(Debug)]
+pub struct TrainJob<'a> {
+    /// The settings (ignored on resume, where the checkpoint's win).
+    pub cfg: TrainConfig,
+    /// The training split.
+    pub train: Arc<dyn Source>,
+    /// The validation split.
+    pub val: Arc<dyn Source>,
+    /// The run folder (checkpoint, metrics, model files).
+    pub run_dir: &'a Path,
+    /// Where the model runs.
+    pub device: Device,
+    /// A new run or a continued one.
+    pub start: Start,
+}
+
+/// Trains `job`. Progress, messages and each finished epoch go to `obs`; the summary holds the
+/// run's whole history.
+pub fn train(job: TrainJob<'_>, obs: &dyn Observer) -> Result<Summary, TrainError> {
     let started = Instant::now();
-    let mut run = Run::open(cfg, train_src, val_src, run_dir, device, resume, obs)?;
+    let device = job.device;
+    let mut run = Run::open(job, obs)?;
     let (mut images, mut secs) = (0usize, 0.0f64);
     for epoch in run.state.epochs_done..run.cfg.epochs {
         let t = run.train_epoch(epoch)?;
@@ -121,15 +140,16 @@ pub fn train(
 impl<'o> Run<'o> {
     /// Checks and locks the folder, reads the saved state (resume) or starts one, builds the
     /// model, optimiser and loaders, and rewrites the metrics log from the state's history.
-    fn open(
-        cfg: TrainConfig,
-        train_src: Arc<dyn Source>,
-        val_src: Arc<dyn Source>,
-        run_dir: &Path,
-        device: Device,
-        resume: bool,
-        obs: &'o dyn Observer,
-    ) -> Result<Run<'o>, TrainError> {
+    fn open(job: TrainJob<'_>, obs: &'o dyn Observer) -> Result<Run<'o>, TrainError> {
+        let TrainJob {
+            cfg,
+            train: train_src,
+            val: val_src,
+            run_dir,
+            device,
+            start,
+        } = job;
+        let resume = start == Start::Resume;
         if !resume {
             cfg.validate()?;
         }

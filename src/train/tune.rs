@@ -1,7 +1,7 @@
 //! The hyperparameter recipe (`augloader tune`): initial loss against ln C, overfitting a tiny
 //! subset, a learning-rate finder, a coarse then a refined grid over learning rate and weight
-//! decay, and a diagnosis. Each step rewrites DIR/report.md and DIR/report.json, so an
-//! interrupted run leaves a usable partial report.
+//! decay, and a diagnosis. Each step rewrites DIR/report.json (and hands the report to the
+//! caller), so an interrupted run leaves a usable partial report.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Reduction, Tensor};
 
 use super::sgd::{LrPolicy, Schedule, Sgd};
-use super::trainer::{train, train_step, EpochMetrics, Net, TrainConfig, TrainError};
+use super::trainer::{
+    train, train_step, EpochMetrics, Net, Start, TrainConfig, TrainError, TrainJob,
+};
 use crate::loader::Loader;
 use crate::observe::{Event, Observer};
 use crate::source::{Source, Subset};
@@ -92,6 +94,9 @@ pub struct TuneSetup<'o> {
     pub final_epochs: usize,
     /// Receives progress, each trial's epochs and result, and the finder's curve.
     pub observer: &'o dyn Observer,
+    /// Called with the report so far after each step and trial, once DIR/report.json holds it
+    /// (the command line renders DIR/report.md from it).
+    pub on_report: &'o dyn Fn(&TuneReport),
 }
 
 impl std::fmt::Debug for TuneSetup<'_> {
@@ -148,122 +153,17 @@ fn no_reg(cfg: &TrainConfig) -> TrainConfig {
 }
 
 impl TuneReport {
-    fn write(&self, out: &Path) -> Result<(), TrainError> {
+    fn write(&self, setup: &TuneSetup) -> Result<(), TrainError> {
+        let out = &setup.out;
         let json = out.join("report.json");
         std::fs::write(
             &json,
             serde_json::to_string_pretty(self).expect("serialisable"),
         )
         .map_err(io(&json))?;
-        let md = out.join("report.md");
-        std::fs::write(&md, self.markdown()).map_err(io(&md))
+        (setup.on_report)(self);
+        Ok(())
     }
-
-    fn markdown(&self) -> String {
-        let mut s = format!(
-            "# Tuning report: {} on {} classes\n\n",
-            self.model, self.classes
-        );
-        s += &self.md_initial_loss();
-        s += &self.md_overfit();
-        s += &self.md_lr_finder();
-        for (title, trials) in [
-            ("## 4. Coarse grid (lr x weight decay)", &self.coarse),
-            ("## 5. Refined grid", &self.refined),
-        ] {
-            s += &md_trials(title, trials);
-        }
-        s += &self.md_final();
-        if !self.notes.is_empty() {
-            s += "## Notes\n\n";
-            for n in &self.notes {
-                s += &format!("- {n}\n");
-            }
-        }
-        s
-    }
-
-    fn md_initial_loss(&self) -> String {
-        let mut s = "## 1. Initial loss\n\n".to_string();
-        let Some(l) = self.initial_loss else {
-            return s + "not run\n\n";
-        };
-        s += &format!(
-            "First loss with regularisation off: {l:.3}; ln({}) = {:.3} (ratio {:.2}). ",
-            self.classes,
-            self.ln_classes,
-            l / self.ln_classes
-        );
-        s + if (l / self.ln_classes - 1.0).abs() < 0.25 {
-            "Close: the initial predictions are near uniform, as expected.\n\n"
-        } else {
-            "Not close: the initial logits are far from uniform (a large final-layer initialisation or an input/label problem); training still works but wastes the first steps undoing it.\n\n"
-        }
-    }
-
-    fn md_overfit(&self) -> String {
-        let mut s = "## 2. Overfit a tiny subset\n\n".to_string();
-        let Some(a) = self.overfit_accuracy else {
-            return s + "not run\n\n";
-        };
-        s += &format!(
-            "Training accuracy on {} images, no augmentation or regularisation: {:.3}. ",
-            self.overfit_images, a
-        );
-        s + if a > 0.95 {
-            "The model can memorise: the pipeline from data to loss is sound.\n\n"
-        } else {
-            "It could not reach ~100%: this points to a bug (labels, loss, optimiser) or far too low a learning rate.\n\n"
-        }
-    }
-
-    fn md_lr_finder(&self) -> String {
-        let s = "## 3. Learning-rate finder\n\n".to_string();
-        match (self.lr_steepest, self.lr_range) {
-            (Some(st), Some((a, b))) => s + &format!("Loss falls fastest at lr = {st:.3e}; suggested range {a:.3e} .. {b:.3e}. Plot: lr_finder.png\n\n"),
-            _ if !self.lr_finder.is_empty() => s + "The smoothed loss never fell below its starting value: no range to suggest (the grid then centres on the configured --lr). Plot: lr_finder.png\n\n",
-            _ => s + "not run\n\n",
-        }
-    }
-
-    fn md_final(&self) -> String {
-        let mut s = "## 6. Final run and recommendation\n\n".to_string();
-        if let Some(t) = &self.final_run {
-            s += &format!(
-                "Longer run at lr {:.3e}, weight decay {:.1e}, {} epochs: val top-1 {:.3} ({}). Curves: {}/curves.png\n\n",
-                t.lr, t.weight_decay, t.epochs, t.val_top1, t.diagnosis, t.run_dir.display()
-            );
-        }
-        if let Some((lr, wd, ep)) = self.recommended {
-            s += &format!("Recommended: `augloader train --model {} --lr {lr:.3e} --wd {wd:.1e} --epochs {ep}` (with the same batch size and pipeline as this run).\n\n", self.model);
-        } else {
-            s += "not reached\n\n";
-        }
-        s
-    }
-}
-
-/// A grid's section: one table row per trial.
-fn md_trials(title: &str, trials: &[Trial]) -> String {
-    let mut s = format!("{title}\n\n");
-    if trials.is_empty() {
-        return s + "not run\n\n";
-    }
-    s += "| lr | weight decay | epochs | train loss | train acc | val top-1 | diagnosis | curves |\n|---|---|---|---|---|---|---|---|\n";
-    for t in trials {
-        s += &format!(
-            "| {:.3e} | {:.1e} | {} | {:.3} | {:.3} | {:.3} | {} | {}/curves.png |\n",
-            t.lr,
-            t.weight_decay,
-            t.epochs,
-            t.train_loss,
-            t.train_acc,
-            t.val_top1,
-            t.diagnosis,
-            t.run_dir.display()
-        );
-    }
-    s + "\n"
 }
 
 /// A freshly initialised model and a loader over `source` with `cfg`'s training pipeline.
@@ -436,15 +336,15 @@ fn trial(
     cfg.epochs = epochs;
     let dir = setup.out.join("trials").join(name);
     let _ = std::fs::remove_dir_all(&dir);
-    let r = train(
+    let job = TrainJob {
         cfg,
-        setup.train.clone(),
-        setup.val.clone(),
-        &dir,
-        setup.device,
-        false,
-        setup.observer,
-    );
+        train: setup.train.clone(),
+        val: setup.val.clone(),
+        run_dir: &dir,
+        device: setup.device,
+        start: Start::Fresh,
+    };
+    let r = train(job, setup.observer);
     let (history, val, acc, loss) = match r {
         Ok(s) => {
             let last = s.history.last().cloned();
@@ -513,7 +413,7 @@ fn grid(
             };
             list.push(t);
             compare(list);
-            r.write(&setup.out)?;
+            r.write(setup)?;
         }
     }
     Ok(())
@@ -560,7 +460,7 @@ fn finder_step(setup: &TuneSetup, r: &mut TuneReport) -> Result<(), TrainError> 
         points: &r.lr_finder,
         mark: r.lr_steepest,
     });
-    r.write(&setup.out)
+    r.write(setup)
 }
 
 /// Step 5: a finer grid around the best coarse point, then a longer run of the best of all.
@@ -588,7 +488,7 @@ fn refine_step(
         let t = trial(setup, "final", lr, wd, setup.final_epochs)?;
         r.recommended = Some((lr, wd, setup.final_epochs));
         r.final_run = Some(t);
-        r.write(&setup.out)?;
+        r.write(setup)?;
     }
     Ok(())
 }
@@ -608,13 +508,13 @@ pub fn tune(setup: &TuneSetup) -> Result<TuneReport, TrainError> {
     let run = |n: u8| setup.step.is_none_or(|s| s == n);
     if run(1) {
         r.initial_loss = Some(first_loss(setup)?);
-        r.write(&setup.out)?;
+        r.write(setup)?;
     }
     if run(2) {
         let (acc, n) = overfit(setup)?;
         r.overfit_accuracy = Some(acc);
         r.overfit_images = n;
-        r.write(&setup.out)?;
+        r.write(setup)?;
     }
     if run(3) {
         finder_step(setup, &mut r)?;
@@ -640,7 +540,7 @@ pub fn tune(setup: &TuneSetup) -> Result<TuneReport, TrainError> {
         refine_step(setup, &mut r, centre, start)?;
     }
     // Step 6 is the report itself, rewritten last whatever ran.
-    r.write(&setup.out)?;
+    r.write(setup)?;
     Ok(r)
 }
 

@@ -56,6 +56,9 @@ pub struct Params {
 /// Largest output side a pipeline may have (resizes may reach twice that).
 pub const MAX_SIDE: u32 = 4096;
 
+/// Most Cutout holes per image.
+pub const MAX_CUTOUT_HOLES: u32 = 1000;
+
 /// The named pipelines [`Pipeline::preset`] knows; `--pipeline`, its help and errors read this.
 pub const PRESETS: [Preset; 6] = [
     Preset {
@@ -141,9 +144,10 @@ impl PipelineOverrides {
         let sides = [("size", self.size), ("scale_min", self.scale_min)];
         for (name, v) in sides.into_iter().chain([("scale_max", self.scale_max)]) {
             if let Some(v) = v.filter(|v| !(1..=MAX_SIDE).contains(v)) {
-                return Err(PipelineError::Invalid(format!(
-                    "{name} {v} is outside 1..={MAX_SIDE} pixels"
-                )));
+                return Err(PipelineError::Override {
+                    names: vec![name],
+                    reason: format!("{v} is outside 1..={MAX_SIDE} pixels"),
+                });
             }
         }
         if let Some(s) = self.size {
@@ -153,9 +157,10 @@ impl PipelineOverrides {
             *min = self.scale_min.unwrap_or(*min);
             *max = self.scale_max.unwrap_or(*max);
         } else if self.scale_min.is_some() || self.scale_max.is_some() {
-            return Err(PipelineError::Invalid(
-                "scale_min/scale_max apply to scale augmentation (resnet-train) only".into(),
-            ));
+            return Err(PipelineError::Override {
+                names: vec!["scale_min", "scale_max"],
+                reason: "apply to scale augmentation (resnet-train) only".into(),
+            });
         }
         if self.jitter.is_some() || self.hue.is_some() {
             let mut j = p.jitter.unwrap_or(ColorJitter::bcs(0.0));
@@ -213,6 +218,15 @@ pub enum PipelineError {
     /// A setting out of range.
     #[error("invalid pipeline setting: {0}")]
     Invalid(String),
+    /// Overrides (by their [`PipelineOverrides`] field names) that are out of range or do not
+    /// apply to the preset; front ends say them in their own spelling (flags, keywords).
+    #[error("invalid pipeline setting: {}: {reason}", .names.join("/"))]
+    Override {
+        /// The overrides concerned.
+        names: Vec<&'static str>,
+        /// What is wrong with them.
+        reason: String,
+    },
 }
 
 impl Pipeline {
@@ -389,8 +403,11 @@ impl Pipeline {
             }
         }
         if let Some(c) = self.cutout {
-            if c.holes > 1000 {
-                return bad(format!("{} Cutout holes (at most 1000)", c.holes));
+            if c.holes > MAX_CUTOUT_HOLES {
+                return bad(format!(
+                    "{} Cutout holes is outside 0..={MAX_CUTOUT_HOLES}",
+                    c.holes
+                ));
             }
         }
         if !(0.0..=1.0).contains(&self.flip) {
