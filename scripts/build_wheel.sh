@@ -32,9 +32,10 @@ rm -f target/wheels/augloader-*"$PLATFORM"*.whl
 maturin build --release --zig --compatibility "$PLATFORM" --interpreter python3 \
   --out target/wheels
 wheel="$(ls -t target/wheels/augloader-*"$PLATFORM"*.whl | head -1)"
-auditwheel show "$wheel"
+shown="$(auditwheel show "$wheel")"
+echo "$shown" >&2
 # auditwheel names the most compatible tag the wheel qualifies for; it must be PLATFORM or older.
-auditwheel show "$wheel" | grep -Eq "\"(manylinux_2_(1[0-9]|2[0-8])|manylinux2014)_x86_64\"" || {
+grep -Eq "\"(manylinux_2_(1[0-9]|2[0-8])|manylinux2014)_x86_64\"" <<<"$shown" || {
   echo "augloader: $wheel does not qualify for $PLATFORM" >&2
   exit 1
 }

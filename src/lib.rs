@@ -35,6 +35,7 @@
 pub mod batch;
 pub mod decode;
 pub mod defaults;
+pub mod file;
 pub mod loader;
 pub mod observe;
 pub mod pool;

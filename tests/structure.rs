@@ -162,3 +162,42 @@ fn the_cycle_finder_finds_a_cycle() {
         [("a".to_string(), a), ("b::c".to_string(), c)].into();
     assert!(find_cycle(&g).is_some(), "{g:?}");
 }
+
+/// Whether `line` calls `path` itself (`File::open(`, not `ListFile::open(`).
+fn calls(line: &str, path: &str) -> bool {
+    line.match_indices(path).any(|(at, _)| {
+        !line[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+/// Outside data is opened only through the file gate (src/file.rs: regular files only, a size
+/// limit per kind): no other library code calls `fs::read`, `fs::read_to_string` or
+/// `File::open` (unit tests may).
+#[test]
+fn only_the_file_gate_opens_outside_files() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut found = Vec::new();
+    for f in files.iter().filter(|f| !f.ends_with("src/file.rs")) {
+        let text = std::fs::read_to_string(f).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            let line = line.trim_start();
+            let opens = ["fs::read(", "fs::read_to_string(", "File::open("]
+                .iter()
+                .any(|p| calls(line, p));
+            if opens && !line.starts_with("//") {
+                found.push(format!("{}:{}: {line}", f.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "outside the file gate:\n{}",
+        found.join("\n")
+    );
+}

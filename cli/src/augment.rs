@@ -37,8 +37,8 @@ pub struct AugmentArgs {
 /// Runs the command.
 pub fn run(a: AugmentArgs) -> Result<()> {
     let pipeline = a.pipeline.build()?;
-    let bytes =
-        std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+    let bytes = augloader::file::read(&a.input, augloader::file::FileKind::Image)
+        .with_context(|| format!("reading {}", a.input.display()))?;
     let mut rng = augloader::rng::sample_rng(a.seed, a.epoch, a.index as u64);
     let opts = DecodeOptions {
         dct_scaling: !a.exact_decode,

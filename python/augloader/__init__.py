@@ -249,7 +249,9 @@ class Loader:
 
     ``with Loader(...) as loader:`` joins every pass's workers on exit (as ``close()``). A
     Loader pickles and deep-copies (by its arguments and ``state_dict()``; the copy starts its
-    own workers), so it passes through ``mp.spawn`` arguments.
+    own workers), so it passes through ``mp.spawn`` arguments. Iterating a Loader in a process
+    forked after it was made raises ``RuntimeError`` (its threads and locks are the parent's)
+    instead of waiting forever.
     """
 
     def __init__(
@@ -326,6 +328,15 @@ class Loader:
         self._latest: Optional[_Progress] = None
         self._live: Dict[int, Any] = {}
         self.skipped: List[Tuple[int, str, str]] = []
+        self._pid = os.getpid()
+
+    def _check_process(self) -> None:
+        if os.getpid() != self._pid:
+            raise RuntimeError(
+                "this Loader was made before os.fork(): its worker threads and locks are the "
+                "parent's. Make a new Loader in the child, or hand it a copy (pickle or "
+                "copy.deepcopy builds one with its own workers) instead"
+            )
 
     # -- what the data is ------------------------------------------------------------------
     @property
@@ -384,6 +395,7 @@ class Loader:
         self._latest = None
 
     def __iter__(self) -> "_Pass":  # yields Batch, or IndexedBatch with return_indices
+        self._check_process()
         start = self._resume_at or 0
         self._resume_at = None
         p = _Pass(self, self._epoch, start)
@@ -398,6 +410,9 @@ class Loader:
 
     def close(self) -> None:
         """Stops and joins the worker threads of every pass in progress."""
+        if os.getpid() != self._pid:
+            self._live.clear()  # a forked child: the threads are the parent's
+            return
         for inner in list(self._live.values()):
             inner.close()
         self._live.clear()
@@ -580,6 +595,7 @@ class _Pass:
     def __next__(self) -> "Batch | IndexedBatch":
         if self._done:
             raise StopIteration
+        self._loader._check_process()
         try:
             if self._device is None:
                 item = self._host()
@@ -670,6 +686,7 @@ class LoaderDataset:
             raise TypeError(f"dataset indices are integers, not {type(i).__name__}")
         if not -n <= i < n:
             raise IndexError(f"sample {i} out of range: the dataset has {n}")
+        self._loader._check_process()
         images, label = self._loader._inner.sample(self._loader.epoch, int(i) % n)
         chw = [np.moveaxis(_array(b), -1, 0) for b in images]
         x = chw[0] if len(chw) == 1 else np.stack(chw)

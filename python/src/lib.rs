@@ -479,7 +479,10 @@ fn augment_file(
     index: u64,
 ) -> PyResult<(Buffer, String)> {
     let (p, decode) = build_pipeline(pipeline, overrides)?;
-    let bytes = std::fs::read(path).map_err(|e| load_err(format!("{path}: {e}")))?;
+    // Through the file gate, without the GIL: a slow disk or a refused FIFO freezes no thread.
+    let bytes = py
+        .allow_threads(|| augloader::file::read(Path::new(path), augloader::file::FileKind::Image))
+        .map_err(|e| load_err(format!("{path}: {e}")))?;
     let (img, params) = py
         .allow_threads(|| {
             let mut rng = sample_rng(seed, epoch, index);

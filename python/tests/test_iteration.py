@@ -246,3 +246,26 @@ def test_one_pass_iterated_from_two_threads_delivers_each_batch_once(dataset):
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads), "two threads on one pass deadlocked"
     assert sorted(sum(got[0] + got[1], [])) == list(range(72))
+
+
+def test_a_loader_used_after_fork_raises_in_the_child_instead_of_waiting(dataset):
+    import os
+
+    L = loader(dataset)
+    it = iter(L)
+    next(it)
+    pid = os.fork()
+    if pid == 0:  # the child: touch nothing but the loader, then leave at once
+        code = 10
+        try:
+            for attempt in (lambda: next(it), lambda: iter(L)):
+                try:
+                    attempt()
+                    code += 1
+                except RuntimeError as e:
+                    code -= 5 if "fork" in str(e) else 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child did not get two clear errors"
+    assert len(list(it)) == 8  # the parent's pass goes on

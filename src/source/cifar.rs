@@ -87,7 +87,8 @@ impl Cifar {
         let mut len = 0;
         for name in kind.files(train) {
             let path = dir.join(name);
-            let bytes = std::fs::read(&path).map_err(|e| SourceError::io(&path, e))?;
+            let bytes = crate::file::read(&path, crate::file::FileKind::Cifar)
+                .map_err(|e| SourceError::io(&path, e))?;
             if bytes.is_empty() || bytes.len() % record != 0 {
                 return Err(SourceError::BadCifarLength {
                     path,

@@ -48,7 +48,8 @@ impl ListFile {
     /// Reads the list. A path that resolves outside the list's folder, symbolic links
     /// included, is an error unless `allow_outside` is set. Labels go up to [`MAX_LABEL`].
     pub fn open(list: &Path, allow_outside: bool) -> Result<Self, SourceError> {
-        let text = std::fs::read_to_string(list).map_err(|e| SourceError::io(list, e))?;
+        let text = crate::file::read_to_string(list, crate::file::FileKind::List)
+            .map_err(|e| SourceError::io(list, e))?;
         let folder = list.parent().unwrap_or(Path::new("."));
         let folder = if folder.as_os_str().is_empty() {
             Path::new(".")

@@ -150,61 +150,16 @@ pub enum SourceError {
     },
 }
 
-/// Image files larger than this are refused before reading (a 100-megapixel JPEG is about
-/// 50 MB; a PNG of the decoder's pixel limit about 300 MB).
-pub const MAX_FILE_BYTES: u64 = 512 << 20;
+/// Image files larger than this are refused before reading ([`crate::file::FileKind::Image`]).
+pub const MAX_FILE_BYTES: u64 = crate::file::FileKind::Image.limit();
 
-/// Reads an image file: only a regular file (a FIFO would block forever, a device never end),
-/// and at most [`MAX_FILE_BYTES`]. Errors name the file.
+/// Reads an image file through the file gate ([`crate::file`]) into a pooled buffer. Errors
+/// name the file.
 pub(crate) fn read_image_file(p: &Path) -> Result<Vec<u8>, SourceError> {
-    use std::io::Read;
-    let refuse = |why: String| SourceError::io(p, std::io::Error::other(why));
-    let meta = std::fs::metadata(p).map_err(|e| SourceError::io(p, e))?;
-    if !meta.is_file() {
-        return Err(refuse(format!(
-            "not a regular file ({})",
-            file_kind(&meta.file_type())
-        )));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(refuse(format!(
-            "{} bytes, more than the limit of {MAX_FILE_BYTES}",
-            meta.len()
-        )));
-    }
-    let f = std::fs::File::open(p).map_err(|e| SourceError::io(p, e))?;
-    // +1: read_to_end needs room to see the end of the file without growing.
-    let mut buf = crate::pool::take_empty(meta.len() as usize + 1);
-    f.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut buf)
+    let mut buf = crate::pool::take_empty(0);
+    crate::file::read_into(p, crate::file::FileKind::Image, &mut buf)
         .map_err(|e| SourceError::io(p, e))?;
-    if buf.len() as u64 > MAX_FILE_BYTES {
-        return Err(refuse(format!(
-            "grew past the limit of {MAX_FILE_BYTES} bytes while read"
-        )));
-    }
     Ok(buf)
-}
-
-fn file_kind(t: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a FIFO";
-        }
-        if t.is_char_device() || t.is_block_device() {
-            return "a device";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-    }
-    if t.is_dir() {
-        "a folder"
-    } else {
-        "not a file"
-    }
 }
 
 impl SourceError {

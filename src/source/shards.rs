@@ -155,7 +155,8 @@ impl TarShards {
 fn class_names(first: &Path, samples: &mut [Sample]) -> Result<Vec<String>, SourceError> {
     let file = first.with_file_name("classes.txt");
     let classes: Vec<String> = if file.is_file() {
-        let text = std::fs::read_to_string(&file).map_err(|e| SourceError::io(&file, e))?;
+        let text = crate::file::read_to_string(&file, crate::file::FileKind::Classes)
+            .map_err(|e| SourceError::io(&file, e))?;
         text.lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
@@ -216,7 +217,7 @@ impl Source for TarShards {
         };
         let shard = &self.shards[self.samples[index].shard as usize];
         let io = |e| self.shard_error(index, format!("read failed: {e}"));
-        let file = File::open(&shard.path).map_err(io)?;
+        let (file, _) = crate::file::open_regular(&shard.path).map_err(io)?;
         let now = Stamp::of(&file.metadata().map_err(io)?);
         if now != shard.stamp {
             return Err(self.shard_error(
@@ -271,7 +272,7 @@ fn load_or_build_index(shard: &Path) -> Result<Index, SourceError> {
     let stamp = Stamp::of(&meta);
     let places = index_paths(shard);
     for p in &places {
-        let cached = std::fs::read(p)
+        let cached = crate::file::read(p, crate::file::FileKind::Index)
             .ok()
             .and_then(|b| serde_json::from_slice::<Index>(&b).ok());
         if let Some(index) = cached.filter(|i| i.version == INDEX_VERSION && i.stamp == stamp) {
@@ -420,7 +421,9 @@ fn end_of_shard(
 }
 
 fn file_for(shard: &Path) -> Result<File, SourceError> {
-    File::open(shard).map_err(|e| SourceError::io(shard, e))
+    crate::file::open_regular(shard)
+        .map(|(f, _)| f)
+        .map_err(|e| SourceError::io(shard, e))
 }
 
 fn corrupt(shard: &Path, e: &std::io::Error) -> SourceError {

@@ -115,10 +115,11 @@ pub fn write(
 
 /// Reads every tensor and the metadata of a safetensors file.
 pub fn read(path: &Path) -> Result<(Tensors, HashMap<String, String>), CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|e| CheckpointError::Io {
-        path: path.to_path_buf(),
-        cause: e,
-    })?;
+    let bytes =
+        crate::file::read(path, crate::file::FileKind::Model).map_err(|e| CheckpointError::Io {
+            path: path.to_path_buf(),
+            cause: e,
+        })?;
     let fmt = |reason: String| CheckpointError::Format {
         path: path.to_path_buf(),
         reason,

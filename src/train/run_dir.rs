@@ -121,7 +121,8 @@ pub(super) fn lock_run_dir(run_dir: &Path) -> Result<std::fs::File, TrainError> 
     match f.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = crate::file::read_to_string(&path, crate::file::FileKind::Report)
+                .unwrap_or_default();
             return Err(TrainError::Invalid(format!(
                 "{}: another training process (pid {}) is writing this run folder",
                 run_dir.display(),

@@ -497,7 +497,7 @@ fn refine_step(
 pub fn tune(setup: &TuneSetup) -> Result<TuneReport, TrainError> {
     std::fs::create_dir_all(&setup.out).map_err(io(&setup.out))?;
     let json = setup.out.join("report.json");
-    let mut r: TuneReport = std::fs::read_to_string(&json)
+    let mut r: TuneReport = crate::file::read_to_string(&json, crate::file::FileKind::Report)
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default();
