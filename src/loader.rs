@@ -32,6 +32,9 @@ pub enum ErrorPolicy {
     Skip,
 }
 
+/// Most worker threads a loader starts (each holds a decode buffer and a thread stack).
+pub const MAX_WORKERS: usize = 1024;
+
 /// Builds a [`Loader`]. By default: batch 256, workers = available cores, prefetch = 2 x
 /// workers, seed 0, shuffled, keeping the last partial batch, rank 0 of 1, fail on errors,
 /// u8 output, 100-megapixel decode limit, one augmented image per sample.
@@ -135,8 +138,11 @@ impl LoaderBuilder {
         if self.batch_size == 0 {
             return bad("batch size must be at least 1".into());
         }
-        if self.workers == 0 {
-            return bad("workers must be at least 1".into());
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            return bad(format!(
+                "workers {} is outside 1..={MAX_WORKERS}",
+                self.workers
+            ));
         }
         if self.world_size == 0 || self.rank >= self.world_size {
             return bad(format!(

@@ -98,7 +98,7 @@ pub struct LoaderArgs {
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Worker threads (default: available cores).
-    #[arg(long, value_parser = ranges::count)]
+    #[arg(long, value_parser = ranges::workers)]
     pub workers: Option<usize>,
     /// Batch size.
     #[arg(long, default_value_t = 64, value_parser = ranges::count)]

@@ -74,7 +74,7 @@ pub struct DegradationArgs {
     #[arg(long = "input-size", default_value_t = 32, value_parser = ranges::side)]
     input_size: u32,
     /// Loader worker threads.
-    #[arg(long, default_value_t = 2, value_parser = ranges::count)]
+    #[arg(long, default_value_t = 2, value_parser = ranges::workers)]
     workers: usize,
     /// Seed.
     #[arg(long, default_value_t = 0)]

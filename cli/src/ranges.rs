@@ -48,6 +48,23 @@ pub fn count(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Worker threads: 1..=MAX_WORKERS (the loader's limit).
+pub fn workers(s: &str) -> Result<usize, String> {
+    let v = count(s)?;
+    let max = augloader::loader::MAX_WORKERS;
+    if v <= max {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 1..={max}"))
+    }
+}
+
+/// libtorch threads: 1..=MAX_WORKERS.
+#[cfg(feature = "torch")]
+pub fn threads(s: &str) -> Result<i32, String> {
+    workers(s).map(|v| v as i32)
+}
+
 /// [`count`] as u64.
 pub fn count_u64(s: &str) -> Result<u64, String> {
     count(s).map(|v| v as u64)

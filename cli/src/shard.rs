@@ -141,7 +141,19 @@ fn write_all(
     splits: Vec<(&str, Arc<dyn Source>)>,
 ) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let classes = splits[0].1.classes().join("\n") + "\n";
+    // classes.txt holds one name per line, read back trimmed: a name it cannot hold as it is
+    // would come back as another class.
+    let names = splits[0].1.classes();
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.is_empty() || n.contains(['\n', '\r']) || n.trim() != n.as_str())
+    {
+        bail!(
+            "class name {bad:?} cannot be written to classes.txt (one name per line, read back \
+             trimmed): rename the class folder without line breaks or surrounding spaces"
+        );
+    }
+    let classes = names.join("\n") + "\n";
     std::fs::write(dir.join("classes.txt"), classes)
         .with_context(|| format!("writing {}", dir.join("classes.txt").display()))?;
     let mut lines = Vec::new();

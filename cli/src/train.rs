@@ -65,10 +65,10 @@ pub struct TrainArgs {
     #[arg(long)]
     zero_init_residual: bool,
     /// Loader worker threads.
-    #[arg(long, default_value_t = 2, value_parser = ranges::count)]
+    #[arg(long, default_value_t = 2, value_parser = ranges::workers)]
     workers: usize,
     /// libtorch intra-op threads (default: libtorch's choice).
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::threads)]
     threads: Option<i32>,
     /// Run folder (metrics.jsonl, curves.png, checkpoint.safetensors, model.safetensors).
     #[arg(long, default_value = "runs/train")]

@@ -226,6 +226,8 @@ fn numeric_flags_are_refused_with_their_name() {
         ("--hue", "0.7"),
         ("--flip", "2"),
         ("--cutout", "5000"),
+        ("--cutout-holes", "5000"),
+        ("--lighting", "-1"),
     ] {
         check(
             &format!("augment {flag} {value}"),
@@ -253,6 +255,8 @@ fn numeric_flags_are_refused_with_their_name() {
         ("--epochs", "0"),
         ("--batch", "0"),
         ("--wd", "inf"),
+        ("--threads", "0"),
+        ("--workers", "100000"),
     ] {
         check(
             &format!("train {flag} {value}"),
@@ -273,6 +277,37 @@ fn numeric_flags_are_refused_with_their_name() {
         &["eval", "--checkpoint", "x.safetensors", "--scales", "0"],
         None,
         Expect::Err("--scales"),
+    );
+}
+
+#[test]
+fn worker_counts_are_bounded_and_cutout_holes_parse() {
+    check(
+        "bench --workers 100000",
+        &["bench", "--workers", "100000", "--epochs", "1"],
+        None,
+        Expect::Err("--workers"),
+    );
+    // A documented flag that once panicked in its parser.
+    let img = util::fixture("baseline.jpg");
+    let out = tempfile::tempdir().unwrap();
+    let png = out.path().join("o.png");
+    let (img, png) = (img.to_str().unwrap(), png.to_str().unwrap());
+    check(
+        "augment --cutout-holes 2",
+        &[
+            "augment",
+            "--in",
+            img,
+            "--out",
+            png,
+            "--cutout",
+            "8",
+            "--cutout-holes",
+            "2",
+        ],
+        None,
+        Expect::Ok("\"cutout\":["),
     );
 }
 

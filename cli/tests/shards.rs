@@ -259,7 +259,14 @@ fn samples_without_image_or_label_and_duplicate_keys_are_named() {
 #[test]
 fn bad_patterns_are_errors() {
     let d = tempfile::tempdir().unwrap();
-    for p in ["s-{5..1}.tar", "s-{0..x}.tar", "s-{0..1.tar"] {
+    for p in [
+        "s-{5..1}.tar",
+        "s-{0..x}.tar",
+        "s-{0..1.tar",
+        "train-000000}.tar",
+        "s-{a{0..1}}.tar",
+        "s-{0..999}-{0..999}-{0..9}.tar",
+    ] {
         let e = open_dataset(&d.path().join(p), Split::Train).expect_err("a bad pattern");
         assert!(e.to_string().starts_with("shard pattern:"), "{e}");
     }
@@ -421,4 +428,108 @@ fn shard_refuses_an_output_that_overlaps_its_input_and_keeps_old_shards_until_do
         before,
         "a failed write changed the old shards"
     );
+}
+
+/// A change made to an index file.
+type Forgery = Box<dyn Fn(&mut serde_json::Value)>;
+
+/// The shard's index file, as JSON.
+fn index_json(shard: &Path) -> serde_json::Value {
+    let idx = PathBuf::from(format!("{}.idx", shard.display()));
+    serde_json::from_slice(&std::fs::read(idx).unwrap()).unwrap()
+}
+
+#[test]
+fn a_shard_rewritten_with_its_old_size_and_time_is_indexed_again() {
+    let (d, _data, out) = dataset_and_shards();
+    let dir = d.path().join("rewritten");
+    copy_shards(&out, &dir);
+    let (a, b) = (dir.join("train-000000.tar"), dir.join("train-000001.tar"));
+    let first = open_dataset(&dir, Split::Train).unwrap();
+    let want = bytes(first.as_ref(), 7);
+    // Shard 1's bytes under shard 0's name, padded to its size, with its modification time.
+    let (len, mtime) = {
+        let m = std::fs::metadata(&a).unwrap();
+        (m.len(), m.modified().unwrap())
+    };
+    let mut other = std::fs::read(&b).unwrap();
+    other.resize(len as usize, 0);
+    std::fs::write(&a, &other).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&a)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let again = open_dataset(&dir, Split::Train).unwrap();
+    assert_eq!(bytes(again.as_ref(), 0), want, "the old index was trusted");
+}
+
+#[test]
+fn a_forged_or_damaged_index_is_rebuilt_not_trusted() {
+    let (d, _data, out) = dataset_and_shards();
+    let dir = d.path().join("forged");
+    copy_shards(&out, &dir);
+    let shard = dir.join("train-000000.tar");
+    let honest = open_dataset(&dir, Split::Train).unwrap();
+    let (n, first) = (honest.len(), bytes(honest.as_ref(), 0));
+    let good = index_json(&shard);
+    let forgeries: Vec<Forgery> = vec![
+        // A size of 1e15, an offset past the end, a label of 2^64-1.
+        Box::new(|v| v["samples"][0][1]["image"]["size"] = 1_000_000_000_000_000u64.into()),
+        Box::new(|v| v["samples"][0][1]["image"]["offset"] = (u64::MAX - 3).into()),
+        Box::new(|v| v["samples"][0][1]["image"]["label"] = u64::MAX.into()),
+        // 1000 samples pointing at one image.
+        Box::new(|v| {
+            let one = v["samples"][0].clone();
+            v["samples"] = (0..1000)
+                .map(|k| {
+                    let mut s = one.clone();
+                    s[0] = format!("{k:08}").into();
+                    s
+                })
+                .collect();
+        }),
+    ];
+    let idx = PathBuf::from(format!("{}.idx", shard.display()));
+    for forge in forgeries {
+        let mut v = good.clone();
+        forge(&mut v);
+        std::fs::write(&idx, serde_json::to_vec(&v).unwrap()).unwrap();
+        let src = open_dataset(&dir, Split::Train).unwrap();
+        assert_eq!((src.len(), bytes(src.as_ref(), 0)), (n, first.clone()));
+    }
+    // Not an index at all: a folder, then garbage.
+    std::fs::remove_file(&idx).unwrap();
+    std::fs::create_dir(&idx).unwrap();
+    assert_eq!(open_dataset(&dir, Split::Train).unwrap().len(), n);
+    std::fs::remove_dir(&idx).unwrap();
+    std::fs::write(&idx, b"\x00garbage").unwrap();
+    assert_eq!(open_dataset(&dir, Split::Train).unwrap().len(), n);
+}
+
+#[test]
+fn class_names_that_classes_txt_cannot_hold_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let jpg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/baseline.jpg");
+    for (k, name) in ["cat ", " dog", "two\nlines"].into_iter().enumerate() {
+        let data = d.path().join(format!("data{k}"));
+        let class = data.join("train").join(name);
+        std::fs::create_dir_all(&class).unwrap();
+        std::fs::copy(&jpg, class.join("a.jpg")).unwrap();
+        std::fs::create_dir_all(data.join("train").join("ok")).unwrap();
+        std::fs::copy(&jpg, data.join("train/ok/b.jpg")).unwrap();
+        let o = augloader()
+            .args(["shard", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(d.path().join(format!("out{k}")))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains("classes.txt"),
+            "{name:?}: {err}"
+        );
+    }
 }

@@ -297,3 +297,24 @@ def test_channels_last_gives_the_same_images_in_channels_last_memory(dataset):
             else:  # [B, V, 3, H, W]: the [B * V, 3, H, W] view a model takes is channels_last
                 assert xb.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
             assert xb.untyped_storage().nbytes() == xb.numel()  # no copy made
+
+
+def test_16_bit_pngs_are_read_as_pillow_reads_them(tmp_path):
+    """Pillow (torchvision's ImageFolder loader) truncates 16-bit samples to 8 (v >> 8)."""
+    import struct
+    import zlib
+
+    rng = np.random.default_rng(5)
+    px = rng.integers(0, 65536, (20, 30, 3), dtype=np.uint16)
+    raw = b"".join(b"\0" + px[y].astype(">u2").tobytes() for y in range(20))
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30, 20, 16, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path = tmp_path / "deep.png"
+    path.write_bytes(png)
+    want = np.asarray(Image.open(path).convert("RGB"))
+    assert np.array_equal(want, (px >> 8).astype(np.uint8))  # Pillow's rule, checked
+    (tmp_path / "d" / "train" / "c").mkdir(parents=True)
+    (tmp_path / "d" / "train" / "c" / "deep.png").write_bytes(png)
+    got, _ = next(iter(augloader.Loader(tmp_path / "d", pipeline="decode", batch_size=1)))
+    assert np.array_equal(got[0].permute(1, 2, 0).numpy(), want)

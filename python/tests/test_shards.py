@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import augloader
 
@@ -111,3 +112,32 @@ def test_restart_markers_keep_the_pixels_and_the_batches(dataset, tmp_path):
             augloader.add_restart_markers(bad)
     with pytest.raises(ValueError):
         augloader.add_restart_markers(samples[0][0].read_bytes(), interval=0)
+
+
+def test_restart_markers_never_change_pixels_of_progressive_files_cut_short(tmp_path):
+    """A progressive JPEG that ends after its first scans (valid: libjpeg smooths the blocks it
+    has) is either re-encoded to the same pixels, as Pillow decodes them, or refused."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:96, 0:128]
+    img = np.stack([xx * 2, yy * 2, (xx + yy)], -1) + rng.integers(0, 60, (96, 128, 3))
+    path = tmp_path / "p.jpg"
+    Image.fromarray((img % 256).astype(np.uint8)).save(path, quality=90, progressive=True)
+    data = path.read_bytes()
+    scans = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xDA]
+    assert len(scans) > 3
+    refused = 0
+    for k in range(2, len(scans)):
+        cut = data[: scans[k]] + b"\xff\xd9"
+        want = np.asarray(Image.open(io.BytesIO(cut)).convert("RGB"))
+        try:
+            out = augloader.add_restart_markers(cut, 1)
+        except ValueError as e:
+            assert "change" in str(e)
+            refused += 1
+            continue
+        got = np.asarray(Image.open(io.BytesIO(out)).convert("RGB"))
+        assert np.array_equal(got, want), f"cut after {k} scans: pixels changed"
+    assert refused > 0  # libjpeg smooths cut-short progressive files: the refusal is exercised
+    full = augloader.add_restart_markers(data, 1)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(full)).convert("RGB")),
+                          np.asarray(Image.open(path).convert("RGB")))

@@ -55,6 +55,16 @@ pub enum DecodeError {
     /// Truncated or corrupt data, as the `image` crate's decoders report it.
     #[error("corrupt or truncated image: {0}")]
     Decoder(#[source] image::ImageError),
+    /// Re-encoding with restart markers would change the pixels (a progressive file that stops
+    /// before full refinement, whose blocks libjpeg smooths): the original is to be kept.
+    #[error(
+        "re-encoding with restart markers would change {changed} pixel values (a progressive \
+         file that stops before full refinement?); keep the original"
+    )]
+    NotLossless {
+        /// Pixel values (bytes of the RGB decode) that would differ.
+        changed: usize,
+    },
     /// This build has no libjpeg-turbo, which the operation needs.
     #[error("this build has no libjpeg-turbo (needed to {0})")]
     NoLibjpeg(&'static str),
@@ -261,14 +271,35 @@ pub fn can_add_restart_markers() -> bool {
 /// A window decode of such a file reads only the restart intervals around the window: its rows,
 /// and its columns where `interval` divides the MCUs of a row.
 /// Images over [`DEFAULT_MAX_PIXELS`] are refused from the header (all their coefficients are
-/// held in memory).
+/// held in memory). The result is decoded and compared with the original's decode: a file whose
+/// pixels would change is refused.
 pub fn add_restart_markers(bytes: &[u8], interval: u16) -> Result<Vec<u8>, DecodeError> {
     if !is_jpeg(bytes) {
         return Err(DecodeError::UnsupportedFormat);
     }
     read_header(bytes, &DecodeOptions::default())?;
     #[cfg(augloader_libjpeg)]
-    return libjpeg::add_restarts(bytes, interval);
+    {
+        let out = libjpeg::add_restarts(bytes, interval)?;
+        // Lossless in the coefficients is not always lossless in the pixels: libjpeg smooths the
+        // blocks of a progressive file that stops before full refinement, and not those of the
+        // baseline re-encoding. Such a file is refused (callers keep the original).
+        let exact = DecodeOptions {
+            dct_scaling: false,
+            ..DecodeOptions::default()
+        };
+        let (before, after) = (decode_rgb8(bytes, &exact)?, decode_rgb8(&out, &exact)?);
+        if before != after {
+            let changed = before
+                .as_raw()
+                .iter()
+                .zip(after.as_raw())
+                .filter(|(a, b)| a != b)
+                .count();
+            return Err(DecodeError::NotLossless { changed });
+        }
+        Ok(out)
+    }
     #[cfg(not(augloader_libjpeg))]
     {
         let _ = interval;
@@ -296,8 +327,16 @@ fn decode_full(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, DecodeErr
     limits.max_alloc = Some(opts.max_pixels.saturating_mul(8).max(1 << 20));
     reader.limits(limits);
     let img = reader.decode().map_err(DecodeError::Decoder)?;
+    use image::DynamicImage as D;
     Ok(match img {
-        image::DynamicImage::ImageRgb8(rgb) => rgb,
+        D::ImageRgb8(rgb) => rgb,
+        // 16 bits to 8 by truncation (v >> 8), as Pillow reads them; the image crate rounds.
+        D::ImageRgb16(_) | D::ImageRgba16(_) | D::ImageLuma16(_) | D::ImageLumaA16(_) => {
+            let (w, h) = (img.width(), img.height());
+            let wide = img.to_rgb16().into_raw();
+            RgbImage::from_raw(w, h, wide.into_iter().map(|v| (v >> 8) as u8).collect())
+                .expect("the same size")
+        }
         other => other.to_rgb8(),
     })
 }

@@ -28,7 +28,9 @@ pub const SHARD_IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
 /// Most shards a brace pattern may name.
 const MAX_SHARDS: usize = 1_000_000;
 /// Version of the index files; another version is rebuilt.
-const INDEX_VERSION: u32 = 1;
+const INDEX_VERSION: u32 = 2;
+/// Most bytes of shard paths a brace pattern may expand to.
+const MAX_PATTERN_BYTES: usize = 64 << 20;
 
 /// A dataset of WebDataset tar shards.
 #[derive(Debug)]
@@ -44,11 +46,14 @@ struct Shard {
     stamp: Stamp,
 }
 
-/// What identifies a shard's content: size and modification time.
+/// What identifies a shard's content: size, modification time, and (on Unix) the inode and its
+/// change time, which a rewrite changes even when it restores the size and modification time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Stamp {
     size: u64,
     mtime_ns: u128,
+    ctime_ns: i128,
+    inode: u64,
 }
 
 impl Stamp {
@@ -58,9 +63,21 @@ impl Stamp {
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
+        #[cfg(unix)]
+        let (ctime_ns, inode) = {
+            use std::os::unix::fs::MetadataExt;
+            (
+                i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+                meta.ino(),
+            )
+        };
+        #[cfg(not(unix))]
+        let (ctime_ns, inode) = (0, 0);
         Self {
             size: meta.len(),
             mtime_ns,
+            ctime_ns,
+            inode,
         }
     }
 }
@@ -92,6 +109,36 @@ struct Index {
     version: u32,
     stamp: Stamp,
     samples: Vec<(String, Entry)>,
+}
+
+impl Index {
+    /// Whether every entry fits the shard: image data inside the file, in increasing offset
+    /// order without overlaps (so no two samples share bytes and no more samples than the file
+    /// can hold), at most the per-image size limit, labels at most [`MAX_LABEL`], keys unique.
+    fn plausible(&self) -> bool {
+        let mut end = 0u64;
+        let mut keys = std::collections::HashSet::new();
+        self.samples.iter().all(|(key, entry)| {
+            keys.insert(key.as_str())
+                && match *entry {
+                    Entry::Image {
+                        offset,
+                        size,
+                        label,
+                    } => {
+                        let fits = offset >= end
+                            && size <= MAX_FILE_BYTES
+                            && label <= MAX_LABEL
+                            && offset
+                                .checked_add(size)
+                                .is_some_and(|e| e <= self.stamp.size);
+                        end = offset.saturating_add(size.max(1));
+                        fits
+                    }
+                    Entry::Broken { .. } => true,
+                }
+        })
+    }
 }
 
 impl TarShards {
@@ -275,8 +322,12 @@ fn load_or_build_index(shard: &Path) -> Result<Index, SourceError> {
         let cached = crate::file::read(p, crate::file::FileKind::Index)
             .ok()
             .and_then(|b| serde_json::from_slice::<Index>(&b).ok());
+        // An index is used only if it describes this very file and every entry is possible
+        // in it; anything else (old, foreign, damaged or forged) is rebuilt, never trusted.
         if let Some(index) = cached.filter(|i| i.version == INDEX_VERSION && i.stamp == stamp) {
-            return Ok(index);
+            if index.plausible() {
+                return Ok(index);
+            }
         }
     }
     let index = Index {
@@ -514,6 +565,9 @@ fn read_small(file: &mut File, (offset, size): (u64, u64)) -> Result<String, Str
 /// Expands brace groups: `{000..012}` (zero-padded to the first number's width) and `{a,b}`.
 pub fn expand_braces(pattern: &str) -> Result<Vec<String>, String> {
     let Some(open) = pattern.find('{') else {
+        if pattern.contains('}') {
+            return Err(format!("{pattern}: '}}' without '{{'"));
+        }
         return Ok(vec![pattern.to_string()]);
     };
     let close = pattern[open..]
@@ -525,6 +579,14 @@ pub fn expand_braces(pattern: &str) -> Result<Vec<String>, String> {
         &pattern[open + 1..close],
         &pattern[close + 1..],
     );
+    if head.contains('}') {
+        return Err(format!("{pattern}: '}}' without '{{'"));
+    }
+    if body.contains('{') {
+        return Err(format!(
+            "{pattern}: nested braces are not supported (one {{A..B}} or {{a,b}} per part)"
+        ));
+    }
     let items: Vec<String> = if let Some((a, b)) = body.split_once("..") {
         let bad = || format!("{pattern}: {{{body}}} is not a range of numbers");
         let (lo, hi): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
@@ -538,11 +600,16 @@ pub fn expand_braces(pattern: &str) -> Result<Vec<String>, String> {
         body.split(',').map(String::from).collect()
     };
     let mut out = Vec::new();
+    let mut bytes = 0usize;
     for rest in expand_braces(tail)? {
         for item in &items {
             out.push(format!("{head}{item}{rest}"));
-            if out.len() > MAX_SHARDS {
-                return Err(format!("{pattern}: more than {MAX_SHARDS} shards"));
+            bytes += out.last().map_or(0, String::len);
+            if out.len() > MAX_SHARDS || bytes > MAX_PATTERN_BYTES {
+                return Err(format!(
+                    "{pattern}: more than {MAX_SHARDS} shards or {} MiB of paths",
+                    MAX_PATTERN_BYTES >> 20
+                ));
             }
         }
     }

@@ -173,6 +173,12 @@ impl PipelineOverrides {
             p.jitter = Some(j);
         }
         if let Some(l) = self.lighting {
+            if !(l.is_finite() && l >= 0.0) {
+                return Err(PipelineError::Override {
+                    names: vec!["lighting"],
+                    reason: format!("{l} must be finite and >= 0 (0 turns it off)"),
+                });
+            }
             p.lighting = (l > 0.0).then(|| Lighting::imagenet(l));
         }
         if self.cutout.is_some() || self.cutout_holes.is_some() {
