@@ -189,14 +189,10 @@ impl PyLoader {
         // float32 batches: the workers collate (x / 255 - mean) / std with `stats` (default:
         // the pipeline's).
         if let Some((mean, std)) = stats {
-            if std.iter().any(|&s| !(s.is_finite() && s > 0.0))
-                || mean.iter().any(|m| !m.is_finite())
-            {
-                return Err(value_err(format!(
-                    "normalize: std {std:?} must be finite and above 0, mean {mean:?} finite"
-                )));
-            }
-            pipeline.normalize = Normalize { mean, std };
+            let n = Normalize { mean, std };
+            n.validate()
+                .map_err(|e| value_err(format!("normalize: {e}")))?;
+            pipeline.normalize = n;
         }
         let dtype = if float32 { Dtype::F32 } else { Dtype::U8 };
         let tta = match tta {

@@ -109,6 +109,8 @@ struct Index {
     version: u32,
     stamp: Stamp,
     samples: Vec<(String, Entry)>,
+    /// xxh3 of the samples' JSON: an index edited by hand or damaged on disk is rebuilt.
+    check: u64,
 }
 
 impl Index {
@@ -116,6 +118,9 @@ impl Index {
     /// order without overlaps (so no two samples share bytes and no more samples than the file
     /// can hold), at most the per-image size limit, labels at most [`MAX_LABEL`], keys unique.
     fn plausible(&self) -> bool {
+        if self.check != digest(&self.samples) {
+            return false;
+        }
         let mut end = 0u64;
         let mut keys = std::collections::HashSet::new();
         self.samples.iter().all(|(key, entry)| {
@@ -330,10 +335,12 @@ fn load_or_build_index(shard: &Path) -> Result<Index, SourceError> {
             }
         }
     }
+    let samples = build_index(shard, stamp.size)?;
     let index = Index {
         version: INDEX_VERSION,
         stamp,
-        samples: build_index(shard, stamp.size)?,
+        check: digest(&samples),
+        samples,
     };
     // Best effort: an index that cannot be written is rebuilt next time.
     let bytes = serde_json::to_vec(&index).expect("an index serialises");
@@ -343,6 +350,11 @@ fn load_or_build_index(shard: &Path) -> Result<Index, SourceError> {
         }
     }
     Ok(index)
+}
+
+/// The check of an index's samples.
+fn digest(samples: &[(String, Entry)]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(&serde_json::to_vec(samples).expect("samples serialise"))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -699,5 +711,51 @@ mod tests {
         assert!(expand_braces("s-{3..1}.tar").is_err());
         assert!(expand_braces("s-{0..x}.tar").is_err());
         assert!(expand_braces("s-{0..1.tar").is_err());
+    }
+
+    /// An index whose check matches but whose entries cannot be this shard's is not used.
+    #[test]
+    fn implausible_indexes_are_not_used() {
+        let stamp = Stamp {
+            size: 10_000,
+            mtime_ns: 1,
+            ctime_ns: 1,
+            inode: 1,
+        };
+        let image = |offset, size, label| Entry::Image {
+            offset,
+            size,
+            label,
+        };
+        let index = |samples: Vec<(String, Entry)>| Index {
+            version: INDEX_VERSION,
+            stamp,
+            check: digest(&samples),
+            samples,
+        };
+        let ok = index(vec![
+            ("a".into(), image(512, 100, 0)),
+            ("b".into(), image(1536, 100, 1)),
+        ]);
+        assert!(ok.plausible());
+        for bad in [
+            vec![("a".into(), image(512, 1 << 60, 0))],
+            vec![("a".into(), image(u64::MAX - 3, 100, 0))],
+            vec![("a".into(), image(9_990, 100, 0))],
+            vec![("a".into(), image(512, 100, usize::MAX))],
+            vec![
+                ("a".into(), image(512, 100, 0)),
+                ("b".into(), image(512, 100, 0)),
+            ],
+            vec![
+                ("a".into(), image(512, 100, 0)),
+                ("a".into(), image(1536, 100, 0)),
+            ],
+        ] {
+            assert!(!index(bad).plausible());
+        }
+        let mut edited = ok;
+        edited.samples[1].0 = "c".into();
+        assert!(!edited.plausible(), "an edit without its check");
     }
 }

@@ -71,8 +71,15 @@ impl ModelMeta {
         if self.classes.is_empty() {
             return bad("no classes".into());
         }
-        if self.input_size == 0 {
-            return bad("input size 0".into());
+        if !(1..=crate::transform::pipeline::MAX_SIDE).contains(&self.input_size) {
+            return bad(format!(
+                "input size {} is outside 1..={}",
+                self.input_size,
+                crate::transform::pipeline::MAX_SIDE
+            ));
+        }
+        if let Err(e) = self.normalize.validate() {
+            return bad(e);
         }
         for p in [&self.train_pipeline, &self.val_pipeline] {
             if let Err(e) = p.validate() {
@@ -153,6 +160,17 @@ mod tests {
         let mut empty = m.clone();
         empty.classes.clear();
         assert!(ModelMeta::from_metadata(p, &empty.to_metadata()).is_err());
+        // Metadata is checked like the command line's flags: a zero std, a huge input.
+        let mut zero_std = m.clone();
+        zero_std.normalize.std[1] = 0.0;
+        let mut huge = m.clone();
+        huge.input_size = 100_000;
+        let mut pipe = m.clone();
+        pipe.val_pipeline.normalize.std = [f32::NAN; 3];
+        for bad in [zero_std, huge, pipe] {
+            let e = ModelMeta::from_metadata(p, &bad.to_metadata()).unwrap_err();
+            assert!(e.to_string().contains("m.safetensors"), "{e}");
+        }
         let e = m.check_classes(p, &["a".into()]).unwrap_err().to_string();
         assert!(e.contains("2 classes, the data 1"), "{e}");
         let e = m

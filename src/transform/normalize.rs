@@ -23,6 +23,21 @@ impl Normalize {
         std: [0.2470, 0.2435, 0.2616],
     };
 
+    /// Checks the statistics: means finite, standard deviations finite and above 0 (a zero
+    /// std divides by zero).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.mean.iter().all(|m| m.is_finite())
+            && self.std.iter().all(|s| s.is_finite() && *s > 0.0)
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "normalisation mean {:?} must be finite and std {:?} finite and above 0",
+                self.mean, self.std
+            ))
+        }
+    }
+
     /// The mean as an RGB8 colour (what normalises to zero).
     pub fn mean_u8(&self) -> [u8; 3] {
         self.mean.map(|m| (m * 255.0).round() as u8)

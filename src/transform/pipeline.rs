@@ -367,6 +367,7 @@ impl Pipeline {
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), PipelineError> {
         let bad = |m: String| Err(PipelineError::Invalid(m));
+        self.normalize.validate().map_err(PipelineError::Invalid)?;
         match self.geometry {
             Geometry::ScaleAug { min, max, size } if min > max || min < size || size == 0 => {
                 return bad(format!(
