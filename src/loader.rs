@@ -566,20 +566,7 @@ fn replace_failed(
     let mut skipped = Vec::new();
     {
         for (slot, err) in failed {
-            // The replacement is the next good sample of the batch (cyclically), augmented with
-            // the failed sample's random stream: deterministic and local to the batch.
-            let n = indices.len();
-            let good = (1..n)
-                .map(|k| (slot + k) % n)
-                .find(|&j| b.images[j].is_some() && !skipped_slot(&skipped, j));
-            let j = good.expect("at least one good sample");
-            let at = SampleAt {
-                index: indices[j],
-                stream: indices[slot],
-                seed: shared.seed,
-                epoch,
-            };
-            let aug = shared.produce.produce(src, at, &shared.decode, resize)?;
+            let (j, aug) = replacement(shared, epoch, b, &skipped, slot, resize)?;
             b.images[slot] = Some(aug);
             b.labels[slot] = src.label(indices[j]) as i64;
             b.used[slot] = indices[j];
@@ -594,6 +581,44 @@ fn replace_failed(
         }
     }
     Ok(skipped.into_iter().map(|(_, s)| s).collect())
+}
+
+/// The replacement of failed slot `slot`: the next good sample of the batch (cyclically),
+/// augmented with the failed sample's random stream (deterministic and local to the batch). A
+/// damaged file may load in its own window and fail in another: then the next candidate is
+/// tried, and if every one fails so, the first good one is used with its own stream (it loaded
+/// with it, and loads the same again), so that skipping always completes the batch.
+fn replacement(
+    shared: &Shared,
+    epoch: u64,
+    b: &Slots,
+    skipped: &[(usize, Skipped)],
+    slot: usize,
+    resize: &mut Resize,
+) -> Result<(usize, Vec<RgbImage>), LoadError> {
+    let (src, indices, n) = (shared.source.as_ref(), b.indices, b.indices.len());
+    let good: Vec<usize> = (1..n)
+        .map(|k| (slot + k) % n)
+        .filter(|&j| b.images[j].is_some() && !skipped_slot(skipped, j))
+        .collect();
+    let make = |j: usize, stream: usize, resize: &mut Resize| {
+        let at = SampleAt {
+            index: indices[j],
+            stream,
+            seed: shared.seed,
+            epoch,
+        };
+        shared.produce.produce(src, at, &shared.decode, resize)
+    };
+    for &j in &good {
+        match make(j, indices[slot], resize) {
+            Ok(aug) => return Ok((j, aug)),
+            Err(e @ (LoadError::WorkerPanic { .. } | LoadError::Cancelled)) => return Err(e),
+            Err(_) => {}
+        }
+    }
+    let j = *good.first().expect("at least one good sample");
+    Ok((j, make(j, indices[j], resize)?))
 }
 
 fn skipped_slot(skipped: &[(usize, Skipped)], slot: usize) -> bool {

@@ -74,8 +74,10 @@ fn parse_size(s: &str) -> Result<u64, String> {
         }
     };
     let bytes = n * mult;
-    if !(1.0..1e15).contains(&bytes) {
-        return Err(format!("{s:?}: a shard size must be at least 1 byte"));
+    if !(1.0..=1e15).contains(&bytes) {
+        return Err(format!(
+            "{s:?}: a shard size must be from 1 byte to 1PB (1e15 bytes)"
+        ));
     }
     Ok(bytes as u64)
 }

@@ -165,7 +165,7 @@ impl PyLoader {
     #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, even, rank, world_size, skip_errors, tta, channels_last, float32, stats))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        data: &str,
+        data: std::path::PathBuf,
         split: &str,
         pipeline: &str,
         overrides: &Bound<'_, PyDict>,
@@ -214,7 +214,8 @@ impl PyLoader {
         } else {
             Split::Val
         };
-        let source = open_dataset(Path::new(data), split).map_err(load_err)?;
+        // A path, not text: file names that are not UTF-8 arrive as Python's surrogate escapes.
+        let source = open_dataset(&data, split).map_err(load_err)?;
         let fingerprint = augloader::source::fingerprint(source.as_ref());
         let mut builder = Loader::builder(source, pipeline);
         if let Some(cfg) = tta {

@@ -318,3 +318,47 @@ def test_16_bit_pngs_are_read_as_pillow_reads_them(tmp_path):
     (tmp_path / "d" / "train" / "c" / "deep.png").write_bytes(png)
     got, _ = next(iter(augloader.Loader(tmp_path / "d", pipeline="decode", batch_size=1)))
     assert np.array_equal(got[0].permute(1, 2, 0).numpy(), want)
+
+
+def test_a_data_path_that_is_not_utf8_loads(tmp_path, dataset):
+    import shutil
+
+    odd = os.fsdecode(bytes(tmp_path) + b"/caf\xe9")  # Latin-1 bytes: a surrogate escape in str
+    shutil.copytree(dataset, odd)
+    x, y = next(iter(augloader.Loader(odd, batch_size=4, size=32)))
+    assert x.shape == (4, 3, 32, 32)
+
+
+def test_skip_completes_with_files_that_fail_only_in_some_windows(tmp_path):
+    """A damaged but complete JPEG (a bogus marker in its bottom rows, restart intervals so that
+    a window decodes only its rows) loads in some crop windows and fails in others. Skipping must
+    still complete every batch: a replacement that fails in the skipped sample's window is
+    passed over, never the end of the run."""
+    import io as _io
+
+    rng = np.random.default_rng(0)
+    buf = _io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (256, 256, 3)).astype(np.uint8)).save(buf, "JPEG", quality=90)
+    data = bytearray(augloader.add_restart_markers(buf.getvalue(), 1))
+    at = int(len(data) * 0.9)
+    data[at:at + 2] = b"\xff\xd5"
+    root = tmp_path / "d" / "train"
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+    (root / "a" / "damaged.jpg").write_bytes(bytes(data))
+    (root / "b" / "broken.jpg").write_bytes(b"not an image")
+    Image.fromarray(rng.integers(0, 256, (80, 90, 3)).astype(np.uint8)).save(root / "b" / "good.jpg")
+    fails = 0
+    for i in range(40):
+        try:
+            augloader.augment(root / "a" / "damaged.jpg", index=i, size=64)
+        except augloader.LoadError:
+            fails += 1
+    assert 0 < fails < 40, "the damaged file must fail in some windows only"
+    L = augloader.Loader(tmp_path / "d", batch_size=3, on_error="skip", size=64, seed=1)
+    for epoch in range(30):
+        L.set_epoch(epoch)
+        (x, y), = list(L)
+        assert x.shape[0] == 3
+    names = [n for _, n, _ in L.skipped]
+    assert sum(n.endswith("broken.jpg") for n in names) == 30

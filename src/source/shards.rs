@@ -537,9 +537,14 @@ fn sample_entry(file: &mut File, g: &Group) -> Entry {
     }
     let label = match (g.cls, g.json) {
         (Some(m), _) => read_small(file, m).and_then(|t| {
-            t.trim()
-                .parse::<usize>()
-                .map_err(|_| format!(".cls holds {:?}, not a class number", t.trim()))
+            let t = t.trim();
+            t.parse::<usize>().map_err(|_| {
+                if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+                    format!(".cls holds class number {t}, over {MAX_LABEL}")
+                } else {
+                    format!(".cls holds {t:?}, not a class number")
+                }
+            })
         }),
         (None, Some(m)) => read_small(file, m).and_then(|t| {
             let v: serde_json::Value =
