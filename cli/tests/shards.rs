@@ -533,3 +533,38 @@ fn class_names_that_classes_txt_cannot_hold_are_refused() {
         );
     }
 }
+
+#[test]
+fn long_member_names_are_read_and_huge_name_records_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let jpg = std::fs::read(util::fixture("baseline.jpg")).unwrap();
+    // A key of 150 characters: the tar crate writes a GNU long-name record before the member.
+    let key = format!("deep/{}", "k".repeat(150));
+    let ok = d.path().join("long-000000.tar");
+    write_tar(
+        &ok,
+        &[(&format!("{key}.jpg"), &jpg), (&format!("{key}.cls"), b"0")],
+    );
+    let src = open_dataset(&ok, Split::Train).unwrap();
+    assert_eq!((src.len(), src.name(0).ends_with(&key)), (1, true), "{}", src.name(0));
+    assert!(src.read(0).is_ok());
+    // A long-name record that declares 1 GiB (a sparse file): refused from its header.
+    let huge = d.path().join("huge-000000.tar");
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::GNULongName);
+    h.set_path("././@LongLink").unwrap();
+    h.set_size(1 << 30);
+    h.set_cksum();
+    std::fs::write(&huge, h.as_bytes()).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&huge)
+        .unwrap()
+        .set_len(512 + (1 << 30) + 1024)
+        .unwrap();
+    let t = std::time::Instant::now();
+    let src = open_dataset(&huge, Split::Train).unwrap();
+    let e = src.read(0).unwrap_err().to_string();
+    assert!(e.contains("name record of 1073741824 bytes"), "{e}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -395,21 +395,39 @@ fn build_index(shard: &Path, len: u64) -> Result<Vec<(String, Entry)>, SourceErr
     let mut cut: Cut = None;
     {
         let mut archive = tar::Archive::new(&mut file);
+        // Raw: long-name and pax records come as entries, read here within a limit (the tar
+        // crate would read them whole, whatever size they declare).
         let entries = archive
             .entries_with_seek()
-            .map_err(|e| corrupt(shard, &e))?;
+            .map_err(|e| corrupt(shard, &e))?
+            .raw(true);
+        let mut long_name: Option<String> = None;
         for entry in entries {
-            let entry = match entry {
+            let mut entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
                     cut = Some((None, format!("corrupt or cut short after byte {end}: {e}; the rest of the shard is lost")));
                     break;
                 }
             };
-            if !entry.header().entry_type().is_file() {
+            let kind = entry.header().entry_type();
+            if kind.is_gnu_longname() || kind.is_pax_local_extensions() {
+                match name_record(&mut entry, end) {
+                    Ok(name) => long_name = name,
+                    Err(why) => cut = Some((None, why)),
+                }
+                if cut.is_some() {
+                    break;
+                }
                 continue;
             }
-            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            if !kind.is_file() {
+                long_name = None;
+                continue;
+            }
+            let name = long_name
+                .take()
+                .unwrap_or_else(|| String::from_utf8_lossy(&entry.path_bytes()).into_owned());
             let (offset, size) = (entry.raw_file_position(), entry.size());
             if offset.saturating_add(size) > len {
                 let key = split_key(&name).map_or(name.clone(), |(k, _)| k.to_string());
@@ -448,6 +466,40 @@ fn build_index(shard: &Path, len: u64) -> Result<Vec<(String, Entry)>, SourceErr
     }
     end_of_shard(&mut labels, group, cut, &mut samples, &mut keys);
     Ok(samples)
+}
+
+/// Most bytes of a GNU long-name or pax record (a path is at most a few KiB).
+const MAX_NAME_RECORD: u64 = 64 << 10;
+
+/// The path a GNU long-name or pax record gives the next member (None: a pax record without
+/// one), read within [`MAX_NAME_RECORD`].
+/// The error says where (`end`: the end of the last member) and that the rest is lost.
+fn name_record<R: Read>(entry: &mut tar::Entry<'_, R>, end: u64) -> Result<Option<String>, String> {
+    let lost = |why: String| format!("{why} after byte {end}; the rest of the shard is lost");
+    let size = entry.size();
+    if size > MAX_NAME_RECORD {
+        return Err(lost(format!(
+            "a name record of {size} bytes (over {MAX_NAME_RECORD})"
+        )));
+    }
+    let mut buf = Vec::new();
+    (&mut *entry)
+        .take(MAX_NAME_RECORD)
+        .read_to_end(&mut buf)
+        .map_err(|e| lost(format!("a name record that cannot be read ({e})")))?;
+    if entry.header().entry_type().is_gnu_longname() {
+        let name = buf.split(|&b| b == 0).next().unwrap_or_default();
+        return Ok(Some(String::from_utf8_lossy(name).into_owned()));
+    }
+    for ext in tar::PaxExtensions::new(&buf) {
+        let ext = ext.map_err(|e| lost(format!("a pax record that cannot be parsed ({e})")))?;
+        if ext.key() == Ok("path") {
+            return Ok(Some(
+                String::from_utf8_lossy(ext.value_bytes()).into_owned(),
+            ));
+        }
+    }
+    Ok(None)
 }
 
 /// Where a cut was found: the key of the member cut (if known) and why.
