@@ -11,6 +11,7 @@ use crate::decode::{decode_rgb8, decode_window, read_header, DecodeError, Decode
 use crate::pool;
 use crate::rng::{sample_rng, SampleRng};
 use crate::source::{Payload, Source, SourceError};
+use crate::transform::crop::GeometryParams;
 use crate::transform::{Params, Pipeline, Resize};
 
 /// A loading error. Sample errors name the file; [`std::error::Error::source`] leads to the
@@ -158,6 +159,10 @@ fn augment_at(
     match source.read(at.index)? {
         Payload::Rgb(img) => {
             let params = pipeline.sample(&mut rng, img.width(), img.height());
+            check_geometry(&params, opts).map_err(|cause| LoadError::Decode {
+                name: source.name(at.index),
+                cause,
+            })?;
             Ok((pipeline.apply_owned(img, &params, resize), params))
         }
         Payload::Encoded(bytes) => {
@@ -182,6 +187,26 @@ pub fn augment_encoded(
 ) -> Result<(RgbImage, Params), DecodeError> {
     let header = read_header(bytes, opts)?;
     let params = pipeline.sample(rng, header.width, header.height);
+    check_geometry(&params, opts)?;
     let decoded = decode_window(bytes, &header, opts, pipeline.region(&params))?;
     Ok((pipeline.apply_decoded(decoded, &params, resize), params))
+}
+
+/// Refuses parameters that resize beyond any real image: an extreme aspect ratio (a
+/// 1 x 99,000,000 input with its shorter side resized to 256 would be 25 billion pixels long,
+/// past u32) is an error naming the size, not an allocation the machine cannot make.
+fn check_geometry(params: &Params, opts: &DecodeOptions) -> Result<(), DecodeError> {
+    if let GeometryParams::ResizeCrop { resize: [h, w], .. } = params.geometry {
+        let pixels = u64::from(h) * u64::from(w);
+        let limit = opts.max_pixels.saturating_mul(4);
+        if h == u32::MAX || w == u32::MAX || pixels > limit {
+            return Err(DecodeError::TooLarge {
+                width: w,
+                height: h,
+                pixels,
+                limit,
+            });
+        }
+    }
+    Ok(())
 }

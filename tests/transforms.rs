@@ -150,3 +150,23 @@ fn partial_decoding_gives_the_full_decode_result() {
         }
     }
 }
+
+/// A 1 x 2,000,000 image: cifar-train's pad-and-crop makes only its 32 x 32 crop, and a
+/// shorter-side resize that would be billions of pixels long is an error, not an allocation.
+#[test]
+fn extreme_aspect_ratios_end_in_an_image_or_an_error() {
+    use augloader::decode::{DecodeError, DecodeOptions};
+    use augloader::sample::augment_encoded;
+    let thin = image::RgbImage::from_fn(1, 2_000_000, |_, y| image::Rgb([y as u8, 0, 0]));
+    let mut png = Vec::new();
+    thin.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let mut rng = augloader::rng::sample_rng(0, 0, 0);
+    let opts = DecodeOptions::default();
+    let cifar = Pipeline::preset("cifar-train").unwrap();
+    let (img, _) = augment_encoded(&png, &cifar, &mut rng, &opts, &mut Resize::new()).unwrap();
+    assert_eq!(img.dimensions(), (32, 32));
+    let resnet = Pipeline::preset("resnet-train").unwrap();
+    let e = augment_encoded(&png, &resnet, &mut rng, &opts, &mut Resize::new()).unwrap_err();
+    assert!(matches!(e, DecodeError::TooLarge { .. }), "{e}");
+}

@@ -546,7 +546,12 @@ fn long_member_names_are_read_and_huge_name_records_refused() {
         &[(&format!("{key}.jpg"), &jpg), (&format!("{key}.cls"), b"0")],
     );
     let src = open_dataset(&ok, Split::Train).unwrap();
-    assert_eq!((src.len(), src.name(0).ends_with(&key)), (1, true), "{}", src.name(0));
+    assert_eq!(
+        (src.len(), src.name(0).ends_with(&key)),
+        (1, true),
+        "{}",
+        src.name(0)
+    );
     assert!(src.read(0).is_ok());
     // A long-name record that declares 1 GiB (a sparse file): refused from its header.
     let huge = d.path().join("huge-000000.tar");

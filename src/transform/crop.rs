@@ -209,9 +209,38 @@ pub fn apply_geometry(src: &RgbImage, p: &GeometryParams, resize: &mut Resize) -
             let cropped = crop_image(src, crop);
             resize.resize(&cropped, w, h)
         }
-        GeometryParams::PadCrop { pad, crop } => crop_image(&pad_image(src, pad), crop),
+        GeometryParams::PadCrop { pad, crop } => padded_crop(src, pad, crop),
         GeometryParams::Identity => src.clone(),
     }
+}
+
+/// `crop_image(&pad_image(src, pad), crop)` without making the padded image: only the crop is
+/// allocated (a 1 x 99,000,000 input padded whole would take gigabytes), and the part of it
+/// that overlaps the input is copied row by row.
+pub fn padded_crop(src: &RgbImage, pad: u32, crop: [u32; 4]) -> RgbImage {
+    let [top, left, h, w] = crop.map(u64::from);
+    let (pad, sw, sh) = (
+        u64::from(pad),
+        u64::from(src.width()),
+        u64::from(src.height()),
+    );
+    let mut out = RgbImage::new(w as u32, h as u32);
+    // Input columns x0..x1 land at output columns from x0 + pad - left.
+    let x0 = left.saturating_sub(pad).min(sw);
+    let x1 = (left + w).saturating_sub(pad).min(sw);
+    if x0 < x1 {
+        let at = (x0 + pad - left) as usize * 3;
+        let n = (x1 - x0) as usize * 3;
+        for y in 0..h {
+            let Some(sy) = (top + y).checked_sub(pad).filter(|&sy| sy < sh) else {
+                continue;
+            };
+            let from = (sy * sw + x0) as usize * 3;
+            let to = y as usize * w as usize * 3 + at;
+            out.as_mut()[to..to + n].copy_from_slice(&src.as_raw()[from..from + n]);
+        }
+    }
+    out
 }
 
 /// Largest DCT downscale for an output `factor` times smaller than what it is made from. The
@@ -347,6 +376,32 @@ fn apply_geometry_window(d: &Decoded, p: &GeometryParams, resize: &mut Resize) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padded_crop_equals_cropping_the_padded_image() {
+        let src = RgbImage::from_fn(7, 5, |x, y| image::Rgb([x as u8 * 30, y as u8 * 40, 7]));
+        for pad in [0, 1, 4, 9] {
+            let (ph, pw) = (5 + 2 * pad, 7 + 2 * pad);
+            for (h, w) in [(1, 1), (3, 4), (ph.min(6), pw.min(6)), (ph, pw)] {
+                for top in 0..=ph - h {
+                    for left in 0..=pw - w {
+                        let crop = [top, left, h, w];
+                        assert_eq!(
+                            padded_crop(&src, pad, crop),
+                            crop_image(&pad_image(&src, pad), crop),
+                            "pad {pad}, crop {crop:?}"
+                        );
+                    }
+                }
+            }
+        }
+        // A very long, thin input: only the 32 x 32 crop is made.
+        let thin = RgbImage::new(1, 1_000_000);
+        assert_eq!(
+            padded_crop(&thin, 16, [500_000, 3, 32, 32]).dimensions(),
+            (32, 32)
+        );
+    }
 
     #[test]
     fn center_and_five_crop_match_torchvision_boxes() {
