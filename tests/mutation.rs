@@ -266,3 +266,38 @@ fn csv_lists_survive_mutations() {
     });
     eprintln!("csv lists: {total} mutations in {:?}", t.elapsed());
 }
+
+/// Model files (safetensors with augloader's metadata), as `eval --checkpoint` and
+/// `train --init-from` read them.
+#[cfg(feature = "torch")]
+#[test]
+fn model_files_survive_mutations() {
+    use augloader::train::checkpoint;
+    use augloader::train::meta::ModelMeta;
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("m.safetensors");
+    let tensors = vec![
+        (
+            "conv.weight".to_string(),
+            tch::Tensor::ones([4, 3, 3, 3], tch::kind::FLOAT_CPU),
+        ),
+        (
+            "fc.bias".to_string(),
+            tch::Tensor::zeros([10], tch::kind::FLOAT_CPU),
+        ),
+    ];
+    let meta = std::collections::HashMap::from([(
+        "augloader.model".to_string(),
+        "{\"model\": \"resnet8\"}".to_string(),
+    )]);
+    checkpoint::write(&path, &tensors, Some(meta)).unwrap();
+    let honest = std::fs::read(&path).unwrap();
+    let t = Instant::now();
+    let total = run("model file", &honest, 31, |m| {
+        std::fs::write(&path, m).unwrap();
+        if let Ok((_, meta)) = checkpoint::read(&path) {
+            let _ = ModelMeta::from_metadata(&path, &meta);
+        }
+    });
+    eprintln!("model files: {total} mutations in {:?}", t.elapsed());
+}
