@@ -35,12 +35,12 @@ pub struct InitArgs {
     /// Dataset whose first training batch goes through the net (default: the synthetic one).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Conv + ReLU layers.
-    #[arg(long, default_value_t = 20, value_parser = ranges::count)]
+    /// Conv + ReLU layers (at most 1000).
+    #[arg(long, default_value_t = 20, value_parser = ranges::count_to::<1000>)]
     layers: usize,
     /// Channels per layer (narrow layers make the std wander from layer to layer whatever the
     /// initialisation: a random product of 20 per-layer gains).
-    #[arg(long, default_value_t = 256, value_parser = ranges::count)]
+    #[arg(long, default_value_t = 256, value_parser = ranges::count_to::<1024>)]
     width: usize,
     /// Images in the batch (32 px crops).
     #[arg(long, default_value_t = 16, value_parser = ranges::count)]

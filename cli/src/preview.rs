@@ -23,11 +23,11 @@ pub struct PreviewArgs {
     /// Output PNG.
     #[arg(long)]
     out: PathBuf,
-    /// Number of source images (rows).
-    #[arg(long, default_value_t = 16, value_parser = ranges::count)]
+    /// Number of source images (rows, at most 64).
+    #[arg(long, default_value_t = 16, value_parser = ranges::count_to::<64>)]
     n: usize,
-    /// Augmented views per image.
-    #[arg(long, default_value_t = 6, value_parser = ranges::count)]
+    /// Augmented views per image (at most 32).
+    #[arg(long, default_value_t = 6, value_parser = ranges::count_to::<32>)]
     views: usize,
     /// Seed.
     #[arg(long, default_value_t = 0)]

@@ -65,6 +65,16 @@ pub fn threads(s: &str) -> Result<i32, String> {
     workers(s).map(|v| v as i32)
 }
 
+/// A count in 1..=MAX: sizes whose product is allocated (contact sheets, layer widths).
+pub fn count_to<const MAX: usize>(s: &str) -> Result<usize, String> {
+    let v = count(s)?;
+    if v <= MAX {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 1..={MAX}"))
+    }
+}
+
 /// [`count`] as u64.
 pub fn count_u64(s: &str) -> Result<u64, String> {
     count(s).map(|v| v as u64)

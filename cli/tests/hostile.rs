@@ -283,6 +283,12 @@ fn numeric_flags_are_refused_with_their_name() {
 #[test]
 fn worker_counts_are_bounded_and_cutout_holes_parse() {
     check(
+        "preview --views 20000",
+        &["preview", "--out", "x.png", "--views", "20000"],
+        None,
+        Expect::Err("--views"),
+    );
+    check(
         "bench --workers 100000",
         &["bench", "--workers", "100000", "--epochs", "1"],
         None,
