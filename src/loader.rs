@@ -97,6 +97,7 @@ impl LoaderBuilder {
         self.drop_last = on;
         self
     }
+
     /// Across ranks without `drop_last`: pad the epoch so that every rank gets the same number
     /// of samples and batches, as DistributedSampler (the default; training), or not (`false`:
     /// every sample exactly once over all ranks, which may differ by a batch; evaluation).
