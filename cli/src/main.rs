@@ -169,4 +169,47 @@ mod tests {
         }
         assert!(checked > 50, "only {checked} flags checked");
     }
+
+    /// Every flag given hostile values (negative, not a number, infinite, huge, past u64, empty)
+    /// is refused with a parse error or accepted, never a panic.
+    #[test]
+    fn every_flag_takes_hostile_values_without_panicking() {
+        let hostile = [
+            "-1",
+            "nan",
+            "inf",
+            "1e300",
+            "18446744073709551616",
+            "",
+            "0x10",
+        ];
+        let cmd = Cli::command();
+        let mut tried = 0;
+        for sub in cmd.get_subcommands() {
+            let mut base = vec!["augloader".to_string(), sub.get_name().to_string()];
+            for arg in sub.get_arguments().filter(|a| a.is_required_set()) {
+                if let Some(long) = arg.get_long() {
+                    base.push(format!("--{long}"));
+                }
+                base.push("1".into());
+            }
+            let valued = sub.get_arguments().filter(|a| {
+                !a.is_required_set() && matches!(a.get_action(), ArgAction::Set | ArgAction::Append)
+            });
+            for arg in valued {
+                let Some(long) = arg.get_long() else { continue };
+                for v in hostile {
+                    let argv: Vec<String> = base
+                        .iter()
+                        .cloned()
+                        .chain([format!("--{long}={v}")])
+                        .collect();
+                    let parsed = std::panic::catch_unwind(|| Cli::try_parse_from(&argv).is_ok());
+                    assert!(parsed.is_ok(), "{argv:?} panicked");
+                    tried += 1;
+                }
+            }
+        }
+        assert!(tried > 300, "only {tried} cases");
+    }
 }
