@@ -87,16 +87,6 @@ pub struct Batch {
     pub normalize: Normalize,
 }
 
-/// HWC RGB bytes -> three planes.
-fn split_planes(src: &[u8], r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
-    #[cfg(target_arch = "x86_64")]
-    crate::simd::split_planes(src, r, g, b);
-    #[cfg(not(target_arch = "x86_64"))]
-    for (((px, r), g), b) in src.chunks_exact(3).zip(r).zip(g).zip(b) {
-        (*r, *g, *b) = (px[0], px[1], px[2]);
-    }
-}
-
 /// How a batch is collated: element type, memory order and normalisation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Collate {
@@ -158,7 +148,7 @@ impl Batch {
                             let plane = img.len() / 3;
                             let (r, rest) = dst.split_at_mut(plane);
                             let (g, b) = rest.split_at_mut(plane);
-                            split_planes(img.as_raw(), r, g, b);
+                            crate::transform::normalize::split_planes(img.as_raw(), r, g, b);
                         }
                         Layout::Nhwc => dst.copy_from_slice(img.as_raw()),
                     }

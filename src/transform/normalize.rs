@@ -94,8 +94,8 @@ impl Normalize {
     }
 }
 
-/// HWC RGB bytes -> three planes.
-fn split_planes(src: &[u8], r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
+/// HWC RGB bytes -> three planes (SIMD where the CPU has it); collation uses it too.
+pub(crate) fn split_planes(src: &[u8], r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
     crate::simd::split_planes(src, r, g, b);
     #[cfg(not(target_arch = "x86_64"))]
