@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The runs behind the README's "What the notes teach, measured": the initial-loss check of every
-# model family, the init and degradation experiments, and a short `tune` on two datasets (the
+# model family, every claim experiment (`augloader experiment all`), and a short `tune` on two datasets (the
 # synthetic set and scikit-learn's bundled handwritten digits at 32 px, scripts/digits.py) whose
 # recommended learning rate is compared with the finder's range. Writes into runs/experiments/.
-# About 25 minutes on 2 cores.
+# About 70 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -27,8 +27,8 @@ for data in default "$small" "$other"; do
     $bin tune "${args[@]}" 2>/dev/null | python3 -c "import json,sys; v=json.load(sys.stdin); print(f\"| $m | $(basename "$data") | {v['initial_loss']:.3f} | {v['ln_classes']:.3f} | {v['initial_loss']/v['ln_classes']:.3f} |\")"
   done
 done
-$bin experiment init --plot "$out/init.png"
-$bin experiment degradation --out "$out/degradation" --quiet
+# Every claim experiment, with its report (runs/experiments/claims/report.md).
+$bin experiment all --out "$out/claims" --quiet
 for data in default "$other"; do
   args=(--quiet --max-batches 20 --coarse-epochs 1 --final-epochs 2 --out "$out/tune-$(basename "$data")")
   [ "$data" = default ] || args+=(--data "$data")

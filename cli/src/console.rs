@@ -106,6 +106,7 @@ impl Observer for Console {
                     x_label: "epoch",
                     y_label: "",
                     log_y: false,
+                    x_names: Vec::new(),
                     series: vec![("train".into(), series(train)), ("val".into(), series(val))],
                 };
                 let panels = [

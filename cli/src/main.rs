@@ -114,6 +114,24 @@ mod tests {
 
     use super::Cli;
 
+    /// Every command that takes flags, nested ones included, with the words that reach it.
+    fn leaves() -> Vec<(Vec<String>, clap::Command)> {
+        let mut out = Vec::new();
+        let mut todo = vec![(vec!["augloader".to_string()], Cli::command())];
+        while let Some((path, cmd)) = todo.pop() {
+            for sub in cmd.get_subcommands() {
+                let mut p = path.clone();
+                p.push(sub.get_name().to_string());
+                if sub.has_subcommands() {
+                    todo.push((p, sub.clone()));
+                } else {
+                    out.push((p, sub.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// A value the command accepts for `arg` alongside `base`, found by trying a few.
     fn accepted(base: &[String], arg: &clap::Arg) -> Option<String> {
         let mut candidates: Vec<String> = ["1", "0.5", "0", "2", "64"].map(String::from).into();
@@ -136,12 +154,10 @@ mod tests {
     /// parser whose type differs from the field's (clap panics when the field is read) fails here.
     #[test]
     fn every_flag_of_every_subcommand_parses_into_its_field() {
-        let cmd = Cli::command();
         let mut checked = 0;
-        for sub in cmd.get_subcommands() {
-            let name = sub.get_name().to_string();
+        for (path, sub) in leaves() {
             // The required arguments first (paths and names: "1" will do).
-            let mut base = vec!["augloader".to_string(), name.clone()];
+            let mut base = path;
             for arg in sub.get_arguments().filter(|a| a.is_required_set()) {
                 if let Some(long) = arg.get_long() {
                     base.extend([format!("--{long}"), "1".into()]);
@@ -171,7 +187,8 @@ mod tests {
     }
 
     /// Every flag given hostile values (negative, not a number, infinite, huge, past u64, empty)
-    /// is refused with a parse error or accepted, never a panic.
+    /// is refused with a parse error or accepted, never a panic; every numeric flag (one that
+    /// refuses a word) refuses at least one of them: its range is checked at parse time.
     #[test]
     fn every_flag_takes_hostile_values_without_panicking() {
         let hostile = [
@@ -183,10 +200,9 @@ mod tests {
             "",
             "0x10",
         ];
-        let cmd = Cli::command();
         let mut tried = 0;
-        for sub in cmd.get_subcommands() {
-            let mut base = vec!["augloader".to_string(), sub.get_name().to_string()];
+        for (path, sub) in leaves() {
+            let mut base = path;
             for arg in sub.get_arguments().filter(|a| a.is_required_set()) {
                 if let Some(long) = arg.get_long() {
                     base.push(format!("--{long}"));
@@ -198,7 +214,7 @@ mod tests {
             });
             for arg in valued {
                 let Some(long) = arg.get_long() else { continue };
-                for v in hostile {
+                let parses = |v: &str| {
                     let argv: Vec<String> = base
                         .iter()
                         .cloned()
@@ -206,8 +222,15 @@ mod tests {
                         .collect();
                     let parsed = std::panic::catch_unwind(|| Cli::try_parse_from(&argv).is_ok());
                     assert!(parsed.is_ok(), "{argv:?} panicked");
-                    tried += 1;
-                }
+                    parsed.unwrap_or(false)
+                };
+                let refused = hostile.iter().filter(|v| !parses(v)).count();
+                tried += hostile.len();
+                let numeric = !parses("word") && arg.get_possible_values().is_empty();
+                assert!(
+                    !numeric || refused > 0,
+                    "{base:?} --{long}: a numeric flag takes every hostile value"
+                );
             }
         }
         assert!(tried > 300, "only {tried} cases");

@@ -9,12 +9,16 @@ use plotters::prelude::*;
 use super::curves::{font_available, save_png};
 
 /// One panel: a title, axis labels and named (x, y) curves; a logarithmic y axis with `log_y`.
+/// With `x_names`, x = 1, 2, ... are categories with these names, drawn as bars (one bar per
+/// series at each), the y axis from 0.
+#[derive(Default)]
 pub struct Panel<'a> {
     pub title: String,
     pub x_label: &'a str,
     pub y_label: &'a str,
     pub log_y: bool,
     pub series: Vec<(String, Vec<(f64, f64)>)>,
+    pub x_names: Vec<String>,
 }
 
 const COLOURS: [RGBColor; 6] = [
@@ -50,7 +54,8 @@ fn bounds(panel: &Panel) -> (f64, f64, f64) {
             .flat_map(|(_, p)| p.iter())
             .filter(|p| p.1.is_finite())
     };
-    let xmax = pts().map(|p| p.0).fold(1.0, f64::max);
+    let xmax =
+        pts().map(|p| p.0).fold(1.0, f64::max) + f64::from(!panel.x_names.is_empty() as u8) * 0.5;
     let ymax = pts().map(|p| p.1).fold(f64::MIN_POSITIVE, f64::max);
     let ymin = pts()
         .map(|p| p.1)
@@ -101,7 +106,18 @@ where
         let s = format!("{v:.2}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     };
-    mesh.x_label_formatter(&plain);
+    let name = |v: &f64| {
+        let i = v.round();
+        let named = (i - v).abs() < 1e-6 && i >= 1.0;
+        let n = panel.x_names.get(i as usize - usize::from(i >= 1.0));
+        n.filter(|_| named).cloned().unwrap_or_default()
+    };
+    if panel.x_names.is_empty() {
+        mesh.x_label_formatter(&plain);
+    } else {
+        mesh.x_label_formatter(&name)
+            .x_labels(panel.x_names.len() * 2 + 1);
+    }
     mesh.y_label_formatter(if panel.log_y { &sci } else { &plain });
     if text {
         mesh.x_desc(panel.x_label).y_desc(panel.y_label);
@@ -112,9 +128,18 @@ where
     for (k, (name, points)) in panel.series.iter().enumerate() {
         let colour = COLOURS[k % COLOURS.len()];
         let pts: Vec<(f64, f64)> = points.iter().copied().filter(|p| p.1.is_finite()).collect();
-        let s = chart
-            .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
-            .map_err(|e| e.to_string())?;
+        let s = if panel.x_names.is_empty() {
+            chart.draw_series(LineSeries::new(pts, colour.stroke_width(2)))
+        } else {
+            // Bars side by side within each category's unit width.
+            let w = 0.8 / panel.series.len() as f64;
+            let left = |x: f64| x - 0.4 + w * k as f64;
+            let bar = |(x, y): (f64, f64)| {
+                Rectangle::new([(left(x), 0.0), (left(x) + w, y)], colour.filled())
+            };
+            chart.draw_series(pts.into_iter().map(bar))
+        }
+        .map_err(|e| e.to_string())?;
         if text {
             s.label(name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));

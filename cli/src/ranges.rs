@@ -48,6 +48,16 @@ pub fn count(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A count that may be 0, up to MAX.
+pub fn index_to<const MAX: usize>(s: &str) -> Result<usize, String> {
+    let v: usize = number(s)?;
+    if v <= MAX {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 0..={MAX}"))
+    }
+}
+
 /// Worker threads: 1..=MAX_WORKERS (the loader's limit).
 pub fn workers(s: &str) -> Result<usize, String> {
     let v = count(s)?;

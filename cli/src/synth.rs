@@ -22,9 +22,12 @@ pub struct SynthArgs {
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
-    /// Number of classes (at most 12).
+    /// Number of classes (first class + classes at most 12).
     #[arg(long, default_value_t = 10, value_parser = ranges::count)]
     classes: usize,
+    /// The first class of the list (0: circle); datasets with other classes for transfer.
+    #[arg(long, default_value_t = 0, value_parser = ranges::index_to::<11>)]
+    first_class: usize,
     /// Training images per class.
     #[arg(long, default_value_t = 300, value_parser = ranges::count)]
     train_per_class: usize,
@@ -48,8 +51,10 @@ pub const CLASS_NAMES: [&str; 12] = [
 /// Settings of a synthetic dataset.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SynthConfig {
-    /// Number of classes (at most 12). By default 10.
+    /// Number of classes (first class + classes at most 12). By default 10.
     pub classes: usize,
+    /// The first of [`CLASS_NAMES`] used. By default 0.
+    pub first_class: usize,
     /// Training images per class. By default 300.
     pub train_per_class: usize,
     /// Validation images per class. By default 60.
@@ -64,6 +69,7 @@ impl Default for SynthConfig {
     fn default() -> Self {
         Self {
             classes: 10,
+            first_class: 0,
             train_per_class: 300,
             val_per_class: 60,
             size: 64,
@@ -297,10 +303,11 @@ fn draw_pattern(img: &mut RgbImage, sh: &Shape, checker: bool, rng: &mut SampleR
 
 /// Writes DIR/train and DIR/val ImageFolders of JPEGs (quality 90). Deterministic for a config.
 pub fn generate(out: &Path, cfg: &SynthConfig) -> Result<(), SynthError> {
-    if cfg.classes == 0 || cfg.classes > CLASS_NAMES.len() {
+    if cfg.classes == 0 || cfg.first_class.saturating_add(cfg.classes) > CLASS_NAMES.len() {
         return Err(SynthError::Invalid(format!(
-            "classes must be 1..={}, got {}",
+            "first class + classes must be 1..={}, got {} + {}",
             CLASS_NAMES.len(),
+            cfg.first_class,
             cfg.classes
         )));
     }
@@ -315,7 +322,8 @@ pub fn generate(out: &Path, cfg: &SynthConfig) -> Result<(), SynthError> {
         ("train", cfg.train_per_class, 0u64),
         ("val", cfg.val_per_class, 1),
     ] {
-        for (c, name) in CLASS_NAMES.iter().enumerate().take(cfg.classes) {
+        let classes = CLASS_NAMES.iter().enumerate().skip(cfg.first_class);
+        for (c, name) in classes.take(cfg.classes) {
             let dir = out.join(split).join(format!("{c:02}_{name}"));
             std::fs::create_dir_all(&dir).map_err(|e| SynthError::Io {
                 path: dir.clone(),
@@ -343,14 +351,19 @@ pub fn generate(out: &Path, cfg: &SynthConfig) -> Result<(), SynthError> {
 /// The default dataset, generated on first use into `cache` (e.g. ~/.cache/augloader/synth-v1).
 /// A `.complete` marker makes a half-written folder regenerate.
 pub fn ensure_default(cache: &Path) -> Result<PathBuf, SynthError> {
+    ensure(cache, &SynthConfig::default())
+}
+
+/// The dataset of `cfg`, generated on first use into `cache`.
+pub fn ensure(cache: &Path, cfg: &SynthConfig) -> Result<PathBuf, SynthError> {
     let marker = cache.join(".complete");
     if !marker.exists() {
         eprintln!(
-            "augloader: generating the synthetic dataset into {}",
+            "augloader: generating a synthetic dataset into {}",
             cache.display()
         );
         let _ = std::fs::remove_dir_all(cache);
-        generate(cache, &SynthConfig::default())?;
+        generate(cache, cfg)?;
         std::fs::write(&marker, b"").map_err(|e| SynthError::Io {
             path: marker,
             cause: e,
@@ -382,6 +395,7 @@ pub fn default_dataset() -> Result<PathBuf, SynthError> {
 pub fn run(a: SynthArgs) -> Result<()> {
     let cfg = SynthConfig {
         classes: a.classes,
+        first_class: a.first_class,
         train_per_class: a.train_per_class,
         val_per_class: a.val_per_class,
         size: a.size,

@@ -731,3 +731,96 @@ fn experiments_report_json_and_draw_their_pictures() {
     assert!(out.join("degradation.png").is_file());
     assert!(out.join("resnet8/model.safetensors").is_file());
 }
+
+/// Each claim experiment with tiny settings, and a key its summary must hold.
+const CLAIMS: [(&str, &[&str], &str); 6] = [
+    (
+        "bn",
+        &["--epochs", "1", "--depth", "3", "--width", "4"],
+        "train_loss",
+    ),
+    (
+        "dropout",
+        &["--epochs", "2", "--train-per-class", "4", "--hidden", "16"],
+        "eval_scale",
+    ),
+    (
+        "activation",
+        &["--epochs", "1", "--depth", "3"],
+        "grad_rms_init",
+    ),
+    ("stack3x3", &["--epochs", "1", "--channels", "4"], "probes"),
+    (
+        "augmentation",
+        &[
+            "--epochs",
+            "1",
+            "--train-per-class",
+            "4",
+            "--tta",
+            "none,flip",
+        ],
+        "tta",
+    ),
+    (
+        "transfer",
+        &[
+            "--pretrain-epochs",
+            "1",
+            "--steps",
+            "2",
+            "--train-per-class",
+            "2,0",
+        ],
+        "pretrain_top1",
+    ),
+];
+
+/// Every claim experiment, at a tiny scale: a JSON summary with a verdict and its numbers, a
+/// picture, and the arms' runs (the verdicts themselves need the default budgets).
+#[test]
+fn claim_experiments_report_their_numbers_and_verdicts() {
+    let data = tempfile::tempdir().unwrap();
+    tiny_synth(data.path(), 3, 12, 4);
+    let common = |name: &str| -> Vec<String> {
+        let out = data.path().join(name);
+        [
+            "experiment",
+            name,
+            "--batch",
+            "8",
+            "--input-size",
+            "16",
+            "--workers",
+            "1",
+            "--quiet",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--data".into(), data.path().display().to_string()])
+        .chain(["--out".into(), out.display().to_string()])
+        .collect()
+    };
+    for (name, extra, key) in CLAIMS {
+        let mut args = common(name);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        if name == "transfer" {
+            args.extend(["--pretrain-data".into(), data.path().display().to_string()]);
+        }
+        let line = ok(Command::new(env!("CARGO_BIN_EXE_augloader")).args(&args));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["experiment"], name);
+        assert!(v["holds"].is_boolean(), "{name}: {v}");
+        assert!(!v[key].is_null(), "{name}: no {key}: {v}");
+        let plot = data.path().join(name).join(format!("{name}.png"));
+        assert!(plot.is_file(), "{name}: no picture");
+        if name == "stack3x3" {
+            // Measured from the built layers at 4 channels: 2 x 9 x 16 against 25 x 16.
+            let p = &v["probes"][0];
+            assert_eq!(p["stack_params"], 288, "{p}");
+            assert_eq!(p["kernel_params"], 400, "{p}");
+            assert_eq!(p["stack_field"], 5, "{p}");
+            assert_eq!(p["kernel_field"], 5, "{p}");
+        }
+    }
+}

@@ -38,6 +38,14 @@ pub enum TrainError {
         /// The loss.
         loss: f64,
     },
+    /// libtorch refused an operation (most often: not enough memory for the batch or views).
+    #[error("libtorch failed while {what}: {message}")]
+    Torch {
+        /// What was being done.
+        what: String,
+        /// libtorch's message.
+        message: String,
+    },
     /// Something else (bad combination of settings, a checkpoint of another run).
     #[error("{0}")]
     Invalid(String),
@@ -47,5 +55,40 @@ pub(super) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ 
     move |e| TrainError::Io {
         path: path.to_path_buf(),
         cause: e,
+    }
+}
+
+/// `f` run with libtorch's failures (which `tch` raises as panics: out of memory, shapes a
+/// model cannot take) turned into [`TrainError::Torch`] naming `what` was being done.
+pub(crate) fn torch_call<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, TrainError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown failure".into());
+        // libtorch's messages carry a C++ backtrace after the first lines.
+        let short: Vec<&str> = message.lines().take(3).collect();
+        TrainError::Torch {
+            what: what.to_string(),
+            message: short.join(" "),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtorch_failures_become_errors_that_say_what_was_done() {
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let conv = tch::nn::conv2d(vs.root(), 3, 4, 3, Default::default());
+        let x = tch::Tensor::zeros([1, 5, 8, 8], (tch::Kind::Float, tch::Device::Cpu));
+        let e = torch_call("scoring", || x.apply(&conv))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("libtorch failed while scoring: "), "{e}");
+        assert!(e.contains("channels"), "{e}");
     }
 }

@@ -2,8 +2,10 @@
 //! initialisation decides whether activations survive a deep plain net, and the degradation of
 //! deep plain nets that residual blocks cure (He et al. 2015, Fig. 1 and 6).
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
@@ -64,25 +66,92 @@ pub fn activation_stds(x: &Tensor, layers: usize, width: i64, init: Init, seed: 
     out
 }
 
-/// One model's run of the degradation experiment.
+/// One arm's training run of an experiment.
 #[derive(Clone, Debug)]
 pub struct ModelRun {
-    /// Model name.
+    /// The arm's name (the model's, in the degradation experiment).
     pub model: String,
-    /// Its epochs.
+    /// Its finished epochs.
     pub history: Vec<EpochMetrics>,
+    /// The epoch in which the loss stopped being finite, if it did (the run stops there).
+    pub diverged: Option<usize>,
+    /// Wall time.
+    pub seconds: f64,
 }
 
 impl ModelRun {
-    /// Final training error (1 - training accuracy on augmented batches).
+    /// Final training error (1 - training accuracy on augmented batches); 1 once diverged.
     pub fn train_error(&self) -> f64 {
-        self.history.last().map_or(f64::NAN, |m| 1.0 - m.train_acc)
+        match self.diverged {
+            Some(_) => 1.0,
+            None => self.history.last().map_or(f64::NAN, |m| 1.0 - m.train_acc),
+        }
     }
 
-    /// Final test error (1 - validation top-1).
+    /// Final test error (1 - validation top-1); 1 once diverged.
     pub fn test_error(&self) -> f64 {
-        self.history.last().map_or(f64::NAN, |m| 1.0 - m.val_top1)
+        match self.diverged {
+            Some(_) => 1.0,
+            None => self.history.last().map_or(f64::NAN, |m| 1.0 - m.val_top1),
+        }
     }
+
+    /// Final validation top-1 (0 once diverged).
+    pub fn val_top1(&self) -> f64 {
+        1.0 - self.test_error()
+    }
+
+    /// Final training loss (infinite once diverged).
+    pub fn train_loss(&self) -> f64 {
+        match self.diverged {
+            Some(_) => f64::INFINITY,
+            None => self.history.last().map_or(f64::NAN, |m| m.train_loss),
+        }
+    }
+}
+
+/// Passes events on and keeps the latest history (what a diverged run had finished).
+struct Recorder<'o> {
+    inner: &'o dyn Observer,
+    history: RefCell<Vec<EpochMetrics>>,
+}
+
+impl Observer for Recorder<'_> {
+    fn event(&self, e: Event<'_>) {
+        if let Event::Epoch { history, .. } = &e {
+            *self.history.borrow_mut() = history.to_vec();
+        }
+        self.inner.event(e);
+    }
+}
+
+/// Trains `job` as the arm `name` of an experiment: a run whose loss stops being finite is a
+/// result (diverged), not an error.
+pub fn run_arm(name: &str, job: TrainJob<'_>, obs: &dyn Observer) -> Result<ModelRun, TrainError> {
+    let start = Instant::now();
+    obs.event(Event::Note(&format!("training {name}")));
+    let rec = Recorder {
+        inner: obs,
+        history: RefCell::new(Vec::new()),
+    };
+    let (history, diverged) = match train(job, &rec) {
+        Ok(s) => (s.history, None),
+        Err(TrainError::Diverged { epoch, step, loss }) => {
+            obs.event(Event::End);
+            obs.event(Event::Note(&format!(
+                "{name}: loss {loss} at epoch {} step {step}: diverged",
+                epoch + 1
+            )));
+            (rec.history.into_inner(), Some(epoch))
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(ModelRun {
+        model: name.to_string(),
+        history,
+        diverged,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Trains each of `models` with the settings of `base` (one schedule, the same data and seed)
@@ -97,7 +166,6 @@ pub fn degradation(
 ) -> Result<Vec<ModelRun>, TrainError> {
     let mut runs = Vec::new();
     for model in models {
-        obs.event(Event::Note(&format!("degradation: training {model}")));
         let cfg = TrainConfig {
             model: model.clone(),
             ..base.clone()
@@ -110,11 +178,7 @@ pub fn degradation(
             device,
             start: Start::Fresh,
         };
-        let s = train(job, obs)?;
-        runs.push(ModelRun {
-            model: model.clone(),
-            history: s.history,
-        });
+        runs.push(run_arm(model, job, obs)?);
     }
     Ok(runs)
 }

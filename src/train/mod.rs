@@ -5,6 +5,7 @@ pub mod checkpoint;
 mod config;
 mod error;
 pub mod experiment;
+pub mod lab;
 mod layers;
 pub mod meta;
 
@@ -45,7 +46,7 @@ const VGGS: [(&str, usize, bool); 4] = [
 
 /// Every model family; [`build_model`], [`head_prefix`], [`min_input_size`] and the command
 /// line's help read this table, so a new model is one entry here.
-pub const MODELS: [ModelFamily; 4] = [
+pub const MODELS: [ModelFamily; 5] = [
     ModelFamily {
         names: "resnet18, resnet34, resnet50 (ImageNet form)",
         head: "fc.",
@@ -84,6 +85,17 @@ pub const MODELS: [ModelFamily; 4] = [
         build: |p, n, o| {
             let (_, depth, bn) = VGGS.iter().find(|m| m.0 == n).copied().unwrap_or(VGGS[0]);
             Box::new(vgg::vgg(p, depth, bn, o.classes))
+        },
+    },
+    ModelFamily {
+        names: "lab[-dN][-wC][-kK][-nobn][-sigmoid|-tanh][-fcH][-pP] (experiment nets, see \
+                `augloader experiment`: N conv layers in 3 stages of C/2C/4C channels)",
+        head: "fc.",
+        min_input: 8,
+        accepts: |n| lab::LabSpec::parse(n).is_some(),
+        build: |p, n, o| {
+            let spec = lab::LabSpec::parse(n).unwrap_or_default();
+            Box::new(lab::LabNet::new(p, &spec, o.classes))
         },
     },
 ];

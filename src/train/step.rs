@@ -4,7 +4,7 @@
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Reduction, Tensor};
 
-use super::error::TrainError;
+use super::error::{torch_call, TrainError};
 use super::sgd::Sgd;
 use super::{build_model, Model};
 use crate::loader::Loader;
@@ -44,7 +44,8 @@ pub fn evaluate(
     for b in loader.epoch(0) {
         let b = b?;
         let (x, y) = b.to_device(device);
-        let logits = tch::no_grad(|| model.forward_t(&x, false));
+        let what = format!("evaluating a batch of {}", b.len());
+        let logits = torch_call(&what, || tch::no_grad(|| model.forward_t(&x, false)))?;
         loss += logits
             .cross_entropy_loss::<Tensor>(&y, None, Reduction::Sum, -100, 0.0)
             .double_value(&[]);

@@ -12,6 +12,7 @@ use serde::Serialize;
 use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
 
+use super::error::torch_call;
 use super::trainer::TrainError;
 use crate::batch::normalize_u8;
 use crate::decode::DecodeOptions;
@@ -23,6 +24,10 @@ pub use crate::tta::{sample_views, views, views_per_image, TtaConfig, TtaMode, T
 
 /// Views per forward pass at most (bounds memory whatever the chunk and mode).
 const VIEW_BATCH: usize = 64;
+
+/// Pixels per forward pass at most: 64 views of 320 x 320; large views go fewer at a time
+/// (a 4096 px view alone), so activation memory stays bounded whatever the model file says.
+const VIEW_PIXELS: usize = 64 * 320 * 320;
 
 /// Summary of an evaluation.
 #[derive(Clone, Debug, Serialize)]
@@ -180,11 +185,14 @@ fn chunk_scores(
     }
     let classes = source.classes().len() as i64;
     let mut acc = Tensor::zeros([len as i64, classes], (Kind::Float, Device::Cpu));
-    for views in buckets.values() {
-        for part in views.chunks(VIEW_BATCH) {
+    for ((w, h), views) in &buckets {
+        let per_pass = (VIEW_PIXELS / (*w as usize * *h as usize).max(1)).clamp(1, VIEW_BATCH);
+        for part in views.chunks(per_pass) {
             let imgs: Vec<&RgbImage> = part.iter().map(|(_, im)| im).collect();
             let x = to_tensor(&imgs, &cfg.base.normalize, device);
-            let logits = tch::no_grad(|| model.forward_t(&x, false)).to_kind(Kind::Float);
+            let what = format!("scoring {} views of {w}x{h}", imgs.len());
+            let logits = torch_call(&what, || tch::no_grad(|| model.forward_t(&x, false)))?
+                .to_kind(Kind::Float);
             let s = if cfg.mean_logits {
                 logits
             } else {

@@ -1,0 +1,137 @@
+//! `augloader experiment all`: every experiment with its defaults, one folder each, and a
+//! report (claim, command, numbers, verdict, picture) in DIR/report.md.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser};
+
+use super::{ExperimentArgs, Finding};
+
+#[derive(Args)]
+pub struct AllArgs {
+    /// Folder of the report and of each experiment's runs and picture.
+    #[arg(long, default_value = "runs/experiment")]
+    out: PathBuf,
+    /// Dataset for every experiment (default: the synthetic sets).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Experiments to leave out, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(NAMES))]
+    skip: Vec<String>,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Every experiment, in the report's order.
+const NAMES: [&str; 8] = [
+    "init",
+    "bn",
+    "activation",
+    "dropout",
+    "stack3x3",
+    "augmentation",
+    "transfer",
+    "degradation",
+];
+
+#[derive(Parser)]
+struct AsExperiment {
+    #[command(flatten)]
+    args: ExperimentArgs,
+}
+
+/// The command line of experiment `name` in `all`'s settings.
+fn command(a: &AllArgs, name: &str) -> Vec<String> {
+    let mut argv = vec!["experiment".to_string(), name.to_string()];
+    if name == "init" {
+        argv.extend([
+            "--plot".into(),
+            a.out.join("init.png").display().to_string(),
+        ]);
+    } else {
+        argv.extend(["--out".into(), a.out.join(name).display().to_string()]);
+        argv.extend([
+            "--plot".into(),
+            a.out.join(format!("{name}.png")).display().to_string(),
+        ]);
+        if a.quiet {
+            argv.push("--quiet".into());
+        }
+    }
+    argv.extend(["--seed".into(), a.seed.to_string()]);
+    if let Some(d) = &a.data {
+        argv.extend(["--data".into(), d.display().to_string()]);
+    }
+    argv
+}
+
+pub fn all(a: AllArgs) -> Result<()> {
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let jsonl = a.out.join("results.jsonl");
+    let mut lines = std::fs::File::create(&jsonl).with_context(|| jsonl.display().to_string())?;
+    let mut found = Vec::new();
+    for name in NAMES.iter().filter(|n| !a.skip.iter().any(|s| s == *n)) {
+        let argv = command(&a, name);
+        eprintln!("augloader {}", argv.join(" "));
+        let parsed = AsExperiment::try_parse_from(&argv)?;
+        let f = super::finding(parsed.args)?;
+        writeln!(lines, "{}", f.json).with_context(|| jsonl.display().to_string())?;
+        println!("{}", f.json);
+        found.push((format!("augloader {}", argv.join(" ")), f));
+    }
+    let report = a.out.join("report.md");
+    std::fs::write(&report, render(&found, &a.out))
+        .with_context(|| format!("writing {}", report.display()))?;
+    eprintln!("report: {}", report.display());
+    Ok(())
+}
+
+/// The report: a table of every claim, then one section per experiment with its picture.
+fn render(found: &[(String, Finding)], dir: &Path) -> String {
+    let verdict = |f: &Finding| {
+        if f.holds {
+            "holds"
+        } else {
+            "does not hold here"
+        }
+    };
+    let mut s = String::from(
+        "# The lecture notes' claims, measured\n\n\
+         Written by `augloader experiment all`; each line's command reruns it.\n\n\
+         | claim | command | what it measured | holds? |\n|---|---|---|---|\n",
+    );
+    for (cmd, f) in found {
+        let short = cmd.split(" --").next().unwrap_or(cmd);
+        s += &format!(
+            "| {} | `{short}` | {} | {} |\n",
+            cell(f.claim),
+            cell(&f.measured),
+            verdict(f)
+        );
+    }
+    for (cmd, f) in found {
+        let pic = f.plot.strip_prefix(dir).unwrap_or(&f.plot);
+        let seconds = f.json["seconds"].as_f64().unwrap_or(0.0);
+        s += &format!(
+            "\n## {}\n\n> {}\n\n`{cmd}` ({seconds:.0} s)\n\n{}\n\n**{}**\n\n![{}]({})\n",
+            f.name,
+            f.claim,
+            f.measured,
+            verdict(f),
+            f.name,
+            pic.display()
+        );
+    }
+    s
+}
+
+/// Text safe inside a markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
