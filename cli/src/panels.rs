@@ -125,6 +125,8 @@ where
         mesh.x_labels(0).y_labels(0);
     }
     mesh.draw().map_err(|e| e.to_string())?;
+    // One series of bars needs no legend: the categories name the bars.
+    let legend = text && (panel.x_names.is_empty() || panel.series.len() > 1);
     for (k, (name, points)) in panel.series.iter().enumerate() {
         let colour = COLOURS[k % COLOURS.len()];
         let pts: Vec<(f64, f64)> = points.iter().copied().filter(|p| p.1.is_finite()).collect();
@@ -140,12 +142,12 @@ where
             chart.draw_series(pts.into_iter().map(bar))
         }
         .map_err(|e| e.to_string())?;
-        if text {
+        if legend {
             s.label(name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
         }
     }
-    if text {
+    if legend {
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))

@@ -23,7 +23,7 @@ pub struct AugmentationArgs {
     #[arg(long, default_value = "lab-d6-w16", value_parser = ranges::model)]
     model: String,
     /// Epochs of each run.
-    #[arg(long, default_value_t = 20, value_parser = ranges::count)]
+    #[arg(long, default_value_t = 60, value_parser = ranges::count)]
     epochs: usize,
     /// Peak learning rate.
     #[arg(long, default_value_t = 0.05, value_parser = ranges::positive)]
@@ -103,9 +103,15 @@ pub fn augmentation(a: AugmentationArgs) -> Result<Finding> {
     ])?;
     // "Helps or is neutral": no arm more than two points (about one standard error of a
     // 600-image validation set) below the arm it adds to.
-    let neutral = BEFORE
+    let worse: Vec<String> = BEFORE
         .iter()
-        .all(|&(i, j)| runs[i].val_top1() >= runs[j].val_top1() - 0.02);
+        .filter(|&&(i, j)| runs[i].val_top1() < runs[j].val_top1() - 0.02)
+        .map(|&(i, j)| {
+            let d = runs[i].val_top1() - runs[j].val_top1();
+            format!("{} {d:+.3} against {}", ARMS[i].0, ARMS[j].0)
+        })
+        .collect();
+    let neutral = worse.is_empty();
     let plain = tta.iter().find(|t| t.0 == "none");
     let gains = plain.is_some_and(|p| tta.iter().any(|t| t.1 > p.1 && t.2 > p.2));
     let words: Vec<String> = acc.iter().map(|(n, v)| format!("{n} {v:.3}")).collect();
@@ -117,8 +123,13 @@ pub fn augmentation(a: AugmentationArgs) -> Result<Finding> {
         "Each augmentation (flip, crop, colour jitter, Cutout) helps or is neutral on held-out \
          data; test-time augmentation buys accuracy at a cost in time.",
         format!(
-            "validation top-1: {}; TTA on {}: {}",
+            "validation top-1: {}{}; TTA on {}: {}",
             words.join(", "),
+            if neutral {
+                String::new()
+            } else {
+                format!(" (worse: {})", worse.join(", "))
+            },
             ARMS[best].0,
             tta_words.join(", ")
         ),

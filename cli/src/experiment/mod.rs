@@ -35,24 +35,24 @@ pub enum ExperimentCmd {
     /// minutes on 2 cores).
     Degradation(classic::DegradationArgs),
     /// Batch normalisation: a deep net with and without BN at a high and a low learning rate
-    /// (about 4 minutes on 2 cores).
+    /// (about 3 minutes on 2 cores).
     Bn(claims::BnArgs),
     /// Dropout: a wide fully connected head on a small subset with p = 0 and 0.5; the
-    /// train/validation gap and the scale of dropout at test time (about 2 minutes).
+    /// train/validation gap and the scale of dropout at test time (about 1 minute).
     Dropout(claims::DropoutArgs),
     /// Sigmoid, tanh and ReLU in one plain net: gradient size per layer at initialisation and
-    /// after training (about 3 minutes).
+    /// after training (about 2 minutes).
     Activation(claims::ActivationArgs),
     /// Two 3x3 convolutions against one 5x5, three against one 7x7: parameters, receptive
-    /// field and accuracy (about 5 minutes).
+    /// field and accuracy (about 2 minutes).
     Stack3x3(claims::StackArgs),
     /// Transfer learning: scratch, frozen backbone with a new head, and fine-tuning, against the
-    /// target set's size (about 5 minutes).
+    /// target set's size (about 2 minutes).
     Transfer(transfer::TransferArgs),
     /// Augmentation: none, flip, crop, flip+crop, + colour jitter, + Cutout; then test-time
-    /// augmentation on the best model (about 6 minutes).
+    /// augmentation on the best model (about 4 minutes).
     Augmentation(augmentation::AugmentationArgs),
-    /// Every experiment with its defaults, into DIR/report.md (about 45 minutes on 2 cores).
+    /// Every experiment with its defaults, into DIR/report.md (about 25 minutes on 2 cores).
     All(report::AllArgs),
 }
 
