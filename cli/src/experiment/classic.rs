@@ -146,8 +146,11 @@ pub fn degradation(a: DegradationArgs) -> Result<Finding> {
     };
     let pair = |a: &str, b: &str| err(a).zip(err(b));
     // The paper: plain-56 trains to a higher error than plain-20, ResNet-56 to a lower one
-    // than ResNet-20.
-    let plain = pair("plain56", "plain20").map(|(deep, shallow)| deep > shallow);
+    // than ResNet-20,
+    // and plain-56 does train (leaves chance), as in the paper's Fig. 1.
+    let chance = 1.0 - 1.0 / s.train.classes().len().max(1) as f64;
+    let trains = err("plain56").is_some_and(|e| e < chance - 0.1);
+    let plain = pair("plain56", "plain20").map(|(deep, shallow)| deep > shallow && trains);
     let res = pair("resnet56", "resnet20").map(|(deep, shallow)| deep < shallow);
     let holds = plain == Some(true) && res == Some(true);
     let words: Vec<String> = runs
@@ -155,7 +158,7 @@ pub fn degradation(a: DegradationArgs) -> Result<Finding> {
         .map(|r| format!("{} {:.3}", r.model, r.train_error()))
         .collect();
     Ok(lab.finding(
-        "Deeper plain nets train to a higher training error than shallower ones (plain-56 \
+        "Deeper plain nets train, but to a higher training error than shallower ones (plain-56 \
          above plain-20: degradation, not overfitting); with residual blocks the deeper net \
          trains to a lower error (ResNet-56 below ResNet-20).",
         format!("final training error: {}", words.join(", ")),

@@ -72,7 +72,8 @@ pub fn transfer(mut a: TransferArgs) -> Result<Finding> {
     let pre = Lab::new("transfer", &pre_common, a.pretrain_epochs, a.lr, &[])?;
     let pretrained = pre.arm("pretrain", pre.cfg(&a.model), None)?;
     let weights = pre.out.join("pretrain").join("model.safetensors");
-    let lab = Lab::new("transfer", &a.common, 1, a.lr, &[])?;
+    let mut lab = Lab::new("transfer", &a.common, 1, a.lr, &[])?;
+    lab.start = pre.start; // the summary's seconds include pretraining
     let mut table = Vec::new();
     for &n in &a.train_per_class {
         let train = per_class(&lab.setup.train, n);
