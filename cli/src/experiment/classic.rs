@@ -45,14 +45,14 @@ pub struct DegradationArgs {
     /// Models, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "plain20,plain56,resnet20,resnet56", value_parser = ranges::model)]
     models: Vec<String>,
-    /// Epochs of every model (the default keeps the four runs near 10 minutes on 2 cores).
-    #[arg(long, default_value_t = 8, value_parser = ranges::count)]
+    /// Epochs of every model (the default keeps the four runs near 14 minutes on 2 cores).
+    #[arg(long, default_value_t = 14, value_parser = ranges::count)]
     epochs: usize,
     /// Peak learning rate (cosine schedule after the warm-up).
-    #[arg(long, default_value_t = 0.1, value_parser = ranges::positive)]
+    #[arg(long, default_value_t = 0.05, value_parser = ranges::positive)]
     lr: f64,
     /// Linear warm-up in epochs (He et al. warm the deepest net at lr 0.01 first).
-    #[arg(long, default_value_t = 1.0, value_parser = ranges::nonneg)]
+    #[arg(long, default_value_t = 2.0, value_parser = ranges::nonneg)]
     warmup: f64,
 }
 

@@ -31,7 +31,7 @@ pub enum ExperimentCmd {
     /// Activation std per layer of a deep plain net under std-0.01, Xavier and Kaiming weights
     /// (seconds).
     Init(classic::InitArgs),
-    /// Plain-20/56 against ResNet-20/56: training and test error with one schedule (about 10
+    /// Plain-20/56 against ResNet-20/56: training and test error with one schedule (about 14
     /// minutes on 2 cores).
     Degradation(classic::DegradationArgs),
     /// Batch normalisation: a deep net with and without BN at a high and a low learning rate
@@ -52,7 +52,7 @@ pub enum ExperimentCmd {
     /// Augmentation: none, flip, crop, flip+crop, + colour jitter, + Cutout; then test-time
     /// augmentation on the best model (about 4 minutes).
     Augmentation(augmentation::AugmentationArgs),
-    /// Every experiment with its defaults, into DIR/report.md (about 25 minutes on 2 cores).
+    /// Every experiment with its defaults, into DIR/report.md (about 35 minutes on 2 cores).
     All(report::AllArgs),
 }
 
