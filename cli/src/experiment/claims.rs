@@ -135,7 +135,7 @@ pub fn dropout(a: DropoutArgs) -> Result<Finding> {
         let train_top1 = evaluate(&net, &fit, tch::Device::Cpu)?.top1;
         let batch = fit.epoch(0).next().context("no training images")??;
         let h = tch::no_grad(|| net.features(&batch.to_device(vs.device()).0, false));
-        scales.push((label.clone(), dropout_eval_scale(&h, p)));
+        scales.push((label.clone(), dropout_eval_scale(&h, net.dropout())));
         gaps.push((label, train_top1 - r.val_top1(), train_top1));
         runs.push(r);
     }
