@@ -3,7 +3,7 @@
 # model family, every claim experiment (`augloader experiment all`), and a short `tune` on two datasets (the
 # synthetic set and scikit-learn's bundled handwritten digits at 32 px, scripts/digits.py) whose
 # recommended learning rate is compared with the finder's range. Writes into runs/experiments/.
-# About 70 minutes on 2 cores.
+# About 90 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -27,8 +27,10 @@ for data in default "$small" "$other"; do
     $bin tune "${args[@]}" 2>/dev/null | python3 -c "import json,sys; v=json.load(sys.stdin); print(f\"| $m | $(basename "$data") | {v['initial_loss']:.3f} | {v['ln_classes']:.3f} | {v['initial_loss']/v['ln_classes']:.3f} |\")"
   done
 done
-# Every claim experiment, with its report (runs/experiments/claims/report.md).
+# Every claim experiment, with its report (runs/experiments/claims/report.md), on the synthetic
+# sets and on the digits (runs/experiments/claims-digits/report.md).
 $bin experiment all --out "$out/claims" --quiet
+$bin experiment all --data "$other" --out "$out/claims-digits" --quiet
 for data in default "$other"; do
   args=(--quiet --max-batches 20 --coarse-epochs 1 --final-epochs 2 --out "$out/tune-$(basename "$data")")
   [ "$data" = default ] || args+=(--data "$data")

@@ -99,9 +99,13 @@ pub struct TrainArgs {
     /// Start from these weights (ours or torchvision's, as safetensors).
     #[arg(long)]
     init_from: Option<PathBuf>,
-    /// With --init-from: a new final layer for this dataset's classes (std 0.01 init).
+    /// With --init-from: a new final layer for this dataset's classes.
     #[arg(long)]
     reinit_head: bool,
+    /// With --reinit-head: the new layer's initialisation: small (normal, std 0.01: the initial
+    /// loss is ln C) or kaiming (normal, std sqrt(2/fan_in), as the lecture notes say).
+    #[arg(long, default_value = "small", value_parser = ["small", "kaiming"])]
+    head_init: String,
     /// Train only the final layer (backbone fixed, its BN in evaluation mode).
     #[arg(long)]
     freeze_backbone: bool,
@@ -185,6 +189,11 @@ pub fn setup(a: &TrainArgs) -> Result<Setup> {
         transfer: trainer::Transfer {
             init_from: a.init_from.clone(),
             reinit_head: a.reinit_head,
+            head_init: if a.head_init == "kaiming" {
+                trainer::HeadInit::Kaiming
+            } else {
+                trainer::HeadInit::Small
+            },
             freeze_backbone: a.freeze_backbone,
             unfreeze_after: a.unfreeze_after,
             backbone_lr_mult: a.backbone_lr_mult,

@@ -340,6 +340,7 @@ fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
     let frozen = Transfer {
         init_from: Some(init.clone()),
         reinit_head: true,
+        head_init: augloader::train::trainer::HeadInit::Kaiming,
         freeze_backbone: true,
         unfreeze_after: None,
         backbone_lr_mult: 0.1,
@@ -732,24 +733,55 @@ fn experiments_report_json_and_draw_their_pictures() {
     assert!(out.join("resnet8/model.safetensors").is_file());
 }
 
-/// Each claim experiment with tiny settings, and a key its summary must hold.
-const CLAIMS: [(&str, &[&str], &str); 6] = [
+/// Each claim experiment with tiny settings, and the keys its summary must hold (the issue's
+/// schema, which scripts read): top-level keys, then the list of runs and each run's keys.
+type Schema = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+const CLAIMS: [(&str, &[&str], Schema); 6] = [
     (
         "bn",
         &["--epochs", "1", "--depth", "3", "--width", "4"],
-        "train_loss",
+        (
+            "runs",
+            &[],
+            &["bn", "lr", "final_train_loss", "val_top1", "train_loss"],
+        ),
     ),
     (
         "dropout",
         &["--epochs", "2", "--train-per-class", "4", "--hidden", "16"],
-        "eval_scale",
+        (
+            "runs",
+            &["eval_scale"],
+            &["p", "train_acc", "val_top1", "gap"],
+        ),
     ),
     (
         "activation",
         &["--epochs", "1", "--depth", "3"],
-        "grad_rms_init",
+        (
+            "runs",
+            &[],
+            &[
+                "activation",
+                "grad_norm_first_layer_init",
+                "grad_norm_first_layer_end",
+                "final_train_loss",
+            ],
+        ),
     ),
-    ("stack3x3", &["--epochs", "1", "--channels", "4"], "probes"),
+    (
+        "stack3x3",
+        &["--epochs", "1", "--channels", "4"],
+        (
+            "variants",
+            &[],
+            &["name", "params", "receptive_field", "val_top1"],
+        ),
+    ),
     (
         "augmentation",
         &[
@@ -760,7 +792,7 @@ const CLAIMS: [(&str, &[&str], &str); 6] = [
             "--tta",
             "none,flip",
         ],
-        "tta",
+        ("runs", &["tta"], &["variant", "val_top1"]),
     ),
     (
         "transfer",
@@ -772,9 +804,82 @@ const CLAIMS: [(&str, &[&str], &str); 6] = [
             "--train-per-class",
             "2,0",
         ],
-        "pretrain_top1",
+        (
+            "runs",
+            &["pretrain_val_top1"],
+            &["method", "train_per_class", "val_top1"],
+        ),
     ),
 ];
+
+/// Asserts that the summary `v` of `name` holds every key of its schema.
+fn assert_schema(name: &str, v: &serde_json::Value, (list, top, item): Schema) {
+    for key in ["experiment", "seconds", "holds", list].iter().chain(top) {
+        assert!(!v[key].is_null(), "{name}: no {key}: {v}");
+    }
+    let runs = v[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: {list}: {v}"));
+    assert!(!runs.is_empty(), "{name}: empty {list}");
+    for r in runs {
+        for key in item {
+            assert!(!r[key].is_null(), "{name}: {list} item without {key}: {r}");
+        }
+    }
+}
+
+/// The numbers of a tiny claim run that do not depend on training.
+fn check_numbers(name: &str, v: &serde_json::Value) {
+    match name {
+        "stack3x3" => {
+            // Measured from the built layers at 4 channels: 2 x 9 x 16 against 25 x 16, and
+            // 3 x 9 x 16 against 49 x 16.
+            let got: Vec<(String, i64, i64)> = v["variants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| {
+                    let n = |k: &str| x[k].as_i64().unwrap();
+                    (
+                        x["name"].as_str().unwrap().to_string(),
+                        n("params"),
+                        n("receptive_field"),
+                    )
+                })
+                .collect();
+            let want = [
+                ("3x3x2", 288, 5),
+                ("5x5", 400, 5),
+                ("3x3x3", 432, 7),
+                ("7x7", 784, 7),
+            ];
+            let want: Vec<(String, i64, i64)> =
+                want.iter().map(|w| (w.0.to_string(), w.1, w.2)).collect();
+            assert_eq!(got, want);
+        }
+        "transfer" => {
+            let methods: Vec<(&str, i64)> = v["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["method"].as_str().unwrap(),
+                        r["train_per_class"].as_i64().unwrap(),
+                    )
+                })
+                .collect();
+            let m = ["scratch", "head", "finetune"];
+            let want: Vec<(&str, i64)> = [2, 0].iter().flat_map(|&n| m.map(|x| (x, n))).collect();
+            assert_eq!(methods, want);
+        }
+        "dropout" => {
+            let s = v["eval_scale"].as_f64().unwrap();
+            assert!(s.is_finite() && s > 0.0, "{s}");
+        }
+        _ => {}
+    }
+}
 
 /// Every claim experiment, at a tiny scale: a JSON summary with a verdict and its numbers, a
 /// picture, and the arms' runs (the verdicts themselves need the default budgets).
@@ -801,7 +906,7 @@ fn claim_experiments_report_their_numbers_and_verdicts() {
         .chain(["--out".into(), out.display().to_string()])
         .collect()
     };
-    for (name, extra, key) in CLAIMS {
+    for (name, extra, schema) in CLAIMS {
         let mut args = common(name);
         args.extend(extra.iter().map(|s| s.to_string()));
         if name == "transfer" {
@@ -811,16 +916,9 @@ fn claim_experiments_report_their_numbers_and_verdicts() {
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["experiment"], name);
         assert!(v["holds"].is_boolean(), "{name}: {v}");
-        assert!(!v[key].is_null(), "{name}: no {key}: {v}");
+        assert_schema(name, &v, schema);
         let plot = data.path().join(name).join(format!("{name}.png"));
         assert!(plot.is_file(), "{name}: no picture");
-        if name == "stack3x3" {
-            // Measured from the built layers at 4 channels: 2 x 9 x 16 against 25 x 16.
-            let p = &v["probes"][0];
-            assert_eq!(p["stack_params"], 288, "{p}");
-            assert_eq!(p["kernel_params"], 400, "{p}");
-            assert_eq!(p["stack_field"], 5, "{p}");
-            assert_eq!(p["kernel_field"], 5, "{p}");
-        }
+        check_numbers(name, &v);
     }
 }

@@ -139,14 +139,29 @@ impl TrainConfig {
 pub struct Transfer {
     /// Weights to start from (ours, or torchvision's converted to safetensors).
     pub init_from: Option<PathBuf>,
-    /// Do not load the final layer; it keeps its fresh initialisation (std 0.01; new class count).
+    /// Do not load the final layer: a new one for this dataset's classes, initialised as
+    /// `head_init` says.
     pub reinit_head: bool,
+    /// How the new final layer of `reinit_head` starts.
+    #[serde(default)]
+    pub head_init: HeadInit,
     /// Train only the final layer; the rest stays fixed, its BN layers in evaluation mode.
     pub freeze_backbone: bool,
     /// With `freeze_backbone`: from this epoch on, everything trains.
     pub unfreeze_after: Option<usize>,
     /// Learning-rate multiplier of the backbone once it trains (1 = same as the head).
     pub backbone_lr_mult: f64,
+}
+
+/// The initialisation of a re-initialised final layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadInit {
+    /// Normal with std 0.01 (the model's own; logits start near zero, loss near ln C).
+    #[default]
+    Small,
+    /// Kaiming normal, std = sqrt(2 / fan_in) (what the lecture notes prescribe).
+    Kaiming,
 }
 
 /// The devices [`parse_device`] takes, with what each means (for `--help` and errors).

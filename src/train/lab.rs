@@ -202,10 +202,19 @@ impl ModuleT for LabNet {
     }
 }
 
-/// The root-mean-square gradient of each conv layer's weights (in network order) after one
-/// backward pass of the mean cross-entropy of `model` on `(x, y)` in training mode. The
-/// variables' gradients are left zeroed.
-pub fn conv_grad_rms(vs: &nn::VarStore, model: &dyn ModuleT, x: &Tensor, y: &Tensor) -> Vec<f64> {
+/// The size of one conv layer's weight gradient.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvGrad {
+    /// Root mean square over the weights (comparable between layers of different sizes).
+    pub rms: f64,
+    /// Euclidean norm of the whole gradient.
+    pub norm: f64,
+}
+
+/// The gradient of each conv layer's weights (in network order) after one backward pass of the
+/// mean cross-entropy of `model` on `(x, y)` in training mode. The variables' gradients are
+/// left zeroed.
+pub fn conv_grads(vs: &nn::VarStore, model: &dyn ModuleT, x: &Tensor, y: &Tensor) -> Vec<ConvGrad> {
     let mut convs: Vec<(usize, Tensor)> = vs
         .variables()
         .into_iter()
@@ -230,23 +239,24 @@ pub fn conv_grad_rms(vs: &nn::VarStore, model: &dyn ModuleT, x: &Tensor, y: &Ten
         .forward_t(x, true)
         .cross_entropy_for_logits(y)
         .backward();
-    let rms = convs
+    let grads = convs
         .iter()
         .map(|(_, t)| {
-            t.grad()
-                .square()
-                .mean(Kind::Double)
-                .sqrt()
-                .double_value(&[])
+            let sq = t.grad().to_kind(Kind::Double).square();
+            ConvGrad {
+                rms: sq.mean(Kind::Double).sqrt().double_value(&[]),
+                norm: sq.sum(Kind::Double).sqrt().double_value(&[]),
+            }
         })
         .collect();
     zero();
-    rms
+    grads
 }
 
 /// A stack of `n` convolutions of side `k` at `channels` channels (bias-free, ReLU between):
 /// its parameter count, read from the built variables, and its receptive field side, measured
-/// as the extent of input pixels whose gradient for one output pixel is non-zero.
+/// as the extent of input pixels whose gradient for one output pixel is non-zero (over 8
+/// random inputs).
 pub fn stack_probe(n: usize, k: i64, channels: i64, seed: i64) -> (i64, i64) {
     tch::manual_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
@@ -255,7 +265,9 @@ pub fn stack_probe(n: usize, k: i64, channels: i64, seed: i64) -> (i64, i64) {
         .collect();
     let params: i64 = vs.variables().values().map(|t| t.numel() as i64).sum();
     let side = 4 * k * n as i64 + 1;
-    let x = Tensor::randn([1, channels, side, side], (Kind::Float, Device::Cpu))
+    // A few inputs, their reached pixels united: with few channels a ReLU can be inactive on
+    // every path from one border pixel for a single input.
+    let x = Tensor::randn([8, channels, side, side], (Kind::Float, Device::Cpu))
         .set_requires_grad(true);
     let mut y = x.shallow_clone();
     for (i, c) in convs.iter().enumerate() {
@@ -272,7 +284,7 @@ pub fn stack_probe(n: usize, k: i64, channels: i64, seed: i64) -> (i64, i64) {
     let reached = x
         .grad()
         .abs()
-        .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+        .sum_dim_intlist([0i64, 1].as_slice(), false, Kind::Float)
         .squeeze()
         .gt(0.0);
     let rows = reached.any_dim(1, false).sum(Kind::Int64).int64_value(&[]);
@@ -335,7 +347,46 @@ mod tests {
         assert_eq!(net.forward_t(&x, true).size(), [2, 5]);
         let h = net.features(&x, false);
         assert_eq!(h.size(), [2, 32]);
-        let scale = dropout_eval_scale(&Tensor::ones([100_000], (Kind::Float, Device::Cpu)), 0.5);
-        assert!((scale - 1.0).abs() < 0.02, "{scale}");
+    }
+
+    #[test]
+    fn a_stack_of_k_3x3_layers_sees_2k_plus_1_pixels() {
+        for k in 1..=5 {
+            let (params, field) = stack_probe(k, 3, 2, k as i64);
+            assert_eq!(field, 2 * k as i64 + 1, "{k} layers");
+            assert_eq!(params, k as i64 * 9 * 2 * 2, "{k} layers");
+        }
+    }
+
+    #[test]
+    fn inverted_dropout_needs_no_scaling_at_test_time() {
+        // A large batch of ReLU-like activations, as after the hidden layer.
+        tch::manual_seed(0);
+        let h = Tensor::randn([512, 1024], (Kind::Float, Device::Cpu)).relu();
+        for p in [0.1, 0.5, 0.8] {
+            let scale = dropout_eval_scale(&h, p);
+            assert!((scale - 1.0).abs() < 0.05, "p {p}: {scale}");
+        }
+        // The scale is measured, not assumed: dropout without the 1/(1-p) would read 1-p.
+        let plain = h.dropout(0.5, true).mean(Kind::Double).double_value(&[]) * 0.5;
+        let eval = h.mean(Kind::Double).double_value(&[]);
+        assert!((plain / eval - 0.5).abs() < 0.05);
+    }
+
+    #[test]
+    fn conv_gradients_reach_every_layer_in_order() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = LabNet::new(&vs.root(), &LabSpec::parse("lab-d4-w4").unwrap(), 3);
+        let x = Tensor::randn([4, 3, 16, 16], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1, 2, 0]);
+        let g = conv_grads(&vs, &net, &x, &y);
+        assert_eq!(g.len(), 4);
+        let vars = vs.variables();
+        for (i, c) in g.iter().enumerate() {
+            let n = vars[&format!("features.{i}.conv.weight")].numel() as f64;
+            // norm = rms * sqrt(number of weights)
+            assert!(c.norm > 0.0, "{c:?}");
+            assert!((c.norm - c.rms * n.sqrt()).abs() < 1e-9 * c.norm, "{c:?}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! ln C.
 
 use tch::nn::{self, Init};
+use tch::Tensor;
 
 /// Kaiming normal with std = sqrt(2 / fan_in).
 pub fn kaiming() -> Init {
@@ -65,4 +66,41 @@ pub fn linear_normal(p: nn::Path, i: i64, o: i64, std: f64) -> nn::Linear {
 /// head started ResNet-20 at 1.29 ln 10 and made the first epochs slow and seed-dependent.
 pub fn head(p: nn::Path, i: i64, o: i64) -> nn::Linear {
     linear_normal(p, i, o, 0.01)
+}
+
+/// Draws the weight matrices of the linear layers under `prefix` afresh from Kaiming normal
+/// (std = sqrt(2 / fan_in)); biases are left as they are.
+pub fn kaiming_reinit(vs: &nn::VarStore, prefix: &str) {
+    let _no_grad = tch::no_grad_guard();
+    for (name, mut t) in vs.variables() {
+        if name.starts_with(prefix) && name.ends_with("weight") && t.dim() == 2 {
+            let std = (2.0 / t.size()[1] as f64).sqrt();
+            let fresh = Tensor::randn_like(&t) * std;
+            t.copy_(&fresh);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kaiming_reinit_draws_the_head_with_std_sqrt_2_over_fan_in() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let fc = head(&vs.root() / "fc", 2048, 64);
+        let body = linear_normal(&vs.root() / "body", 2048, 64, 0.01);
+        kaiming_reinit(&vs, "fc.");
+        let std = |t: &Tensor| t.std(true).double_value(&[]);
+        let want = (2.0f64 / 2048.0).sqrt();
+        assert!((std(&fc.ws) / want - 1.0).abs() < 0.05, "{}", std(&fc.ws));
+        assert!(
+            (std(&body.ws) / 0.01 - 1.0).abs() < 0.05,
+            "the rest is untouched"
+        );
+        assert_eq!(
+            fc.bs.unwrap().abs().sum(tch::Kind::Float).double_value(&[]),
+            0.0
+        );
+    }
 }

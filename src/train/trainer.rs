@@ -22,7 +22,7 @@ use crate::observe::{Event, Observer};
 use crate::rng::{mix, stream};
 use crate::source::Source;
 
-pub use super::config::{parse_device, DatasetId, TrainConfig, Transfer, DEVICES};
+pub use super::config::{parse_device, DatasetId, HeadInit, TrainConfig, Transfer, DEVICES};
 pub use super::error::TrainError;
 pub use super::run_dir::{load_weights, read_model_file, saved_config};
 pub use super::step::{evaluate, train_step, EvalResult, Net};
@@ -364,6 +364,9 @@ fn build_net(
         let reinit = cfg.transfer.reinit_head;
         let skip = |n: &str| reinit && n.starts_with(head);
         let loaded = checkpoint::load_into(&mut net.vs, init, &tensors, &skip)?;
+        if reinit && cfg.transfer.head_init == HeadInit::Kaiming {
+            super::layers::kaiming_reinit(&net.vs, head);
+        }
         obs.event(Event::Note(&format!(
             "initialised {} tensors from {}",
             loaded.len(),

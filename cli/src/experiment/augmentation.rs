@@ -4,7 +4,6 @@
 use anyhow::Result;
 use clap::Args;
 
-use augloader::train::experiment::ModelRun;
 use augloader::train::trainer::{load_weights, Net};
 use augloader::train::tta::{evaluate_tta, TtaConfig, TtaMode};
 use augloader::transform::{ColorJitter, Cutout, Pipeline};
@@ -39,8 +38,8 @@ const ARMS: [(&str, bool, bool, bool, bool); 6] = [
     ("flip", true, false, false, false),
     ("crop", false, true, false, false),
     ("flip+crop", true, true, false, false),
-    ("+jitter", true, true, true, false),
-    ("+cutout", true, true, true, true),
+    ("flip+crop+jitter", true, true, true, false),
+    ("flip+crop+jitter+cutout", true, true, true, true),
 ];
 
 /// Which arm each arm adds one augmentation to.
@@ -136,7 +135,7 @@ pub fn augmentation(a: AugmentationArgs) -> Result<Finding> {
         neutral && gains,
         serde_json::json!({
             "train_per_class": a.train_per_class,
-            "val_top1": super::by_arm(&runs, ModelRun::val_top1),
+            "runs": runs.iter().map(|r| serde_json::json!({"variant": r.model, "val_top1": r.val_top1()})).collect::<Vec<_>>(),
             "tta_on": ARMS[best].0,
             "tta": tta.iter().map(|(n, v, t)| serde_json::json!({"mode": n, "top1": v, "seconds": t})).collect::<Vec<_>>(),
         }),

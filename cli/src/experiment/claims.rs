@@ -6,7 +6,9 @@ use clap::Args;
 use tch::nn::VarStore;
 
 use augloader::train::experiment::ModelRun;
-use augloader::train::lab::{conv_grad_rms, dropout_eval_scale, stack_probe, LabNet, LabSpec};
+use augloader::train::lab::{
+    conv_grads, dropout_eval_scale, stack_probe, ConvGrad, LabNet, LabSpec,
+};
 use augloader::train::trainer::{evaluate, load_weights, Net};
 use augloader::Loader;
 
@@ -38,7 +40,7 @@ pub struct BnArgs {
 pub fn bn(a: BnArgs) -> Result<Finding> {
     let warmup = a.warmup.to_string();
     let lab = Lab::new("bn", &a.common, a.epochs, a.lrs[0], &["--warmup", &warmup])?;
-    let mut runs = Vec::new();
+    let (mut runs, mut rows) = (Vec::new(), Vec::new());
     for norm in [true, false] {
         for &lr in &a.lrs {
             let model = format!(
@@ -50,7 +52,16 @@ pub fn bn(a: BnArgs) -> Result<Finding> {
             let mut cfg = lab.cfg(&model);
             cfg.lr.base = lr;
             let label = format!("{}-lr{lr}", if norm { "bn" } else { "nobn" });
-            runs.push(lab.arm(&label, cfg, None)?);
+            let r = lab.arm(&label, cfg, None)?;
+            rows.push(serde_json::json!({
+                "bn": norm,
+                "lr": lr,
+                "final_train_loss": r.train_loss(),
+                "val_top1": r.val_top1(),
+                "train_loss": r.history.iter().map(|m| m.train_loss).collect::<Vec<_>>(),
+                "diverged": r.diverged.is_some(),
+            }));
+            runs.push(r);
         }
     }
     lab.draw(&[
@@ -74,12 +85,7 @@ pub fn bn(a: BnArgs) -> Result<Finding> {
          same rate trains far worse or diverges.",
         format!("final training loss: {}", words.join(", ")),
         holds,
-        serde_json::json!({
-            "depth": a.depth,
-            "train_loss": by_arm(&runs, ModelRun::train_loss),
-            "val_top1": by_arm(&runs, ModelRun::val_top1),
-            "diverged": runs.iter().filter(|r| r.diverged.is_some()).map(|r| &r.model).collect::<Vec<_>>(),
-        }),
+        serde_json::json!({"depth": a.depth, "runs": rows}),
     ))
 }
 
@@ -156,6 +162,16 @@ pub fn dropout(a: DropoutArgs) -> Result<Finding> {
     // Shrinks: by more than two points, about one standard error of a 600-image validation set.
     let shrinks = matches!((first, last), (Some(f), Some(l)) if a.p.len() > 1 && l.1 < f.1 - 0.02);
     let unscaled = scales.iter().all(|s| (s.1 - 1.0).abs() < 0.05);
+    let top = (0..a.p.len()).max_by(|&i, &j| a.p[i].total_cmp(&a.p[j]));
+    let rows: Vec<serde_json::Value> = a
+        .p
+        .iter()
+        .zip(&gaps)
+        .zip(&runs)
+        .map(|((p, g), r)| {
+            serde_json::json!({"p": p, "train_acc": g.2, "val_top1": r.val_top1(), "gap": g.1})
+        })
+        .collect();
     let words: Vec<String> = gaps
         .iter()
         .zip(&runs)
@@ -179,10 +195,10 @@ pub fn dropout(a: DropoutArgs) -> Result<Finding> {
         shrinks && unscaled,
         serde_json::json!({
             "train_per_class": a.train_per_class,
-            "gap": named(&gaps.iter().map(|g| (g.0.clone(), g.1)).collect::<Vec<_>>()),
-            "train_top1": named(&gaps.iter().map(|g| (g.0.clone(), g.2)).collect::<Vec<_>>()),
-            "val_top1": by_arm(&runs, ModelRun::val_top1),
-            "eval_scale": named(&scales),
+            "runs": rows,
+            // The scale of the arm with the largest p (p = 0 is 1 by construction).
+            "eval_scale": top.map(|i| scales[i].1),
+            "eval_scale_per_arm": named(&scales),
         }),
     ))
 }
@@ -211,9 +227,9 @@ fn named<T: serde::Serialize>(pairs: &[(String, T)]) -> serde_json::Value {
         .into()
 }
 
-/// Root-mean-square weight gradient per conv layer of `net` on the batch.
-fn grads(net: &Net, data: &(tch::Tensor, tch::Tensor)) -> Vec<f64> {
-    conv_grad_rms(&net.vs, net.model.as_ref(), &data.0, &data.1)
+/// The weight gradient of each conv layer of `net` on the batch.
+fn grads(net: &Net, data: &(tch::Tensor, tch::Tensor)) -> Vec<ConvGrad> {
+    conv_grads(&net.vs, net.model.as_ref(), &data.0, &data.1)
 }
 
 pub fn activation(a: ActivationArgs) -> Result<Finding> {
@@ -226,40 +242,33 @@ pub fn activation(a: ActivationArgs) -> Result<Finding> {
     let batch = probe.epoch(0).next().context("no training images")??;
     let data = batch.to_device(s.device);
     let classes = s.train.classes().len();
-    let (mut runs, mut init, mut trained) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut runs, mut init, mut trained, mut rows) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let rms = |g: &[ConvGrad]| g.iter().map(|c| c.rms).collect::<Vec<_>>();
     for act in ["sigmoid", "tanh", "relu"] {
         let model = format!("lab-d{}-nobn-{act}", a.depth);
         let mut net = Net::new(&model, classes, s.device, s.cfg.seed, false)?;
-        init.push((act.to_string(), grads(&net, &data)));
+        let at_init = grads(&net, &data);
         let r = lab.arm(act, lab.cfg(&model), None)?;
-        if r.diverged.is_none() {
+        let at_end = if r.diverged.is_none() {
             load_weights(&mut net, &lab.out.join(act).join("model.safetensors"))?;
-            trained.push((act.to_string(), grads(&net, &data)));
+            Some(grads(&net, &data))
+        } else {
+            None
+        };
+        rows.push(serde_json::json!({
+            "activation": act,
+            "grad_norm_first_layer_init": at_init.first().map(|c| c.norm),
+            "grad_norm_first_layer_end": at_end.as_ref().and_then(|g| g.first()).map(|c| c.norm),
+            "final_train_loss": r.train_loss(),
+        }));
+        init.push((act.to_string(), rms(&at_init)));
+        if let Some(g) = at_end {
+            trained.push((act.to_string(), rms(&g)));
         }
         runs.push(r);
     }
-    let layers = |g: &[(String, Vec<f64>)]| -> Vec<(String, Vec<(f64, f64)>)> {
-        let pts = |v: &[f64]| -> Vec<(f64, f64)> {
-            v.iter()
-                .enumerate()
-                .map(|(i, x)| (i as f64 + 1.0, *x))
-                .collect()
-        };
-        g.iter().map(|(n, v)| (n.clone(), pts(v))).collect()
-    };
-    let panel = |title: &str, g: &[(String, Vec<f64>)]| Panel {
-        title: title.to_string(),
-        x_label: "conv layer",
-        y_label: "RMS weight gradient (log)",
-        log_y: true,
-        series: layers(g),
-        ..Default::default()
-    };
-    lab.draw(&[
-        panel("at initialisation", &init),
-        panel(&format!("after {} epochs", a.epochs), &trained),
-        epoch_panel("training loss", "loss", curves(&runs, |m| m.train_loss)),
-    ])?;
+    draw_gradients(&lab, &init, &trained, &runs, a.epochs)?;
     // How much of the last layer's gradient reaches the first.
     let reach = |g: &[(String, Vec<f64>)], act: &str| -> f64 {
         g.iter()
@@ -281,12 +290,45 @@ pub fn activation(a: ActivationArgs) -> Result<Finding> {
         holds,
         serde_json::json!({
             "depth": a.depth,
+            "runs": rows,
             "grad_rms_init": named(&init),
             "grad_rms_trained": named(&trained),
             "first_over_last_init": {"sigmoid": sig, "tanh": reach(&init, "tanh"), "relu": relu},
             "train_loss": by_arm(&runs, ModelRun::train_loss),
         }),
     ))
+}
+
+/// Gradient size per layer at initialisation and after `epochs`, and the training losses.
+fn draw_gradients(
+    lab: &Lab,
+    init: &[(String, Vec<f64>)],
+    trained: &[(String, Vec<f64>)],
+    runs: &[ModelRun],
+    epochs: usize,
+) -> Result<()> {
+    let layers = |g: &[(String, Vec<f64>)]| -> Vec<(String, Vec<(f64, f64)>)> {
+        let pts = |v: &[f64]| -> Vec<(f64, f64)> {
+            v.iter()
+                .enumerate()
+                .map(|(i, x)| (i as f64 + 1.0, *x))
+                .collect()
+        };
+        g.iter().map(|(n, v)| (n.clone(), pts(v))).collect()
+    };
+    let panel = |title: &str, g: &[(String, Vec<f64>)]| Panel {
+        title: title.to_string(),
+        x_label: "conv layer",
+        y_label: "RMS weight gradient (log)",
+        log_y: true,
+        series: layers(g),
+        ..Default::default()
+    };
+    lab.draw(&[
+        panel("at initialisation", init),
+        panel(&format!("after {epochs} epochs"), trained),
+        epoch_panel("training loss", "loss", curves(runs, |m| m.train_loss)),
+    ])
 }
 
 #[derive(Args)]
@@ -319,6 +361,44 @@ struct Probe {
     kernel_params: i64,
     stack_field: i64,
     kernel_field: i64,
+}
+
+/// The four variants of the summary: the measured stack and kernel of each pair, with the
+/// accuracy and size of the net built from it.
+fn variants(
+    probes: &[Probe],
+    params: &[(String, i64)],
+    runs: &[ModelRun],
+) -> Vec<serde_json::Value> {
+    let variant = |name: String, model: &str, params_: i64, field: i64| {
+        let acc = runs
+            .iter()
+            .find(|r| r.model == model)
+            .map(ModelRun::val_top1);
+        let net = params.iter().find(|p| p.0 == model).map(|p| p.1);
+        serde_json::json!({"name": name, "model": model, "params": params_,
+            "receptive_field": field, "val_top1": acc, "net_params": net})
+    };
+    PAIRS
+        .iter()
+        .zip(probes)
+        .flat_map(|(pair, p)| {
+            [
+                variant(
+                    format!("3x3x{}", p.stack),
+                    pair.0,
+                    p.stack_params,
+                    p.stack_field,
+                ),
+                variant(
+                    format!("{k}x{k}", k = p.kernel),
+                    pair.1,
+                    p.kernel_params,
+                    p.kernel_field,
+                ),
+            ]
+        })
+        .collect()
 }
 
 pub fn stack3x3(a: StackArgs) -> Result<Finding> {
@@ -359,6 +439,7 @@ pub fn stack3x3(a: StackArgs) -> Result<Finding> {
             .find(|r| r.model == m)
             .map_or(0.0, ModelRun::val_top1)
     };
+    let variants = variants(&probes, &params, &runs);
     let same_field = probes.iter().all(|p| p.stack_field == p.kernel_field);
     let fewer = probes.iter().all(|p| p.stack_params < p.kernel_params);
     // "At least as accurate", within about one standard error of a 600-image validation set.
@@ -390,6 +471,7 @@ pub fn stack3x3(a: StackArgs) -> Result<Finding> {
         same_field && fewer && as_good,
         serde_json::json!({
             "channels": c,
+            "variants": variants,
             "probes": probes,
             "net_params": named(&params),
             "val_top1": by_arm(&runs, ModelRun::val_top1),

@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use augloader::source::Source;
+use augloader::train::trainer::HeadInit;
 
 use super::super::ranges;
 use super::super::synth::{cache_dir, ensure, SynthConfig};
@@ -59,7 +60,8 @@ fn default_sets() -> Result<(PathBuf, PathBuf)> {
     ))
 }
 
-const METHODS: [&str; 3] = ["scratch", "frozen", "finetune"];
+/// Training from scratch; a pretrained, fixed backbone with a new head; fine-tuning everything.
+const METHODS: [&str; 3] = ["scratch", "head", "finetune"];
 
 pub fn transfer(mut a: TransferArgs) -> Result<Finding> {
     if a.pretrain_data.is_none() && a.common.data.is_none() {
@@ -74,7 +76,7 @@ pub fn transfer(mut a: TransferArgs) -> Result<Finding> {
     let weights = pre.out.join("pretrain").join("model.safetensors");
     let mut lab = Lab::new("transfer", &a.common, 1, a.lr, &[])?;
     lab.start = pre.start; // the summary's seconds include pretraining
-    let mut table = Vec::new();
+    let (mut table, mut rows) = (Vec::new(), Vec::new());
     for &n in &a.train_per_class {
         let train = per_class(&lab.setup.train, n);
         let mut results = Vec::new();
@@ -87,12 +89,17 @@ pub fn transfer(mut a: TransferArgs) -> Result<Finding> {
             if method != "scratch" {
                 cfg.transfer.init_from = Some(weights.clone());
                 cfg.transfer.reinit_head = true;
-                cfg.transfer.freeze_backbone = method == "frozen";
+                cfg.transfer.head_init = HeadInit::Kaiming;
+                cfg.transfer.freeze_backbone = method == "head";
                 cfg.transfer.backbone_lr_mult = a.backbone_lr_mult;
             }
             let label = format!("n{}-{method}", per_class_size(&train));
             let data = (train.clone(), lab.setup.val.clone());
             results.push(lab.arm(&label, cfg, Some(data))?.val_top1());
+        }
+        for (method, v) in METHODS.iter().zip(&results) {
+            rows.push(serde_json::json!({"method": method, "train_per_class": n,
+                "images_per_class": per_class_size(&train), "val_top1": v}));
         }
         table.push((per_class_size(&train), results));
     }
@@ -107,14 +114,10 @@ pub fn transfer(mut a: TransferArgs) -> Result<Finding> {
         .iter()
         .map(|(n, r)| {
             format!(
-                "{n} per class: scratch {:.3}, frozen {:.3}, fine-tuned {:.3}",
+                "{n} per class: scratch {:.3}, fixed backbone + new head {:.3}, fine-tuned {:.3}",
                 r[0], r[1], r[2]
             )
         })
-        .collect();
-    let json_rows: Vec<serde_json::Value> = table
-        .iter()
-        .map(|(n, r)| serde_json::json!({"train_per_class": n, "scratch": r[0], "frozen": r[1], "finetune": r[2]}))
         .collect();
     Ok(lab.finding(
         "With a small target set, a pretrained network (fixed backbone, new head) beats training \
@@ -128,8 +131,8 @@ pub fn transfer(mut a: TransferArgs) -> Result<Finding> {
         few && many,
         serde_json::json!({
             "model": a.model,
-            "pretrain_top1": pretrained.val_top1(),
-            "val_top1": json_rows,
+            "pretrain_val_top1": pretrained.val_top1(),
+            "runs": rows,
         }),
     ))
 }
