@@ -67,6 +67,10 @@ impl TtaMode {
     }
 }
 
+/// A side of 0 in a [`TtaConfig`]: the image's own size (models trained and validated on
+/// images as they are).
+pub const OWN_SIZE: u32 = 0;
+
 /// View settings.
 #[derive(Clone, Debug)]
 pub struct TtaConfig {
@@ -75,9 +79,9 @@ pub struct TtaConfig {
     /// The single view of `none` (and the unflipped one of `flip`): the validation pipeline,
     /// applied exactly as during training's validation. Its normalisation is the network's.
     pub base: Pipeline,
-    /// Shorter side before cropping (the crop modes).
+    /// Shorter side before cropping (the crop modes); [`OWN_SIZE`]: the image as it is.
     pub resize: u32,
-    /// Crop side.
+    /// Crop side; [`OWN_SIZE`]: the image's own (with `shift`).
     pub crop: u32,
     /// For models trained with pad-and-crop: the crop modes translate the image at its own size
     /// by this many pixels (zero fill) instead of cropping a resized image.
@@ -94,10 +98,19 @@ impl TtaConfig {
     /// augmentation), or translations within the trained padding (pad-and-crop); multi-scale
     /// views at scales inside the trained range.
     pub fn from_training(mode: TtaMode, train: &Pipeline, val: &Pipeline) -> TtaConfig {
-        let crop = val
-            .output_size()
-            .or(train.output_size())
-            .map_or(224, |(h, _)| h);
+        let Some((crop, _)) = val.output_size().or(train.output_size()) else {
+            // Both keep images at their own size: so do the views. The crop modes translate
+            // the image by 2 px (as after CIFAR's pad-and-crop), the scale is its own size.
+            return TtaConfig {
+                mode,
+                base: val.clone(),
+                resize: OWN_SIZE,
+                crop: OWN_SIZE,
+                shift: Some(2),
+                scales: vec![OWN_SIZE],
+                mean_logits: false,
+            };
+        };
         let val_resize = match val.geometry {
             Geometry::ResizeCenterCrop { resize, .. } => resize,
             _ => crop,
@@ -154,6 +167,9 @@ fn five(r: &RgbImage, c: u32, shift: Option<u32>) -> Vec<RgbImage> {
 pub fn views(img: &RgbImage, cfg: &TtaConfig, resize: &mut Resize) -> Vec<Vec<RgbImage>> {
     let c = cfg.crop;
     let at = |s: u32, resize: &mut Resize| {
+        if s == OWN_SIZE {
+            return img.clone();
+        }
         let (w, h) = shorter_side_size(img.width(), img.height(), s);
         if (w, h) == img.dimensions() {
             img.clone()
@@ -278,6 +294,35 @@ pub fn fixed_size(cfg: &TtaConfig) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn images_used_at_their_own_size_give_views_at_their_own_size() {
+        // A model trained and validated on images as they are (no geometry): no view may be
+        // resized to a default side (the 32 px digits once became 224 px 5crop views).
+        let own = Pipeline::cifar_eval();
+        let img = RgbImage::from_fn(20, 20, |x, y| image::Rgb([x as u8 + 1, y as u8 + 1, 7]));
+        for (mode, n) in [
+            (TtaMode::None, 1),
+            (TtaMode::Flip, 2),
+            (TtaMode::FiveCrop, 5),
+            (TtaMode::TenCrop, 10),
+            (TtaMode::Multiscale, 2),
+            (TtaMode::MultiscaleTenCrop, 10),
+        ] {
+            let cfg = TtaConfig::from_training(mode, &own, &own);
+            let v: Vec<RgbImage> = views(&img, &cfg, &mut Resize::new()).concat();
+            assert_eq!(v.len(), n, "{mode:?}");
+            assert!(v.iter().all(|x| x.dimensions() == (20, 20)), "{mode:?}");
+        }
+        let cfg = TtaConfig::from_training(TtaMode::FiveCrop, &own, &own);
+        let v = views(&img, &cfg, &mut Resize::new());
+        assert_eq!(v[0][4], img, "the centre view is the image itself");
+        assert_eq!(
+            v[0][0].get_pixel(2, 2),
+            img.get_pixel(0, 0),
+            "a 2 px translation"
+        );
+    }
 
     #[test]
     fn views_stay_inside_the_trained_geometry() {

@@ -120,6 +120,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
     cfg.mean_logits = a.mean_logits;
     if let Some(r) = a.resize {
         anyhow::ensure!(
+            cfg.crop != augloader::tta::OWN_SIZE,
+            "--resize needs a crop side: this model's pipelines keep images at their own size \
+             (its crop modes translate the image by --shift pixels instead)"
+        );
+        anyhow::ensure!(
             r >= cfg.crop,
             "--resize {r} is smaller than the crop {}",
             cfg.crop

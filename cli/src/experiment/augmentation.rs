@@ -92,7 +92,20 @@ pub fn augmentation(a: AugmentationArgs) -> Result<Finding> {
     let tta_acc: Vec<(String, f64)> = tta.iter().map(|t| (t.0.clone(), t.1)).collect();
     let tta_time: Vec<(String, f64)> = tta.iter().map(|t| (t.0.clone(), t.2)).collect();
     lab.draw(&[
-        bar_panel("validation top-1 by training augmentation", "top-1", &acc),
+        bar_panel(
+            "validation top-1 by training augmentation",
+            "top-1",
+            &acc.iter()
+                // Short labels under the bars: "+jitter" adds to flip+crop, "+cutout" to that.
+                .map(|(n, v)| {
+                    (
+                        n.replace("flip+crop+jitter+", "+")
+                            .replace("flip+crop+", "+"),
+                        *v,
+                    )
+                })
+                .collect::<Vec<_>>(),
+        ),
         bar_panel(
             &format!("test-time augmentation ({})", ARMS[best].0),
             "top-1",
