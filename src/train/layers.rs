@@ -4,7 +4,6 @@
 //! ln C.
 
 use tch::nn::{self, Init};
-use tch::Tensor;
 
 /// Kaiming normal with std = sqrt(2 / fan_in).
 pub fn kaiming() -> Init {
@@ -68,15 +67,13 @@ pub fn head(p: nn::Path, i: i64, o: i64) -> nn::Linear {
     linear_normal(p, i, o, 0.01)
 }
 
-/// Draws the weight matrices of the linear layers under `prefix` afresh from Kaiming normal
+/// Draws the weight matrices of the linear layers under `prefix` afresh from [`kaiming`]
 /// (std = sqrt(2 / fan_in)); biases are left as they are.
 pub fn kaiming_reinit(vs: &nn::VarStore, prefix: &str) {
     let _no_grad = tch::no_grad_guard();
     for (name, mut t) in vs.variables() {
         if name.starts_with(prefix) && name.ends_with("weight") && t.dim() == 2 {
-            let std = (2.0 / t.size()[1] as f64).sqrt();
-            let fresh = Tensor::randn_like(&t) * std;
-            t.copy_(&fresh);
+            t.init(kaiming());
         }
     }
 }
@@ -84,6 +81,7 @@ pub fn kaiming_reinit(vs: &nn::VarStore, prefix: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Tensor;
 
     #[test]
     fn kaiming_reinit_draws_the_head_with_std_sqrt_2_over_fan_in() {

@@ -52,7 +52,7 @@ pub enum ExperimentCmd {
     /// Augmentation: none, flip, crop, flip+crop, + colour jitter, + Cutout; then test-time
     /// augmentation on the best model (about 4 minutes).
     Augmentation(augmentation::AugmentationArgs),
-    /// Every experiment with its defaults, into DIR/report.md (about 30 minutes on 2 cores).
+    /// Every experiment with its defaults, into DIR/report.md (28 minutes on 2 cores).
     All(report::AllArgs),
 }
 
