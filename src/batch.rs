@@ -85,6 +85,13 @@ pub struct Batch {
     pub skipped: Vec<Skipped>,
     /// Normalisation of the pipeline (applied to F32 data, to apply on the device for U8).
     pub normalize: Normalize,
+    /// Soft targets, `len() x classes` row-major (rows sum to 1), when the loader mixes batches
+    /// (MixUp / CutMix, label smoothing).
+    pub targets: Option<Vec<f32>>,
+    /// Width of `targets`' rows.
+    pub classes: usize,
+    /// What the batch's MixUp / CutMix drew.
+    pub mix: Option<crate::transform::mix::MixParams>,
 }
 
 /// How a batch is collated: element type, memory order and normalisation.
@@ -178,6 +185,9 @@ impl Batch {
             indices,
             skipped: Vec::new(),
             normalize,
+            targets: None,
+            classes: 0,
+            mix: None,
         }
     }
 

@@ -20,6 +20,7 @@ pub use crate::sample::LoadError;
 use crate::sample::{Augment, Produce, SampleAt};
 use crate::sampler::Sampler;
 use crate::source::Source;
+use crate::transform::mix::{apply_mix, Mix};
 use crate::transform::{Pipeline, Resize};
 
 /// What to do with a sample that cannot be read or decoded.
@@ -49,6 +50,8 @@ pub struct LoaderBuilder {
     shuffle: bool,
     drop_last: bool,
     even: bool,
+    pad_tail: bool,
+    mix: Option<Mix>,
     rank: usize,
     world_size: usize,
     policy: ErrorPolicy,
@@ -100,9 +103,29 @@ impl LoaderBuilder {
 
     /// Across ranks without `drop_last`: pad the epoch so that every rank gets the same number
     /// of samples and batches, as DistributedSampler (the default; training), or not (`false`:
-    /// every sample exactly once over all ranks, which may differ by a batch; evaluation).
+    /// every sample exactly once over all ranks, in steps of `batch_size x world_size` of which
+    /// rank r takes the r-th batch; ranks differ only in the last step, by at most one batch;
+    /// evaluation).
     pub fn even_shards(mut self, on: bool) -> Self {
         self.even = on;
+        self
+    }
+
+    /// With `even_shards(false)`: pad the last step's short batches with repeats of the epoch's
+    /// first samples to the size of rank 0's, so that every rank's batches have equal shapes
+    /// and, in rank order, the repeats come after every real sample (a gather cut to
+    /// `len % (batch_size x world_size)` rows in the last step drops exactly them). By
+    /// default, no padding.
+    pub fn pad_tail(mut self, on: bool) -> Self {
+        self.pad_tail = on;
+        self
+    }
+
+    /// MixUp / CutMix on every batch, with soft targets ([`Batch::targets`]); drawn from
+    /// (seed, epoch, batch number, rank), so independent of workers and exact on resume. Needs
+    /// one image per sample. By default, none.
+    pub fn mix(mut self, mix: Mix) -> Self {
+        self.mix = mix.active().then_some(mix);
         self
     }
 
@@ -155,6 +178,17 @@ impl LoaderBuilder {
             return bad("prefetch must be at least 1".into());
         }
         self.pipeline.validate().map_err(LoadError::Pipeline)?;
+        let classes = self.source.classes().len().max(1);
+        if let Some(m) = &self.mix {
+            m.validate().map_err(LoadError::Config)?;
+            if self.produce.is_some() || self.pipeline.output_size().is_none() {
+                return bad(
+                    "MixUp / CutMix need one image of a fixed size per sample (a cropping \
+                     pipeline, no TTA views)"
+                        .into(),
+                );
+            }
+        }
         let produce = self
             .produce
             .unwrap_or_else(|| Arc::new(Augment(self.pipeline.clone())));
@@ -176,6 +210,7 @@ impl LoaderBuilder {
                 world_size: self.world_size,
                 drop_last: self.drop_last,
                 even: self.even,
+                pad_tail: self.pad_tail,
                 batch_size: self.batch_size,
             },
             shared: Arc::new(Shared {
@@ -189,6 +224,10 @@ impl LoaderBuilder {
                 // At most `prefetch` batches are in flight, and the consumer holds one or two.
                 buffers: BatchBuffers::new(prefetch + 2),
                 images: Arc::default(),
+                mix: self.mix,
+                classes,
+                rank: self.rank,
+                step: self.batch_size * self.world_size.max(1),
             }),
             workers: self.workers,
             prefetch,
@@ -206,6 +245,12 @@ struct Shared {
     produce: Arc<dyn Produce>,
     buffers: BatchBuffers,
     images: Arc<pool::ImagePool>,
+    mix: Option<Mix>,
+    /// Number of classes (the width of soft targets).
+    classes: usize,
+    rank: usize,
+    /// Samples per step over all ranks (a batch number's width in the global order).
+    step: usize,
 }
 
 /// A configured loader; [`Loader::epoch`] starts the workers for one epoch.
@@ -230,6 +275,8 @@ impl Loader {
             shuffle: true,
             drop_last: false,
             even: true,
+            pad_tail: false,
+            mix: None,
             rank: 0,
             world_size: 1,
             policy: ErrorPolicy::Fail,
@@ -333,6 +380,9 @@ impl Loader {
             shared: self.shared.clone(),
             epoch,
             cursor,
+            // The epoch's batch number of batches[0], however the pass started (a cursor, or a
+            // global position): what batch-level randomness is keyed by.
+            first: cursor.max(start / self.shared.step.max(1)),
             batches: batches.clone(),
             assembly: Mutex::new(BTreeMap::new()),
             cancel: cancel.clone(),
@@ -405,6 +455,8 @@ struct EpochWork {
     epoch: u64,
     /// Epoch batch number of `batches[0]`.
     cursor: usize,
+    /// Batch number of `batches[0]` in the epoch's steps (also after a resume by position).
+    first: usize,
     batches: Arc<Vec<Vec<usize>>>,
     assembly: Assembly,
     cancel: Arc<AtomicBool>,
@@ -441,7 +493,7 @@ fn worker(w: Arc<EpochWork>, jobs: Receiver<Job>, results: Sender<Done>) {
         let Some(slots) = complete else { continue };
         let slots = slots.into_iter().map(|s| s.expect("filled")).collect();
         let out = guarded(w.cursor + job.batch, || {
-            finish_batch(shared, w.epoch, indices, slots, &mut resize)
+            finish_batch(shared, (w.epoch, w.first + job.batch), indices, slots, &mut resize)
         })
         .map_err(|e| match e {
             LoadError::BatchFailed { count, first, .. } => LoadError::BatchFailed {
@@ -492,7 +544,7 @@ fn build_slot(w: &EpochWork, batch: usize, index: usize, resize: &mut Resize) ->
 /// except that under the skip policy sample errors are replaced ([`replace_failed`]).
 fn finish_batch(
     shared: &Shared,
-    epoch: u64,
+    (epoch, number): (u64, usize),
     indices: &[usize],
     slots: Vec<SlotOut>,
     resize: &mut Resize,
@@ -528,13 +580,28 @@ fn finish_batch(
         };
         replace_failed(shared, epoch, &mut slots, failed, resize)?
     };
-    let images: Vec<RgbImage> = images
+    let mut images: Vec<RgbImage> = images
         .into_iter()
         .flat_map(|i| i.expect("filled"))
         .collect();
+    let mixed = shared.mix.map(|m| {
+        let key = ((shared.rank as u64) << 40) ^ number as u64;
+        let mut rng = crate::rng::rng_for(shared.seed, crate::rng::stream::MIX, epoch, key);
+        let (w, h) = images.first().map_or((0, 0), |i| i.dimensions());
+        let p = m.sample(&mut rng, w, h);
+        if let Some(p) = &p {
+            apply_mix(&mut images, p);
+        }
+        (m.targets(&labels, shared.classes, p.as_ref()), p)
+    });
     let mut batch = Batch::collate_in(&shared.buffers, &images, labels, used, shared.collate);
     images.into_iter().for_each(|i| pool::give(i.into_raw()));
     batch.skipped = skipped;
+    if let Some((targets, p)) = mixed {
+        batch.targets = Some(targets);
+        batch.classes = shared.classes;
+        batch.mix = p;
+    }
     Ok(batch)
 }
 

@@ -38,6 +38,8 @@ pub mod stream {
     pub const SYNTH: u64 = 3;
     /// Model initialisation and training-time randomness.
     pub const TRAIN: u64 = 4;
+    /// MixUp / CutMix of one batch.
+    pub const MIX: u64 = 5;
 }
 
 /// The RNG for the augmentation of sample `index` in `epoch`.

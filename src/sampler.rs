@@ -21,9 +21,15 @@ pub struct Sampler {
     /// Drop the tail: in sharding (as DistributedSampler) and the last partial batch.
     pub drop_last: bool,
     /// Without `drop_last`, pad the epoch so that every rank gets the same number of samples (as
-    /// DistributedSampler); else every sample goes to exactly one rank and ranks may differ by
-    /// one sample (exact distributed evaluation).
+    /// DistributedSampler); else every sample goes to exactly one rank (exact distributed
+    /// evaluation): the epoch goes in steps of `batch_size x world_size` samples, rank r taking
+    /// the r-th `batch_size` of each step (as accelerate's batch sharding), so that ranks differ
+    /// only in the last step, by at most one batch.
     pub even: bool,
+    /// Without `even`: pad the last step's short batches with repeats of the epoch's first
+    /// samples to the size of rank 0's, so that every rank has batches of equal shapes and the
+    /// repeats come last in rank order (what accelerate's `gather_for_metrics` cuts off).
+    pub pad_tail: bool,
     /// Samples per batch.
     pub batch_size: usize,
 }
@@ -49,12 +55,13 @@ impl Sampler {
         let mut order = order.split_off(start.min(self.len));
         let (n, world) = (order.len(), self.world_size.max(1));
         if world > 1 {
+            if !self.drop_last && !self.even {
+                return self.step_shard(&order);
+            }
             let total = if self.drop_last {
                 (n / world) * world
-            } else if self.even {
-                n.div_ceil(world) * world
             } else {
-                n
+                n.div_ceil(world) * world
             };
             if total <= order.len() {
                 order.truncate(total);
@@ -68,6 +75,23 @@ impl Sampler {
             order = order.into_iter().skip(self.rank).step_by(world).collect();
         }
         order
+    }
+
+    /// This rank's share of `order` in steps of `batch_size x world_size` (see `even`).
+    fn step_shard(&self, order: &[usize]) -> Vec<usize> {
+        let (n, b) = (order.len(), self.batch_size.max(1));
+        let step = b * self.world_size.max(1);
+        let mut out = Vec::with_capacity(n.div_ceil(self.world_size.max(1)));
+        for s in (0..n).step_by(step) {
+            let lo = (s + self.rank * b).min(n);
+            let hi = (s + (self.rank + 1) * b).min(n);
+            out.extend_from_slice(&order[lo..hi]);
+            if self.pad_tail && s + step >= n {
+                let want = (n - s).min(b);
+                out.extend(order.iter().cycle().take(want - (hi - lo)));
+            }
+        }
+        out
     }
 
     /// Number of batches per epoch for this rank.
@@ -90,7 +114,15 @@ impl Sampler {
         } else if self.even {
             self.len.div_ceil(world)
         } else {
-            self.len.saturating_sub(self.rank).div_ceil(world)
+            let b = self.batch_size.max(1);
+            let step = b * world;
+            let tail = self.len % step;
+            let last = if self.pad_tail {
+                tail.min(b)
+            } else {
+                tail.saturating_sub(self.rank * b).min(b)
+            };
+            (self.len / step) * b + last
         }
     }
 
@@ -127,6 +159,7 @@ mod tests {
             world_size: world,
             drop_last,
             even: true,
+            pad_tail: false,
             batch_size: 4,
         }
     }
@@ -187,8 +220,9 @@ mod tests {
 
     #[test]
     fn uneven_shards_deliver_every_sample_once() {
-        // 100 samples on 3 ranks: 34, 33, 33, nothing repeated or cut; resume positions stay
-        // global (the first k batches of every rank are the epoch's first 3 x 4 x k samples).
+        // 100 samples on 3 ranks in steps of 12: 8 full steps, then 4 for rank 0 alone: 36, 32,
+        // 32, nothing repeated or cut; resume positions stay global (the first k batches of
+        // every rank are the epoch's first 3 x 4 x k samples).
         let shards: Vec<Sampler> = (0..3)
             .map(|r| Sampler {
                 even: false,
@@ -196,17 +230,17 @@ mod tests {
             })
             .collect();
         let idx: Vec<Vec<usize>> = shards.iter().map(|x| x.indices(4)).collect();
-        assert_eq!(idx.iter().map(Vec::len).collect::<Vec<_>>(), [34, 33, 33]);
+        assert_eq!(idx.iter().map(Vec::len).collect::<Vec<_>>(), [36, 32, 32]);
         assert_eq!(
             shards.iter().map(Sampler::indices_len).collect::<Vec<_>>(),
-            [34, 33, 33]
+            [36, 32, 32]
         );
         assert_eq!(
             shards
                 .iter()
                 .map(Sampler::batches_per_epoch)
                 .collect::<Vec<_>>(),
-            [9, 9, 9]
+            [9, 8, 8]
         );
         let mut all = idx.concat();
         all.sort();
@@ -225,6 +259,35 @@ mod tests {
             ..s(2, 3, 2, false)
         };
         assert_eq!((tiny.indices(0).len(), tiny.batches_per_epoch()), (0, 0));
+    }
+
+    #[test]
+    fn a_padded_tail_comes_last_in_rank_order() {
+        // 97 samples, 3 ranks, batches of 10: 3 full steps, then 7 samples: 7, 0, 0 unpadded;
+        // padded, 7 each, and the last step's batches in rank order are the epoch's last 7
+        // samples followed by the 14 repeats (what a gather, cut to 97 % 30 = 7, keeps).
+        for (pad, lens) in [(false, [37, 30, 30]), (true, [37, 37, 37])] {
+            let shards: Vec<Sampler> = (0..3)
+                .map(|r| Sampler {
+                    even: false,
+                    pad_tail: pad,
+                    batch_size: 10,
+                    ..s(97, 3, r, false)
+                })
+                .collect();
+            let idx: Vec<Vec<usize>> = shards.iter().map(|x| x.indices(1)).collect();
+            assert_eq!(idx.iter().map(Vec::len).collect::<Vec<_>>(), lens);
+            assert_eq!(shards.iter().map(Sampler::indices_len).collect::<Vec<_>>(), lens);
+            let order = s(97, 1, 0, false).indices(1);
+            let last: Vec<usize> = shards
+                .iter()
+                .flat_map(|x| x.batches(1, 3).concat())
+                .collect();
+            assert_eq!(last[..7], order[90..]);
+            if pad {
+                assert_eq!(last[7..], [&order[..7], &order[..7]].concat()[..]);
+            }
+        }
     }
 
     #[test]

@@ -45,6 +45,23 @@ pub struct PipelineArgs {
     /// Horizontal flip probability.
     #[arg(long, value_parser = ranges::probability, allow_hyphen_values = true)]
     pub flip: Option<f64>,
+    /// Automatic augmentation policy after the crop and flip, as torchvision v2's (`none`
+    /// turns a preset's off).
+    #[arg(long, value_parser = ranges::policies())]
+    pub auto_augment: Option<String>,
+    /// RandAugment: ops per image (default 2).
+    #[arg(long, value_parser = ranges::policy_ops)]
+    pub ra_ops: Option<u32>,
+    /// RandAugment: magnitude bin, 0..=30 (default 9).
+    #[arg(long, value_parser = ranges::ra_magnitude)]
+    pub ra_magnitude: Option<u32>,
+    /// Random erasing probability, as torchvision's RandomErasing after Normalize (0 disables).
+    #[arg(long, value_parser = ranges::probability, allow_hyphen_values = true)]
+    pub random_erase: Option<f64>,
+    /// Random erasing value in normalised units: 0 (the mean colour; default), `random`
+    /// (per-pixel N(0, 1)), a number, or `r,g,b`.
+    #[arg(long, value_parser = ranges::erase_value, allow_hyphen_values = true)]
+    pub random_erase_value: Option<String>,
 }
 
 impl PipelineArgs {
@@ -68,6 +85,11 @@ impl PipelineArgs {
             flip: self.flip,
             // Decoding options are the loader's (`LoaderArgs`).
             exact_decode: None,
+            auto_augment: self.auto_augment.clone(),
+            ra_ops: self.ra_ops,
+            ra_magnitude: self.ra_magnitude,
+            random_erase: self.random_erase,
+            random_erase_value: self.random_erase_value.clone(),
         };
         // The library names overrides by field; the command line says them as its flags.
         o.apply(p).map_err(|e| match e {

@@ -161,6 +161,42 @@ pub fn hue(s: &str) -> Result<f32, String> {
 // library cannot drift apart.
 
 /// A pipeline preset of [`augloader::transform::PRESETS`].
+/// `--auto-augment`: a policy of [`augloader::transform::POLICY_NAMES`] or `none`.
+pub fn policies() -> clap::builder::PossibleValuesParser {
+    let mut v: Vec<clap::builder::PossibleValue> = augloader::transform::POLICY_NAMES
+        .iter()
+        .map(|(n, about)| clap::builder::PossibleValue::new(*n).help(*about))
+        .collect();
+    v.push(clap::builder::PossibleValue::new("none").help("no policy"));
+    v.into()
+}
+
+/// `--ra-ops`: 0..=16.
+pub fn policy_ops(s: &str) -> Result<u32, String> {
+    let v: u32 = number(s)?;
+    let max = augloader::transform::policy::MAX_POLICY_OPS;
+    if v <= max {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 0..={max}"))
+    }
+}
+
+/// `--ra-magnitude`: a bin of 31, 0..=30.
+pub fn ra_magnitude(s: &str) -> Result<u32, String> {
+    let v: u32 = number(s)?;
+    if v <= 30 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 0..=30 (31 magnitude bins)"))
+    }
+}
+
+/// `--random-erase-value`: `random`, a number or `r,g,b`.
+pub fn erase_value(s: &str) -> Result<String, String> {
+    augloader::transform::EraseValue::parse(s).map(|_| s.to_string())
+}
+
 pub fn presets() -> clap::builder::PossibleValuesParser {
     augloader::transform::PRESETS
         .map(|p| clap::builder::PossibleValue::new(p.name).help(p.about))

@@ -152,6 +152,7 @@ pub fn setup(a: &TrainArgs) -> Result<Setup> {
     let val_pipeline = match (&a.val_pipeline, &a.pipeline.pipeline) {
         (Some(name), _) => Pipeline::preset(name)?.with_size(size),
         (None, Some(t)) if t.starts_with("cifar") => Pipeline::cifar_eval(),
+        (None, Some(t)) if t.starts_with("tv2") => Pipeline::tv2_eval().with_size(size),
         (None, Some(_)) => Pipeline::eval().with_size(size),
         (None, None) => defaults.val.clone(),
     };

@@ -21,6 +21,8 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import sys
+import warnings
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -36,6 +38,8 @@ __all__ = [
     "LoadError",
     "augment",
     "add_restart_markers",
+    "apply_op",
+    "POLICIES",
     "all_reduce_sum",
     "Batch",
     "IndexedBatch",
@@ -98,13 +102,34 @@ def _array(buffer: Any) -> np.ndarray:
     return np.asarray(buffer)
 
 
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a TypeError, and a ValueError for older callers)."""
+
+
 def _int(name: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ArgumentTypeError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
+    if not lo <= value <= hi:
         raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
     return int(value)
 
 
+def _bool(name: str, value: Any, none: bool = False) -> Optional[bool]:
+    """``value`` if it is a bool (or None where ``none``): ``shuffle="yes"`` is a mistake."""
+    if value is None and none:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        allowed = "True, False or None" if none else "True or False"
+        raise ArgumentTypeError(f"{name} must be {allowed}, not {value!r}")
+    return bool(value)
+
+
 def _check_overrides(overrides: Dict[str, Any]) -> Dict[str, Any]:
+    value = overrides.get("random_erase_value")
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        overrides = {**overrides, "random_erase_value": repr(float(value))}
+    elif isinstance(value, (tuple, list)):
+        overrides = {**overrides, "random_erase_value": ",".join(repr(float(v)) for v in value)}
     for key in overrides:
         if key in _DATALOADER_NAMES:
             raise TypeError(f"Loader() got DataLoader's keyword {key!r}: {_DATALOADER_NAMES[key]}")
@@ -119,6 +144,9 @@ def _check_overrides(overrides: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _default_rank_world(rank: Optional[int], world_size: Optional[int]) -> Tuple[int, int]:
+    """Rank and world: the ones given, else torch.distributed's when it is initialised, else the
+    environment's (RANK, WORLD_SIZE), else 0 of 1. Called when a pass starts, so a Loader made
+    before ``init_process_group`` (Lightning's ``fit``, ``Accelerator()``) shards right."""
     torch = _torch()
     if rank is None or world_size is None:
         dist = getattr(torch, "distributed", None) if torch is not None else None
@@ -202,11 +230,24 @@ class Loader:
         drop_last: drop the last partial batch (and, across ranks, the tail that does not divide).
         even_batches: across ranks, pad the epoch by repeating samples so that every rank gets
             the same number of batches (DistributedSampler's way; default for training), or not
-            (default for ``split="val"``): every sample exactly once over all ranks, ranks then
-            differ by at most one batch, and ``len()`` on each rank says how many it gets. Sum
-            the per-rank counts with ``augloader.all_reduce_sum`` for an exact validation score.
-        rank, world_size: this process's shard; by default from ``torch.distributed`` when it is
-            initialised, else the ``RANK``/``WORLD_SIZE`` environment, else 0 of 1.
+            (default for ``split="val"``): every sample exactly once over all ranks. The epoch
+            then goes in steps of ``batch_size x world_size`` samples, rank r taking the r-th
+            batch of each step, and every rank yields ``len(loader)`` batches: in the last step
+            a rank's batch may be short, or empty (``[0, 3, H, W]``) when the samples ran out
+            before its turn, so collectives called once per batch never wait for a rank that
+            stopped. Count with sums, which empty batches do not change: ``correct, total =
+            all_reduce_sum(correct, total)``, Lightning's ``self.log(name, value,
+            sync_dist=True, batch_size=len(y))`` of a value that is 0 on an empty batch (or
+            ``reduce_fx="sum"`` of counts). Under accelerate (an ``Accelerator`` exists when the
+            pass starts), the last step's short batches are instead padded to equal shapes with
+            repeats placed last, and the pass reports them to accelerate's gradient state, so
+            ``accelerator.gather_for_metrics`` returns every sample exactly once.
+        rank, world_size: this process's shard; by default resolved when each pass starts (and
+            by ``len()``): from ``torch.distributed`` when it is initialised, else the
+            ``RANK``/``WORLD_SIZE`` environment, else 0 of 1. So a Loader made before
+            ``init_process_group``, ``Trainer.fit`` or ``Accelerator()``, or pickled into
+            ``mp.spawn``, shards as the job runs. Values given here win; a change between passes
+            is warned about once.
         on_error: ``"fail"`` (raise ``LoadError`` naming the file) or ``"skip"`` (replace the
             sample by another of its batch, deterministically, and record it in ``skipped``).
         return_indices: also yield the dataset indices of each batch.
@@ -249,7 +290,8 @@ class Loader:
 
     ``with Loader(...) as loader:`` joins every pass's workers on exit (as ``close()``). A
     Loader pickles and deep-copies (by its arguments and ``state_dict()``; the copy starts its
-    own workers), so it passes through ``mp.spawn`` arguments. Iterating a Loader in a process
+    own workers), so it passes through ``mp.spawn`` arguments; a copy behaves as the original
+    would next (a pass left early is not resumed in the copy, as it is not in the original). Iterating a Loader in a process
     forked after it was made raises ``RuntimeError`` (its threads and locks are the parent's)
     instead of waiting forever.
     """
@@ -286,16 +328,29 @@ class Loader:
         workers = _int("workers", workers, 1, _MAX_WORKERS)
         prefetch_factor = _int("prefetch_factor", prefetch_factor, 1, _MAX_PREFETCH)
         over = _check_overrides(overrides)
+        shuffle = _bool("shuffle", shuffle, none=True)
+        drop_last = _bool("drop_last", drop_last)
+        even_batches = _bool("even_batches", even_batches, none=True)
+        return_indices = _bool("return_indices", return_indices)
+        channels_last = _bool("channels_last", channels_last)
+        if split == "val" and not _augloader.has_split(os.fspath(data), "val"):
+            raise ValueError(
+                f"split='val', but {os.fspath(data)!r} has no validation split (no val/ folder, "
+                "val.csv, val-*.tar shards or CIFAR test file): it is one ImageFolder, whose "
+                "images are the training split. Pass a folder with train/ and val/, or the "
+                "validation ImageFolder itself with split='train', shuffle=False"
+            )
+        # Checked now, resolved again when each pass starts (see _topology).
         self.rank, self.world_size = _default_rank_world(rank, world_size)
         seed = _draw_seed(self.world_size) if seed is None else _int("seed", seed, 0, 2**64 - 1)
         self.batch_size = batch_size
         self.seed = seed
-        self.shuffle = (split == "train") if shuffle is None else bool(shuffle)
-        self.drop_last = bool(drop_last)
-        self.even_batches = (split == "train") if even_batches is None else bool(even_batches)
-        self.return_indices = bool(return_indices)
+        self.shuffle = (split == "train") if shuffle is None else shuffle
+        self.drop_last = drop_last
+        self.even_batches = (split == "train") if even_batches is None else even_batches
+        self.return_indices = return_indices
         self.pipeline = pipeline or ("resnet-train" if split == "train" else "eval")
-        self.channels_last = bool(channels_last)
+        self.channels_last = channels_last
         self.split = split
         self.dtype_name = _dtype_name(dtype)
         if self.dtype_name == "uint8" and normalize is not False:
@@ -305,14 +360,19 @@ class Loader:
         # Floats on the CPU are written by the workers while collating (one pass over memory);
         # for CUDA the uint8 batch crosses the bus (4x less) and is converted there.
         cpu_float = self._device is None and self.dtype_name != "uint8"
-        self._inner = _augloader.Loader(
+        # The Rust loader of each (rank, world, padded tail) a pass has needed; made on demand.
+        self._make = lambda rank, world, pad: _augloader.Loader(
             os.fspath(data), split, self.pipeline, over, batch_size, workers,
             workers * prefetch_factor, seed, self.shuffle, self.drop_last, self.even_batches,
-            self.rank, self.world_size, on_error == "skip", tta, self.channels_last,
-            cpu_float, stats,
+            pad, rank, world, on_error == "skip", tta, self.channels_last, cpu_float, stats,
         )  # fmt: skip
+        self._inners: Dict[Tuple[int, int, bool], Any] = {}
+        self._explicit = (rank, world_size)
+        self._topology_warned = False
+        self._last_topology: Optional[Tuple[int, int]] = None
+        inner = self._inner_for(self.rank, self.world_size, False)
         if self._device is not None:
-            m, s = stats if stats is not None else (self._inner.mean(), self._inner.std())
+            m, s = stats if stats is not None else (inner.mean(), inner.std())
             self._device.set_stats(m, s, self.dtype_name != "uint8")
         # What the constructor needs to build an equal loader (pickle, deepcopy).
         self._args: Dict[str, Any] = dict(
@@ -329,6 +389,44 @@ class Loader:
         self._live: Dict[int, Any] = {}
         self.skipped: List[Tuple[int, str, str]] = []
         self._pid = os.getpid()
+
+    def _inner_for(self, rank: int, world: int, pad: bool) -> Any:
+        key = (rank, world, pad)
+        if key not in self._inners:
+            self._inners[key] = self._make(rank, world, pad)
+        return self._inners[key]
+
+    @property
+    def _inner(self) -> Any:
+        """The Rust loader of the current rank and world."""
+        return self._inner_for(self.rank, self.world_size, False)
+
+    def _topology(self) -> None:
+        """Resolves rank and world again (a pass starts): a Loader made before the process
+        group, or pickled into another process, shards as the job runs now."""
+        self.rank, self.world_size = _default_rank_world(*self._explicit)
+
+    def _pass_topology(self) -> None:
+        """As ``_topology``, when a pass starts: a change since the previous pass is warned
+        about once (a Loader shared between set-ups that disagree, not a framework starting)."""
+        self._topology()
+        now = (self.rank, self.world_size)
+        before = self._last_topology
+        if before is not None and before != now and not self._topology_warned:
+            self._topology_warned = True
+            warnings.warn(
+                f"augloader.Loader: rank/world changed between passes, from {before[0]} of "
+                f"{before[1]} to {now[0]} of {now[1]}; this pass shards for {now[0]} of {now[1]}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        self._last_topology = now
+
+    def _steps(self, samples: int) -> int:
+        """Batches every rank yields for ``samples`` of an epoch without ``even_batches``: the
+        same on each rank (the last possibly short or empty), so that no collective waits."""
+        step = self.batch_size * self.world_size
+        return (samples // step) if self.drop_last else -(-samples // step)
 
     def _check_process(self) -> None:
         if os.getpid() != self._pid:
@@ -380,8 +478,15 @@ class Loader:
     batch_sampler = None
 
     def __len__(self) -> int:
-        """Batches per epoch on this rank."""
+        """Batches per epoch on this rank: without ``even_batches`` over several ranks, the same
+        number on every rank (see ``even_batches``)."""
+        self._topology()
+        if self._uneven():
+            return self._steps(self._inner.dataset_len())
         return self._inner.batches_per_epoch()
+
+    def _uneven(self) -> bool:
+        return self.world_size > 1 and not self.even_batches and not self.drop_last
 
     # -- iteration -------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
@@ -396,9 +501,10 @@ class Loader:
 
     def __iter__(self) -> "_Pass":  # yields Batch, or IndexedBatch with return_indices
         self._check_process()
+        self._pass_topology()
         start = self._resume_at or 0
         self._resume_at = None
-        p = _Pass(self, self._epoch, start)
+        p = _Pass(self, self._epoch, start, _Accelerate.active(self.world_size))
         # The loader keeps the pass's progress, not the pass: a pass left early is collected
         # (and its workers joined) as soon as the loop lets go of it.
         self._latest = p.progress
@@ -431,11 +537,17 @@ class Loader:
 
     # -- copies ----------------------------------------------------------------------------
     def __getstate__(self) -> Dict[str, Any]:
-        return {"args": dict(self._args), "state": self.state_dict()}
+        # What the next iter() would do: a pending resume, else the current epoch from its
+        # start (a pass left early is not resumed; the original would not resume it either).
+        return {"args": dict(self._args), "epoch": self._epoch, "resume_at": self._resume_at,
+                "skipped": list(self.skipped)}  # fmt: skip
 
     def __setstate__(self, d: Dict[str, Any]) -> None:
         self.__init__(**d["args"])  # type: ignore[misc]
-        self.load_state_dict(d["state"])
+        self._epoch = _int("epoch", d["epoch"], 0, 2**63 - 1)
+        at = d["resume_at"]
+        self._resume_at = None if at is None else _int("resume_at", at, 0, self._inner.dataset_len())
+        self.skipped = list(d.get("skipped", []))
 
     def __repr__(self) -> str:
         return (
@@ -568,22 +680,61 @@ class _Device:
         return dev
 
 
+class _Accelerate:
+    """Taking part in accelerate's gradient state, as its own DataLoaderShard does: the pass is
+    the active dataloader, says when it yields its last batch (``end_of_dataloader``: gradient
+    accumulation syncs there) and, for evaluation, how many rows of the last gathered step are
+    real (``remainder``: ``gather_for_metrics`` cuts the padded repeats off)."""
+
+    @staticmethod
+    def active(world: int) -> Optional[Any]:
+        """accelerate's GradientState when an Accelerator runs in this process, else None."""
+        state = sys.modules.get("accelerate.state")
+        if state is None:
+            return None
+        try:
+            if not state.PartialState._shared_state:  # no Accelerator/PartialState made
+                return None
+            return state.GradientState()
+        except Exception:
+            return None
+
+
 class _Pass:
     """One pass over an epoch: what ``iter(loader)`` returns. Its workers are its own; it ends
     at the epoch's end, on ``close()``, or when it is garbage-collected."""
 
-    def __init__(self, loader: Loader, epoch: int, start: int) -> None:
+    def __init__(self, loader: Loader, epoch: int, start: int, grad_state: Optional[Any]) -> None:
         self._loader = loader
         self.progress = _Progress(epoch, start)
-        self._inner = loader._inner.epoch(epoch, start)
+        # Under accelerate, evaluation pads the last step to equal shapes (repeats last in rank
+        # order) so that its gathers work, and says how many gathered rows are real.
+        uneven = loader._uneven()
+        pad = uneven and grad_state is not None
+        inner = loader._inner_for(loader.rank, loader.world_size, pad)
+        self._inner = inner.epoch(epoch, start)
         loader._live[id(self)] = self._inner
-        self._len = self._inner.total()
+        rest = inner.dataset_len() - min(start, inner.dataset_len())
+        # Without even batches every rank yields the same number of batches: a rank whose
+        # samples ran out ends with empty ones (no collective of another rank waits forever).
+        self._len = loader._steps(rest) if uneven else self._inner.total()
+        self._yielded = 0
+        self._shape: Optional[Tuple[int, ...]] = None
         self._done = False
         self._torch = _torch()
         self._device = loader._device
         self._stream = self._device.stream() if self._device is not None else None
         self._ahead: Any = None  # CUDA: the next batch, its copy under way
         self._started = False
+        self._grad_state = grad_state
+        # accelerate reads these two (DataLoaderStateMixin's attributes).
+        self.end_of_dataloader = False
+        self.remainder = -1
+        if grad_state is not None:
+            step = loader.batch_size * loader.world_size
+            if pad and rest % step:
+                self.remainder = rest % step
+            grad_state._add_dataloader(self)
 
     def __iter__(self) -> "_Pass":  # yields Batch, or IndexedBatch with return_indices
         return self
@@ -601,6 +752,8 @@ class _Pass:
                 item = self._host()
             else:
                 item = self._next_on_device()
+            if item is None and self._yielded < self._len and not self._inner.was_closed():
+                item = self._empty()
         except BaseException:
             self.close()
             raise
@@ -611,8 +764,30 @@ class _Pass:
                 self._loader._finished(self.progress)
             raise StopIteration
         position, out = item
-        self.progress.position = position
+        self._yielded += 1
+        self._shape = tuple(out[0].shape[1:])
+        self.end_of_dataloader = self._yielded >= self._len
+        self.progress.position = max(self.progress.position, position)
         return out if self._loader.return_indices else out[:2]  # type: ignore[return-value]
+
+    def _empty(self) -> Tuple[int, Tuple[Any, ...]]:
+        """An empty batch ``[0, ...]`` shaped as the others (a rank whose samples ran out)."""
+        loader = self._loader
+        shape = self._shape
+        if shape is None:  # no batch on this rank at all: one sample says the shape
+            images, _ = loader._inner.sample(self.progress.epoch, 0)
+            h, w = np.asarray(images[0]).shape[:2]
+            shape = (3, h, w) if len(images) == 1 else (len(images), 3, h, w)
+        dtype = {"uint8": np.uint8, "float16": np.float16}.get(loader.dtype_name, np.float32)
+        x = np.zeros((0,) + tuple(shape), dtype=dtype)
+        out: Tuple[Any, ...] = (x, np.zeros(0, np.int64), np.zeros(0, np.int64))
+        torch = self._torch
+        if torch is not None:
+            out = tuple(torch.from_numpy(a) for a in out)
+            tdtype = getattr(torch, loader.dtype_name)
+            dev = self._device.device if self._device is not None else "cpu"
+            out = (out[0].to(device=dev, dtype=tdtype),) + tuple(t.to(dev) for t in out[1:])
+        return self.progress.position, out
 
     def _host(self) -> Optional[Tuple[int, Tuple[Any, ...]]]:
         got = self._inner.next_batch()
@@ -661,6 +836,11 @@ class _Pass:
             self._ahead = None
             self._loader._live.pop(id(self), None)
             self._inner.close()
+            if self._grad_state is not None:
+                try:
+                    self._grad_state._remove_dataloader(self)
+                except Exception:
+                    pass
 
     def __del__(self) -> None:
         try:
@@ -675,7 +855,20 @@ class LoaderDataset:
     makes sample ``i`` in its current epoch (``[3, H, W]`` uint8, ``[V, 3, H, W]`` with TTA)."""
 
     def __init__(self, loader: Loader) -> None:
-        self._loader = loader
+        self._owner = loader
+        self._copy: Optional[Loader] = None
+
+    @property
+    def _loader(self) -> Loader:
+        # In a process forked after the loader was made (DataLoader's workers), a copy of its
+        # own: the original's threads and locks are the parent's.
+        if os.getpid() == self._owner._pid:
+            return self._owner
+        if self._copy is None or self._copy._pid != os.getpid():
+            import copy
+
+            self._copy = copy.deepcopy(self._owner)
+        return self._copy
 
     def __len__(self) -> int:
         return self._loader._inner.dataset_len()
@@ -760,6 +953,31 @@ def augment(
     else:
         buf, params = _augloader.augment_file(os.fspath(image), pipeline, over, seed, epoch, index)
     return _array(buf), json.loads(params)
+
+
+#: The automatic augmentation policies (``auto_augment=``), by name, with what each does.
+POLICIES: Dict[str, str] = dict(_augloader.policies())
+
+
+def apply_op(
+    image: np.ndarray,
+    op: str,
+    magnitude: Optional[float] = None,
+    *,
+    interpolation: str = "nearest",
+    fill: Optional[Sequence[int]] = None,
+) -> np.ndarray:
+    """One operation of the policies on a ``uint8`` ``[H, W, 3]`` array, as a policy applies it:
+    ``op`` is torchvision's name (``"Rotate"``, ``"ShearX"``, ``"Posterize"``, ...) and
+    ``magnitude`` the signed value printed under ``"policy"`` (what torchvision's
+    ``_apply_image_or_video_transform`` receives). For checking a printed sample by hand."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError("image must be a uint8 [H, W, 3] array")
+    a = np.ascontiguousarray(image)
+    m = None if magnitude is None else float(magnitude)
+    f = None if fill is None else tuple(_int("fill", int(v), 0, 255) for v in fill)
+    out = _augloader.apply_op(a.tobytes(), a.shape[0], a.shape[1], op, m, interpolation, f)
+    return _array(out)
 
 
 def add_restart_markers(jpeg: bytes, interval: int = 1) -> bytes:

@@ -109,8 +109,12 @@ fn build_pipeline(
             serde_json::Number::from_f64(f)
                 .map(serde_json::Value::Number)
                 .ok_or_else(|| value_err(format!("{key}={f} must be finite")))?
+        } else if let Ok(s) = v.extract::<String>() {
+            serde_json::Value::from(s)
         } else {
-            return Err(value_err(format!("{key}={v}: expected a number or a bool")));
+            return Err(value_err(format!(
+                "{key}={v}: expected a number, a bool or a string"
+            )));
         };
         // One at a time, so that the error names the keyword and says its range.
         let one = serde_json::Map::from_iter([(key.clone(), value.clone())]);
@@ -137,6 +141,7 @@ fn expected(serde_message: &str) -> String {
         ("expected u32", "must be an integer in 0..=4294967295"),
         ("expected f32", "must be a finite number"),
         ("expected a boolean", "must be True or False"),
+        ("expected a string", "must be a string"),
     ];
     ranges
         .iter()
@@ -162,7 +167,7 @@ struct PyLoader {
 #[pymethods]
 impl PyLoader {
     #[new]
-    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, even, rank, world_size, skip_errors, tta, channels_last, float32, stats))]
+    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, even, pad_tail, rank, world_size, skip_errors, tta, channels_last, float32, stats))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         data: std::path::PathBuf,
@@ -176,6 +181,7 @@ impl PyLoader {
         shuffle: bool,
         drop_last: bool,
         even: bool,
+        pad_tail: bool,
         rank: usize,
         world_size: usize,
         skip_errors: bool,
@@ -229,6 +235,7 @@ impl PyLoader {
             .shuffle(shuffle)
             .drop_last(drop_last)
             .even_shards(even)
+            .pad_tail(pad_tail)
             .shard(rank, world_size)
             .dtype(dtype)
             .on_error(if skip_errors {
@@ -357,10 +364,13 @@ impl PyEpoch {
 
 type Item = (Buffer, Buffer, Buffer, Vec<(usize, String, String)>);
 
-fn batch_item(b: Batch) -> Item {
+fn batch_item(b: Batch) -> PyResult<Item> {
     // The shape in memory: [B, 3, H, W], or [B, V, 3, H, W] for TTA views; NHWC batches end in
     // [H, W, 3] instead (Python permutes them to the logical shape).
-    let mut shape = b.shape().map_or_else(Vec::new, |s| s.to_vec());
+    let Some(shape) = b.shape() else {
+        return Err(value_err(unequal_sizes(&b)));
+    };
+    let mut shape = shape.to_vec();
     if b.layout == Layout::Nhwc && !shape.is_empty() {
         let c = shape.remove(1);
         shape.push(c);
@@ -386,7 +396,27 @@ fn batch_item(b: Batch) -> Item {
             shape,
         },
     };
-    (images, buffer_i64(b.labels), buffer_i64(indices), skipped)
+    Ok((images, buffer_i64(b.labels), buffer_i64(indices), skipped))
+}
+
+/// Why a batch of images of different sizes cannot be one array, naming the sizes.
+fn unequal_sizes(b: &Batch) -> String {
+    let mut sizes: Vec<String> = Vec::new();
+    for (h, w) in &b.sizes {
+        let s = format!("{h}x{w}");
+        if !sizes.contains(&s) {
+            sizes.push(s);
+        }
+    }
+    let shown = sizes.len().min(8);
+    format!(
+        "the images of a batch (dataset indices {:?}) have different sizes (HxW: {}{}), so they \
+         cannot be stacked into one tensor: use a pipeline with a fixed output size (a crop or \
+         `size=`), or batch_size=1 with pipeline=\"decode\"",
+        &b.indices[..b.indices.len().min(8)],
+        sizes[..shown].join(", "),
+        if sizes.len() > shown { ", ..." } else { "" }
+    )
 }
 
 #[pymethods]
@@ -413,7 +443,7 @@ impl PyEpoch {
             match polled {
                 Ok(Some(Ok(b))) => {
                     *self.position.lock().expect("not poisoned") = it.global_position();
-                    return Ok(Some(batch_item(b)));
+                    return batch_item(b).map(Some);
                 }
                 Ok(Some(Err(e))) => {
                     *guard = None;
@@ -521,6 +551,42 @@ fn augment_array(
     augmented(out, &params)
 }
 
+/// One policy op (torchvision's name and signed magnitude) on an HWC uint8 image given as raw
+/// bytes, as the policies apply it.
+#[pyfunction]
+#[pyo3(signature = (data, height, width, op, magnitude, interpolation, fill=None))]
+#[allow(clippy::too_many_arguments)]
+fn apply_op(
+    py: Python<'_>,
+    data: Vec<u8>,
+    height: u32,
+    width: u32,
+    op: &str,
+    magnitude: Option<f64>,
+    interpolation: &str,
+    fill: Option<[u8; 3]>,
+) -> PyResult<Buffer> {
+    use augloader::transform::{policy, Interpolation, OpName};
+    let name: OpName = serde_json::from_value(serde_json::Value::from(op))
+        .map_err(|_| value_err(format!("unknown op `{op}`")))?;
+    let interp = Interpolation::parse(interpolation).ok_or_else(|| {
+        value_err(format!(
+            "interpolation must be 'nearest' or 'bilinear', not {interpolation:?}"
+        ))
+    })?;
+    if magnitude.is_some_and(|m| !m.is_finite()) {
+        return Err(value_err("magnitude must be finite"));
+    }
+    let img = image::RgbImage::from_raw(width, height, data)
+        .ok_or_else(|| value_err("image bytes do not match its shape"))?;
+    let step = policy::PolicyOp { op: name, magnitude };
+    let out = py.allow_threads(|| {
+        policy::apply_op(img, &step, interp, fill.map(|f| f.map(f32::from)))
+    });
+    let shape = vec![out.height() as usize, out.width() as usize, 3];
+    Ok(buffer_u8(out.into_raw().into(), shape))
+}
+
 /// `data` (a JPEG) re-encoded losslessly with a restart marker every `interval` MCUs.
 #[pyfunction]
 fn add_restart_markers<'py>(
@@ -535,6 +601,23 @@ fn add_restart_markers<'py>(
         .allow_threads(|| augloader::decode::add_restart_markers(data, interval))
         .map_err(value_err)?;
     Ok(PyBytes::new(py, &out))
+}
+
+/// Whether `data` holds `split` of its own (not one ImageFolder used for either split).
+#[pyfunction]
+fn has_split(data: std::path::PathBuf, split: &str) -> bool {
+    let split = if split == "train" {
+        Split::Train
+    } else {
+        Split::Val
+    };
+    augloader::source::has_split(&data, split)
+}
+
+/// The automatic augmentation policies: (name, what it does).
+#[pyfunction]
+fn policies() -> Vec<(&'static str, &'static str)> {
+    augloader::transform::POLICY_NAMES.to_vec()
 }
 
 /// The pipeline presets: (name, what it does).
@@ -553,6 +636,9 @@ fn _augloader(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(augment_file, m)?)?;
     m.add_function(wrap_pyfunction!(augment_array, m)?)?;
     m.add_function(wrap_pyfunction!(presets, m)?)?;
+    m.add_function(wrap_pyfunction!(has_split, m)?)?;
+    m.add_function(wrap_pyfunction!(apply_op, m)?)?;
+    m.add_function(wrap_pyfunction!(policies, m)?)?;
     m.add_function(wrap_pyfunction!(override_names, m)?)?;
     m.add_function(wrap_pyfunction!(add_restart_markers, m)?)?;
     Ok(())

@@ -129,11 +129,14 @@ impl Decoded {
     }
 }
 
-const SUPPORTED: [ImageFormat; 4] = [
+// Every format of torchvision's IMG_EXTENSIONS (PNM covers .ppm/.pgm/.pbm).
+const SUPPORTED: [ImageFormat; 6] = [
     ImageFormat::Jpeg,
     ImageFormat::Png,
     ImageFormat::Bmp,
     ImageFormat::WebP,
+    ImageFormat::Tiff,
+    ImageFormat::Pnm,
 ];
 
 fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, DecodeError> {
@@ -221,8 +224,8 @@ pub fn read_header(bytes: &[u8], opts: &DecodeOptions) -> Result<Header, DecodeE
     Ok(header)
 }
 
-/// Decodes JPEG (baseline, progressive, grayscale, CMYK), PNG (8/16-bit, gray, RGBA), BMP or WebP
-/// to RGB8. The pixel limit is checked from the header before the pixel buffer is allocated.
+/// Decodes JPEG (baseline, progressive, grayscale, CMYK), PNG (8/16-bit, gray, RGBA), BMP, WebP,
+/// TIFF or PNM (PPM/PGM/PBM) to RGB8. The pixel limit is checked from the header before the pixel buffer is allocated.
 pub fn decode_rgb8(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, DecodeError> {
     decode_region(bytes, opts, None).map(|d| d.image)
 }

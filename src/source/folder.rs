@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 
 use super::SourceError;
 
-/// File extensions recognised as images (case-insensitive), as torchvision's IMG_EXTENSIONS subset.
-pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "bmp", "webp"];
+/// File extensions recognised as images (case-insensitive): torchvision's IMG_EXTENSIONS, plus
+/// `.pbm`/`.pnm` (the rest of the PNM family).
+pub const IMAGE_EXTENSIONS: [&str; 11] = [
+    "jpg", "jpeg", "png", "ppm", "pgm", "pbm", "pnm", "bmp", "tif", "tiff", "webp",
+];
 
 /// An ImageFolder dataset: the label of an image is the position of its class folder's name in
 /// sorted order, as in torchvision. Hidden files and folders (leading '.') are ignored.

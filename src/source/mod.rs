@@ -277,6 +277,17 @@ pub fn open_dataset(dir: &Path, split: Split) -> Result<Arc<dyn Source>, SourceE
     })
 }
 
+/// Whether `dir` holds `split` of its own (shards, CIFAR binaries, a CSV list or an ImageFolder
+/// named after the split), rather than being one ImageFolder that [`open_dataset`] uses for
+/// either split: a caller that asks for validation data can refuse to evaluate on the training
+/// images.
+pub fn has_split(dir: &Path, split: Split) -> bool {
+    matches!(shard_paths(dir, split), Ok(Some(_)))
+        || CifarKind::detect(dir).is_some()
+        || dir.join(format!("{}.csv", split.folder())).is_file()
+        || dir.join(split.folder()).is_dir()
+}
+
 /// What a dataset fingerprint covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fingerprint {

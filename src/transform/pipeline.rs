@@ -6,14 +6,17 @@ use serde::{Deserialize, Serialize};
 use super::color::{apply_color, ColorJitter, JitterParams, Lighting, LightingParams};
 use super::crop::{apply_geometry, apply_geometry_decoded, Geometry, GeometryParams};
 use super::cutout::{apply_cutout, Cutout, CutoutBox};
+use super::erase::{apply_erase, EraseParams, EraseValue, RandomErasing};
 use super::flip::{hflip, sample_flip};
+use super::policy::{AugMixParams, Drawn, Policy, PolicyKind, PolicyOp};
 use super::normalize::Normalize;
 use super::resize::Resize;
 use crate::decode::{Decoded, Region};
 use crate::rng::SampleRng;
 
-/// An augmentation pipeline: geometry, flip, colour jitter, lighting, Cutout, in that order;
-/// normalisation happens at collation or on the device.
+/// An augmentation pipeline: geometry, flip, an automatic augmentation policy, colour jitter,
+/// lighting, Cutout, random erasing, in that order; normalisation happens at collation or on
+/// the device (random erasing writes the pixels that normalise to its values).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pipeline {
     /// Preset name it came from (informational).
@@ -28,6 +31,12 @@ pub struct Pipeline {
     pub lighting: Option<Lighting>,
     /// Cutout, if any.
     pub cutout: Option<Cutout>,
+    /// Automatic augmentation policy after the flip (RandAugment, TrivialAugmentWide, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_augment: Option<Policy>,
+    /// Random erasing, last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erase: Option<RandomErasing>,
     /// Normalisation applied after the pipeline.
     pub normalize: Normalize,
 }
@@ -51,6 +60,21 @@ pub struct Params {
     pub cutout: Vec<CutoutBox>,
     /// Cutout fill colour.
     pub cutout_fill: [u8; 3],
+    /// The policy's ops after the flip, in order (torchvision's names and magnitudes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<PolicyOp>,
+    /// What AugMix drew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augmix: Option<AugMixParams>,
+    /// Erased boxes (top, left, height, width).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub erase: Vec<[u32; 4]>,
+    /// The erased value (normalised units), with the erased boxes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erase_value: Option<EraseValue>,
+    /// Seed of the erased boxes' noise (`random` values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erase_noise_seed: Option<u64>,
 }
 
 /// Largest output side a pipeline may have (resizes may reach twice that).
@@ -60,7 +84,7 @@ pub const MAX_SIDE: u32 = 4096;
 pub const MAX_CUTOUT_HOLES: u32 = 1000;
 
 /// The named pipelines [`Pipeline::preset`] knows; `--pipeline`, its help and errors read this.
-pub const PRESETS: [Preset; 6] = [
+pub const PRESETS: [Preset; 9] = [
     Preset {
         name: "resnet-train",
         build: Pipeline::resnet_train,
@@ -91,6 +115,21 @@ pub const PRESETS: [Preset; 6] = [
         build: Pipeline::decode_only,
         about: "decode only",
     },
+    Preset {
+        name: "tv2-train",
+        build: Pipeline::tv2_train,
+        about: "torchvision's v2 recipe: RandomResizedCrop 176, flip, TrivialAugmentWide, random erasing 0.1 (training adds MixUp 0.2 / CutMix 1.0, label smoothing 0.1)",
+    },
+    Preset {
+        name: "tv2-eval",
+        build: Pipeline::tv2_eval,
+        about: "torchvision's v2 recipe's evaluation: resize 232, centre crop 224",
+    },
+    Preset {
+        name: "deit-train",
+        build: Pipeline::deit_train,
+        about: "DeiT: RandomResizedCrop 224, flip, RandAugment (2 ops, magnitude 9), random erasing 0.25 (training adds MixUp 0.8 / CutMix 1.0, label smoothing 0.1)",
+    },
 ];
 
 /// Changes to a pipeline's settings, as the command line's pipeline flags and the Python
@@ -120,6 +159,17 @@ pub struct PipelineOverrides {
     pub flip: Option<f64>,
     /// Decode exactly: no reduced-size DCT decoding (see [`crate::DecodeOptions::dct_scaling`]).
     pub exact_decode: Option<bool>,
+    /// Automatic augmentation policy after the flip: a name of [`super::POLICY_NAMES`], or
+    /// `none`.
+    pub auto_augment: Option<String>,
+    /// RandAugment's number of ops per image.
+    pub ra_ops: Option<u32>,
+    /// RandAugment's magnitude bin (0..=30).
+    pub ra_magnitude: Option<u32>,
+    /// Random erasing probability (0 disables).
+    pub random_erase: Option<f64>,
+    /// Random erasing value in normalised units: `0` (the mean colour), `random`, or `r,g,b`.
+    pub random_erase_value: Option<String>,
 }
 
 impl PipelineOverrides {
@@ -193,8 +243,61 @@ impl PipelineOverrides {
             p.cutout = (c.length > 0 && c.holes > 0).then_some(c);
         }
         p.flip = self.flip.unwrap_or(p.flip);
+        self.apply_recipe_ops(&mut p)?;
         p.validate()?;
         Ok(p)
+    }
+
+    /// The automatic augmentation and random erasing overrides.
+    fn apply_recipe_ops(&self, p: &mut Pipeline) -> Result<(), PipelineError> {
+        let err = |names: Vec<&'static str>, reason: String| PipelineError::Override { names, reason };
+        if let Some(name) = &self.auto_augment {
+            p.auto_augment = match name.as_str() {
+                "none" => None,
+                _ => Some(Policy::parse(name).ok_or_else(|| {
+                    let known: Vec<&str> = super::POLICY_NAMES.iter().map(|n| n.0).collect();
+                    err(
+                        vec!["auto_augment"],
+                        format!("unknown policy `{name}` (known: {}, none)", known.join(", ")),
+                    )
+                })?),
+            };
+        }
+        if self.ra_ops.is_some() || self.ra_magnitude.is_some() {
+            let Some(Policy {
+                kind: PolicyKind::RandAugment { num_ops, magnitude, .. },
+                ..
+            }) = &mut p.auto_augment
+            else {
+                return Err(err(
+                    vec!["ra_ops", "ra_magnitude"],
+                    "apply to the randaugment policy only (auto_augment randaugment)".into(),
+                ));
+            };
+            *num_ops = self.ra_ops.unwrap_or(*num_ops);
+            *magnitude = self.ra_magnitude.unwrap_or(*magnitude);
+        }
+        if let Some(pr) = self.random_erase {
+            if !(0.0..=1.0).contains(&pr) {
+                return Err(err(vec!["random_erase"], format!("{pr} is outside 0..=1")));
+            }
+            let value = p.erase.map_or(EraseValue::Channels([0.0; 3]), |e| e.value);
+            p.erase = (pr > 0.0).then(|| RandomErasing {
+                value,
+                ..RandomErasing::with_p(pr)
+            });
+        }
+        if let Some(v) = &self.random_erase_value {
+            let value = EraseValue::parse(v).map_err(|e| err(vec!["random_erase_value"], e))?;
+            let Some(e) = &mut p.erase else {
+                return Err(err(
+                    vec!["random_erase_value"],
+                    "needs random erasing (random_erase > 0)".into(),
+                ));
+            };
+            e.value = value;
+        }
+        Ok(())
     }
 }
 
@@ -244,6 +347,8 @@ impl Pipeline {
             jitter: None,
             lighting: None,
             cutout: None,
+            auto_augment: None,
+            erase: None,
             normalize,
         }
     }
@@ -328,6 +433,47 @@ impl Pipeline {
         Self::base("decode", Geometry::Identity, Normalize::IMAGENET)
     }
 
+    /// `tv2-train`: torchvision's classification reference, ResNet-50 v2 recipe: RandomResizedCrop
+    /// 176, flip, TrivialAugmentWide, random erasing 0.1 (value 0).
+    pub fn tv2_train() -> Self {
+        Pipeline {
+            auto_augment: Policy::parse("ta-wide"),
+            erase: Some(RandomErasing::with_p(0.1)),
+            ..Self::inception_train().renamed("tv2-train", 176)
+        }
+    }
+
+    /// `tv2-eval`: resize the shorter side to 232, centre crop 224 (the v2 recipe's evaluation).
+    pub fn tv2_eval() -> Self {
+        Self::base(
+            "tv2-eval",
+            Geometry::ResizeCenterCrop {
+                resize: 232,
+                size: 224,
+            },
+            Normalize::IMAGENET,
+        )
+    }
+
+    /// `deit-train`: DeiT's recipe on torchvision's ops: RandomResizedCrop 224, flip,
+    /// RandAugment (2 ops, magnitude 9 of 31 bins), random erasing 0.25.
+    pub fn deit_train() -> Self {
+        Pipeline {
+            auto_augment: Policy::parse("randaugment"),
+            erase: Some(RandomErasing::with_p(0.25)),
+            ..Self::inception_train().renamed("deit-train", 224)
+        }
+    }
+
+    /// RandomResizedCrop and flip of `inception-train` without its jitter, named `name`.
+    fn renamed(self, name: &str, size: u32) -> Self {
+        Pipeline {
+            name: name.to_string(),
+            jitter: None,
+            ..self.with_size(size)
+        }
+    }
+
     /// A preset by name (see [`PRESETS`]).
     pub fn preset(name: &str) -> Result<Self, PipelineError> {
         PRESETS
@@ -348,7 +494,8 @@ impl Pipeline {
                 *size = out;
             }
             Geometry::ResizeCenterCrop { resize, size } => {
-                *resize = (out as f64 * 256.0 / 224.0).round() as u32;
+                // Keep the preset's ratio (256:224, 232:224).
+                *resize = (out as f64 * *resize as f64 / (*size).max(1) as f64).round() as u32;
                 *size = out;
             }
             Geometry::RandomResizedCrop { size, .. } | Geometry::PadCrop { size, .. } => {
@@ -420,6 +567,12 @@ impl Pipeline {
         if !(0.0..=1.0).contains(&self.flip) {
             return bad(format!("flip probability {} not in [0, 1]", self.flip));
         }
+        if let Some(a) = &self.auto_augment {
+            a.validate().map_err(PipelineError::Invalid)?;
+        }
+        if let Some(e) = &self.erase {
+            e.validate().map_err(PipelineError::Invalid)?;
+        }
         if let Some(j) = self.jitter {
             if [j.brightness, j.contrast, j.saturation]
                 .iter()
@@ -454,7 +607,18 @@ impl Pipeline {
             .cutout
             .map(|c| c.sample(rng, ow, oh))
             .unwrap_or_default();
+        let (policy, augmix) = match self.auto_augment.map(|a| a.sample(rng, ow, oh)) {
+            Some(Drawn::Ops(ops)) => (ops, None),
+            Some(Drawn::AugMix(m)) => (Vec::new(), Some(m)),
+            None => (Vec::new(), None),
+        };
+        let erased = self.erase.and_then(|e| e.sample(rng, ow, oh));
         Params {
+            policy,
+            augmix,
+            erase: erased.map(|e| vec![e.rect]).unwrap_or_default(),
+            erase_value: erased.and(self.erase.map(|e| e.value)),
+            erase_noise_seed: erased.and_then(|e| e.noise_seed),
             input_size: [height, width],
             geometry,
             output_size: [oh, ow],
@@ -499,8 +663,22 @@ impl Pipeline {
         if p.flip {
             hflip(&mut img);
         }
+        if let Some(policy) = &self.auto_augment {
+            if let Some(m) = &p.augmix {
+                img = policy.apply(img, &Drawn::AugMix(m.clone()));
+            } else if !p.policy.is_empty() {
+                img = policy.apply(img, &Drawn::Ops(p.policy.clone()));
+            }
+        }
         apply_color(&mut img, p.jitter.as_ref(), p.lighting.as_ref());
         apply_cutout(&mut img, &p.cutout, p.cutout_fill);
+        if let (Some(value), Some(&rect)) = (p.erase_value, p.erase.first()) {
+            let e = EraseParams {
+                rect,
+                noise_seed: p.erase_noise_seed,
+            };
+            apply_erase(&mut img, &e, value, &self.normalize);
+        }
         img
     }
 }
