@@ -40,7 +40,8 @@ class Net(L.LightningModule):
         # Sums: an empty batch (a rank whose samples ran out) adds nothing.
         self.log("correct", correct.float(), reduce_fx="sum", sync_dist=True)
         self.log("count", float(len(y)), reduce_fx="sum", sync_dist=True)
-        # A mean weighted by batch size, 0 on an empty batch.
+        # A mean weighted by batch size (0 on an empty batch). Not exact over ranks under gloo:
+        # Lightning averages its integer batch-size total over the ranks with truncation.
         self.log("acc", correct.float() / max(len(y), 1), sync_dist=True, batch_size=len(y))
         # A collective in every step: every rank must take part as often.
         both = self.all_gather(torch.stack([correct, torch.tensor(len(y))]))

@@ -39,7 +39,7 @@ def test_the_docs_have_python_blocks():
     assert len(list(blocks())) >= 2
 
 
-@pytest.mark.parametrize("code", blocks())
+@pytest.mark.parametrize("code", list(blocks()))
 def test_a_code_block_runs_as_written(code, workdir):
     script = workdir / "block.py"
     script.write_text(code)

@@ -122,12 +122,13 @@ def test_state_after_a_finished_pass_points_at_the_next_epoch(dataset):
 
 
 def test_uneven_ranks_deliver_every_sample_once(dataset):
-    # 3 classes x 6 val images = 18; 4 ranks with batch 4: 5, 5, 4, 4 samples.
+    # 3 classes x 6 val images = 18; 4 ranks with batch 4: a step of 16 (4 each), then the last
+    # 2 samples on rank 0: 6, 4, 4, 4 samples, 2 batches on every rank (the last ones empty).
     ranks = [augloader.Loader(dataset, split="val", batch_size=4, rank=r, world_size=4,
                               return_indices=True) for r in range(4)]
     got = [one_pass(r) for r in ranks]
-    assert [len(g) for g in got] == [5, 5, 4, 4]
-    assert [len(r) for r in ranks] == [2, 2, 1, 1]
+    assert [len(g) for g in got] == [6, 4, 4, 4]
+    assert [len(r) for r in ranks] == [2, 2, 2, 2]
     assert sorted(sum(got, [])) == list(range(18))
     padded = [one_pass(augloader.Loader(dataset, split="val", batch_size=4, rank=r, world_size=4,
                                         return_indices=True, even_batches=True)) for r in range(4)]
@@ -135,12 +136,17 @@ def test_uneven_ranks_deliver_every_sample_once(dataset):
 
 
 def test_pickle_and_deepcopy_rebuild_with_the_state(dataset):
+    # A copy does what the original does next: after a pass left early, a whole epoch; after
+    # load_state_dict, the rest of the saved epoch.
     L = loader(dataset, shuffle=True)
     it = iter(L)
     head = indices([next(it) for _ in range(2)])
     for copied in (pickle.loads(pickle.dumps(L)), copy.deepcopy(L)):
-        assert head + one_pass(copied) == one_pass(loader(dataset))
+        assert one_pass(copied) == one_pass(loader(dataset))
     it.close()
+    L.load_state_dict({**L.state_dict(), "position": len(head)})
+    for copied in (pickle.loads(pickle.dumps(L)), copy.deepcopy(L)):
+        assert head + one_pass(copied) == one_pass(loader(dataset))
 
 
 def test_dataset_and_sampler_views(dataset):

@@ -34,7 +34,7 @@ def photos():
 
 
 def chw(a):
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(np.array(a)).permute(2, 0, 1).contiguous()
 
 
 def mad(a, b):
