@@ -493,7 +493,13 @@ fn worker(w: Arc<EpochWork>, jobs: Receiver<Job>, results: Sender<Done>) {
         let Some(slots) = complete else { continue };
         let slots = slots.into_iter().map(|s| s.expect("filled")).collect();
         let out = guarded(w.cursor + job.batch, || {
-            finish_batch(shared, (w.epoch, w.first + job.batch), indices, slots, &mut resize)
+            finish_batch(
+                shared,
+                (w.epoch, w.first + job.batch),
+                indices,
+                slots,
+                &mut resize,
+            )
         })
         .map_err(|e| match e {
             LoadError::BatchFailed { count, first, .. } => LoadError::BatchFailed {

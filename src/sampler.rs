@@ -277,7 +277,10 @@ mod tests {
                 .collect();
             let idx: Vec<Vec<usize>> = shards.iter().map(|x| x.indices(1)).collect();
             assert_eq!(idx.iter().map(Vec::len).collect::<Vec<_>>(), lens);
-            assert_eq!(shards.iter().map(Sampler::indices_len).collect::<Vec<_>>(), lens);
+            assert_eq!(
+                shards.iter().map(Sampler::indices_len).collect::<Vec<_>>(),
+                lens
+            );
             let order = s(97, 1, 0, false).indices(1);
             let last: Vec<usize> = shards
                 .iter()

@@ -579,10 +579,12 @@ fn apply_op(
     }
     let img = image::RgbImage::from_raw(width, height, data)
         .ok_or_else(|| value_err("image bytes do not match its shape"))?;
-    let step = policy::PolicyOp { op: name, magnitude };
-    let out = py.allow_threads(|| {
-        policy::apply_op(img, &step, interp, fill.map(|f| f.map(f32::from)))
-    });
+    let step = policy::PolicyOp {
+        op: name,
+        magnitude,
+    };
+    let out =
+        py.allow_threads(|| policy::apply_op(img, &step, interp, fill.map(|f| f.map(f32::from))));
     let shape = vec![out.height() as usize, out.width() as usize, 3];
     Ok(buffer_u8(out.into_raw().into(), shape))
 }

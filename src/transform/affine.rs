@@ -80,16 +80,28 @@ pub fn inverse_matrix(
 }
 
 /// `F.affine(image, ...)` on an RGB image: the same size out.
-pub fn affine(src: &RgbImage, t: &Affine, interp: Interpolation, fill: Option<[f32; 3]>) -> RgbImage {
+pub fn affine(
+    src: &RgbImage,
+    t: &Affine,
+    interp: Interpolation,
+    fill: Option<[f32; 3]>,
+) -> RgbImage {
     let (w, h) = (src.width() as f64, src.height() as f64);
-    let center = t.center.map_or([0.0, 0.0], |[x, y]| [x - w * 0.5, y - h * 0.5]);
+    let center = t
+        .center
+        .map_or([0.0, 0.0], |[x, y]| [x - w * 0.5, y - h * 0.5]);
     let m = inverse_matrix(center, t.angle, t.translate, t.scale, t.shear);
     warp(src, &m, interp, fill)
 }
 
 /// `F.rotate(image, angle)` (counter-clockwise degrees, same size, about the centre), with
 /// torchvision's exact fast paths for multiples of 90 degrees.
-pub fn rotate(src: &RgbImage, angle: f64, interp: Interpolation, fill: Option<[f32; 3]>) -> RgbImage {
+pub fn rotate(
+    src: &RgbImage,
+    angle: f64,
+    interp: Interpolation,
+    fill: Option<[f32; 3]>,
+) -> RgbImage {
     let a = angle.rem_euclid(360.0);
     let square = src.width() == src.height();
     if a == 0.0 {
@@ -197,23 +209,37 @@ mod tests {
     use super::*;
 
     fn ramp(w: u32, h: u32) -> RgbImage {
-        RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x + y) * 3) as u8]))
+        RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x + y) * 3) as u8])
+        })
     }
 
     #[test]
     fn identity_and_right_angles_are_exact() {
         let img = ramp(9, 7);
-        assert_eq!(affine(&img, &Affine::IDENTITY, Interpolation::Nearest, None), img);
-        assert_eq!(affine(&img, &Affine::IDENTITY, Interpolation::Bilinear, None), img);
+        assert_eq!(
+            affine(&img, &Affine::IDENTITY, Interpolation::Nearest, None),
+            img
+        );
+        assert_eq!(
+            affine(&img, &Affine::IDENTITY, Interpolation::Bilinear, None),
+            img
+        );
         // 180 degrees through the grid equals the fast path.
         let m = inverse_matrix([0.0, 0.0], -180.0, [0.0, 0.0], 1.0, [0.0, 0.0]);
-        assert_eq!(warp(&img, &m, Interpolation::Nearest, None), rotate(&img, 180.0, Interpolation::Nearest, None));
+        assert_eq!(
+            warp(&img, &m, Interpolation::Nearest, None),
+            rotate(&img, 180.0, Interpolation::Nearest, None)
+        );
     }
 
     #[test]
     fn translation_moves_pixels_and_fills_the_border() {
         let img = ramp(8, 6);
-        let t = Affine { translate: [2.0, 0.0], ..Affine::IDENTITY };
+        let t = Affine {
+            translate: [2.0, 0.0],
+            ..Affine::IDENTITY
+        };
         let out = affine(&img, &t, Interpolation::Nearest, Some([9.0, 8.0, 7.0]));
         assert_eq!(out.get_pixel(5, 3), img.get_pixel(3, 3));
         assert_eq!(out.get_pixel(1, 3).0, [9, 8, 7]);

@@ -76,7 +76,11 @@ impl RandomErasing {
     /// Checks the ranges.
     pub fn validate(&self) -> Result<(), String> {
         let ok = |(a, b): (f64, f64)| a.is_finite() && b.is_finite() && 0.0 < a && a <= b;
-        if !(0.0..=1.0).contains(&self.p) || !ok(self.scale) || self.scale.1 > 1.0 || !ok(self.ratio) {
+        if !(0.0..=1.0).contains(&self.p)
+            || !ok(self.scale)
+            || self.scale.1 > 1.0
+            || !ok(self.ratio)
+        {
             return Err(format!(
                 "random erasing p {} (0..=1), scale {:?} (0 < a <= b <= 1), ratio {:?} (0 < a <= b)",
                 self.p, self.scale, self.ratio
@@ -115,7 +119,9 @@ impl RandomErasing {
 
 /// The pixel that normalises to `v` in channel `c`.
 fn pixel(n: &Normalize, c: usize, v: f32) -> u8 {
-    ((n.mean[c] + v * n.std[c]) * 255.0).round().clamp(0.0, 255.0) as u8
+    ((n.mean[c] + v * n.std[c]) * 255.0)
+        .round()
+        .clamp(0.0, 255.0) as u8
 }
 
 /// Erases the box with `value` under normalisation `n`.
@@ -160,12 +166,18 @@ mod tests {
     fn zero_is_the_mean_colour_and_values_parse() {
         let mut img = RgbImage::new(4, 4);
         let n = Normalize::IMAGENET;
-        let p = EraseParams { rect: [1, 1, 2, 2], noise_seed: None };
+        let p = EraseParams {
+            rect: [1, 1, 2, 2],
+            noise_seed: None,
+        };
         apply_erase(&mut img, &p, EraseValue::Channels([0.0; 3]), &n);
         assert_eq!(img.get_pixel(1, 1).0, n.mean_u8());
         assert_eq!(img.get_pixel(0, 0).0, [0, 0, 0]);
         assert_eq!(EraseValue::parse("random"), Ok(EraseValue::Random));
-        assert_eq!(EraseValue::parse("1,0,-1"), Ok(EraseValue::Channels([1.0, 0.0, -1.0])));
+        assert_eq!(
+            EraseValue::parse("1,0,-1"),
+            Ok(EraseValue::Channels([1.0, 0.0, -1.0]))
+        );
         assert!(EraseValue::parse("nan").is_err() && EraseValue::parse("1,2").is_err());
     }
 }

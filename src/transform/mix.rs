@@ -86,7 +86,9 @@ impl Mix {
             (Some(_), Some(_)) => rng.random::<f64>() < self.switch_prob,
         };
         let alpha = if cut { self.cutmix } else { self.mixup }.expect("chosen one is set");
-        let lam: f64 = Beta::new(alpha, alpha).expect("alpha validated").sample(rng);
+        let lam: f64 = Beta::new(alpha, alpha)
+            .expect("alpha validated")
+            .sample(rng);
         if !cut {
             return Some(MixParams::Mixup { lam });
         }
@@ -144,7 +146,10 @@ pub fn apply_mix(images: &mut [RgbImage], p: &MixParams) {
                     *v = (a * *v as f32 + b * o as f32).round().clamp(0.0, 255.0) as u8;
                 }
             }
-            MixParams::Cutmix { rect: [top, left, h, w], .. } => {
+            MixParams::Cutmix {
+                rect: [top, left, h, w],
+                ..
+            } => {
                 let stride = img.width() as usize * 3;
                 let dst: &mut [u8] = img;
                 for y in top as usize..(top + h) as usize {
@@ -189,8 +194,10 @@ mod tests {
             label_smoothing: 0.0,
         };
         for i in 0..200 {
-            let Some(MixParams::Cutmix { lam, rect: [t, l, h, w] }) =
-                m.sample(&mut crate::rng::sample_rng(3, 0, i), 40, 30)
+            let Some(MixParams::Cutmix {
+                lam,
+                rect: [t, l, h, w],
+            }) = m.sample(&mut crate::rng::sample_rng(3, 0, i), 40, 30)
             else {
                 panic!("cutmix only")
             };

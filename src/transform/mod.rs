@@ -14,9 +14,9 @@ pub mod pixel;
 pub mod policy;
 pub mod resize;
 
+pub use affine::Interpolation;
 pub use color::{ColorJitter, Lighting};
 pub use crop::{Geometry, GeometryParams};
-pub use affine::Interpolation;
 pub use cutout::Cutout;
 pub use erase::{EraseValue, RandomErasing};
 pub use mix::{Mix, MixParams};

@@ -8,8 +8,8 @@ use super::crop::{apply_geometry, apply_geometry_decoded, Geometry, GeometryPara
 use super::cutout::{apply_cutout, Cutout, CutoutBox};
 use super::erase::{apply_erase, EraseParams, EraseValue, RandomErasing};
 use super::flip::{hflip, sample_flip};
-use super::policy::{AugMixParams, Drawn, Policy, PolicyKind, PolicyOp};
 use super::normalize::Normalize;
+use super::policy::{AugMixParams, Drawn, Policy, PolicyKind, PolicyOp};
 use super::resize::Resize;
 use crate::decode::{Decoded, Region};
 use crate::rng::SampleRng;
@@ -250,7 +250,8 @@ impl PipelineOverrides {
 
     /// The automatic augmentation and random erasing overrides.
     fn apply_recipe_ops(&self, p: &mut Pipeline) -> Result<(), PipelineError> {
-        let err = |names: Vec<&'static str>, reason: String| PipelineError::Override { names, reason };
+        let err =
+            |names: Vec<&'static str>, reason: String| PipelineError::Override { names, reason };
         if let Some(name) = &self.auto_augment {
             p.auto_augment = match name.as_str() {
                 "none" => None,
@@ -258,14 +259,20 @@ impl PipelineOverrides {
                     let known: Vec<&str> = super::POLICY_NAMES.iter().map(|n| n.0).collect();
                     err(
                         vec!["auto_augment"],
-                        format!("unknown policy `{name}` (known: {}, none)", known.join(", ")),
+                        format!(
+                            "unknown policy `{name}` (known: {}, none)",
+                            known.join(", ")
+                        ),
                     )
                 })?),
             };
         }
         if self.ra_ops.is_some() || self.ra_magnitude.is_some() {
             let Some(Policy {
-                kind: PolicyKind::RandAugment { num_ops, magnitude, .. },
+                kind:
+                    PolicyKind::RandAugment {
+                        num_ops, magnitude, ..
+                    },
                 ..
             }) = &mut p.auto_augment
             else {

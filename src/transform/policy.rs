@@ -121,10 +121,22 @@ pub struct Policy {
 
 /// The policy names [`Policy::parse`] takes (`--auto-augment`, Python `auto_augment=`).
 pub const POLICY_NAMES: [(&str, &str); 6] = [
-    ("randaugment", "RandAugment: num_ops 2 (--ra-ops), magnitude 9 of 31 bins (--ra-magnitude)"),
-    ("ta-wide", "TrivialAugmentWide: one op, magnitude uniform over 31 bins"),
-    ("autoaugment-imagenet", "AutoAugment with the ImageNet policy"),
-    ("autoaugment-cifar10", "AutoAugment with the CIFAR-10 policy"),
+    (
+        "randaugment",
+        "RandAugment: num_ops 2 (--ra-ops), magnitude 9 of 31 bins (--ra-magnitude)",
+    ),
+    (
+        "ta-wide",
+        "TrivialAugmentWide: one op, magnitude uniform over 31 bins",
+    ),
+    (
+        "autoaugment-imagenet",
+        "AutoAugment with the ImageNet policy",
+    ),
+    (
+        "autoaugment-cifar10",
+        "AutoAugment with the CIFAR-10 policy",
+    ),
     ("autoaugment-svhn", "AutoAugment with the SVHN policy"),
     ("augmix", "AugMix: severity 3, width 3, depth 1..3, alpha 1"),
 ];
@@ -195,7 +207,9 @@ impl Policy {
                 num_magnitude_bins,
             } => {
                 if num_ops > MAX_POLICY_OPS {
-                    return Err(format!("RandAugment num_ops {num_ops} is outside 0..={MAX_POLICY_OPS}"));
+                    return Err(format!(
+                        "RandAugment num_ops {num_ops} is outside 0..={MAX_POLICY_OPS}"
+                    ));
                 }
                 if !(2..=1000).contains(&num_magnitude_bins) || magnitude >= num_magnitude_bins {
                     return Err(format!(
@@ -203,26 +217,28 @@ impl Policy {
                     ));
                 }
             }
-            PolicyKind::TaWide { num_magnitude_bins } if !(2..=1000).contains(&num_magnitude_bins) => {
-                return Err(format!("TrivialAugmentWide bins {num_magnitude_bins} outside 2..=1000"));
+            PolicyKind::TaWide { num_magnitude_bins }
+                if !(2..=1000).contains(&num_magnitude_bins) =>
+            {
+                return Err(format!(
+                    "TrivialAugmentWide bins {num_magnitude_bins} outside 2..=1000"
+                ));
             }
             PolicyKind::AugMix {
                 severity,
                 mixture_width,
                 chain_depth,
                 alpha,
-            } => {
-                if !(1..=10).contains(&severity)
-                    || !(1..=MAX_POLICY_OPS).contains(&mixture_width)
-                    || chain_depth == 0
-                    || chain_depth > MAX_POLICY_OPS as i32
-                    || !(alpha.is_finite() && alpha > 0.0)
-                {
-                    return Err(format!(
-                        "AugMix severity {severity} (1..=10), width {mixture_width} (1..={MAX_POLICY_OPS}), \
-                         depth {chain_depth} (-1 or 1..={MAX_POLICY_OPS}), alpha {alpha} (> 0)"
-                    ));
-                }
+            } if !(1..=10).contains(&severity)
+                || !(1..=MAX_POLICY_OPS).contains(&mixture_width)
+                || chain_depth == 0
+                || chain_depth > MAX_POLICY_OPS as i32
+                || !(alpha.is_finite() && alpha > 0.0) =>
+            {
+                return Err(format!(
+                    "AugMix severity {severity} (1..=10), width {mixture_width} (1..={MAX_POLICY_OPS}), \
+                     depth {chain_depth} (-1 or 1..={MAX_POLICY_OPS}), alpha {alpha} (> 0)"
+                ));
             }
             _ => {}
         }
@@ -241,14 +257,30 @@ impl Policy {
                 (0..num_ops)
                     .map(|_| {
                         let (op, _) = pick(rng, Space::RandAugment.ops());
-                        draw(rng, Space::RandAugment, *op, num_magnitude_bins, magnitude as usize, h, w)
+                        draw(
+                            rng,
+                            Space::RandAugment,
+                            *op,
+                            num_magnitude_bins,
+                            magnitude as usize,
+                            h,
+                            w,
+                        )
                     })
                     .collect(),
             ),
             PolicyKind::TaWide { num_magnitude_bins } => {
                 let (op, _) = pick(rng, Space::TaWide.ops());
                 let bin = rng.random_range(0..num_magnitude_bins) as usize;
-                Drawn::Ops(vec![draw(rng, Space::TaWide, *op, num_magnitude_bins, bin, h, w)])
+                Drawn::Ops(vec![draw(
+                    rng,
+                    Space::TaWide,
+                    *op,
+                    num_magnitude_bins,
+                    bin,
+                    h,
+                    w,
+                )])
             }
             PolicyKind::AutoAugment { table } => {
                 let subs = sub_policies(table);
@@ -258,7 +290,15 @@ impl Policy {
                     if rng.random::<f64>() > p {
                         continue;
                     }
-                    ops.push(draw(rng, Space::AutoAugment, op, 10, bin.unwrap_or(0) as usize, h, w));
+                    ops.push(draw(
+                        rng,
+                        Space::AutoAugment,
+                        op,
+                        10,
+                        bin.unwrap_or(0) as usize,
+                        h,
+                        w,
+                    ));
                 }
                 Drawn::Ops(ops)
             }
@@ -267,7 +307,15 @@ impl Policy {
                 mixture_width,
                 chain_depth,
                 alpha,
-            } => Drawn::AugMix(sample_augmix(rng, severity, mixture_width, chain_depth, alpha, h, w)),
+            } => Drawn::AugMix(sample_augmix(
+                rng,
+                severity,
+                mixture_width,
+                chain_depth,
+                alpha,
+                h,
+                w,
+            )),
         }
     }
 
@@ -308,16 +356,51 @@ impl Space {
     fn ops(self) -> &'static [OpName] {
         match self {
             Space::AutoAugment => &[
-                ShearX, ShearY, TranslateX, TranslateY, Rotate, Brightness, Color, Contrast,
-                Sharpness, Posterize, Solarize, AutoContrast, Equalize, Invert,
+                ShearX,
+                ShearY,
+                TranslateX,
+                TranslateY,
+                Rotate,
+                Brightness,
+                Color,
+                Contrast,
+                Sharpness,
+                Posterize,
+                Solarize,
+                AutoContrast,
+                Equalize,
+                Invert,
             ],
             Space::RandAugment | Space::TaWide => &[
-                Identity, ShearX, ShearY, TranslateX, TranslateY, Rotate, Brightness, Color,
-                Contrast, Sharpness, Posterize, Solarize, AutoContrast, Equalize,
+                Identity,
+                ShearX,
+                ShearY,
+                TranslateX,
+                TranslateY,
+                Rotate,
+                Brightness,
+                Color,
+                Contrast,
+                Sharpness,
+                Posterize,
+                Solarize,
+                AutoContrast,
+                Equalize,
             ],
             Space::AugMix => &[
-                ShearX, ShearY, TranslateX, TranslateY, Rotate, Posterize, Solarize,
-                AutoContrast, Equalize, Brightness, Color, Contrast, Sharpness,
+                ShearX,
+                ShearY,
+                TranslateX,
+                TranslateY,
+                Rotate,
+                Posterize,
+                Solarize,
+                AutoContrast,
+                Equalize,
+                Brightness,
+                Color,
+                Contrast,
+                Sharpness,
             ],
         }
     }
@@ -390,7 +473,15 @@ fn pick<'a, T>(rng: &mut SampleRng, items: &'a [T]) -> (&'a T, usize) {
 }
 
 /// The magnitude of `op` at `bin` of `bins`, its sign drawn where the op is signed.
-fn draw(rng: &mut SampleRng, space: Space, op: OpName, bins: u32, bin: usize, h: f32, w: f32) -> PolicyOp {
+fn draw(
+    rng: &mut SampleRng,
+    space: Space,
+    op: OpName,
+    bins: u32,
+    bin: usize,
+    h: f32,
+    w: f32,
+) -> PolicyOp {
     let magnitude = space.range(op, h, w).map(|(range, signed)| {
         let m = range.at(bins, bin) as f64;
         if signed && rng.random::<f64>() < 0.5 {
@@ -418,10 +509,17 @@ fn sample_augmix(
         g.into_iter().map(|v| v / s).collect::<Vec<f64>>()
     };
     let m = dirichlet(2);
-    let weights: Vec<f64> = dirichlet(width as usize).into_iter().map(|v| v * m[1]).collect();
+    let weights: Vec<f64> = dirichlet(width as usize)
+        .into_iter()
+        .map(|v| v * m[1])
+        .collect();
     let chains = (0..width)
         .map(|_| {
-            let d = if depth > 0 { depth as u32 } else { rng.random_range(1..4) };
+            let d = if depth > 0 {
+                depth as u32
+            } else {
+                rng.random_range(1..4)
+            };
             (0..d)
                 .map(|_| {
                     let (op, _) = pick(rng, Space::AugMix.ops());
@@ -439,7 +537,12 @@ fn sample_augmix(
 }
 
 /// `_apply_image_or_video_transform(image, op, magnitude)` of torchvision v2.
-pub fn apply_op(mut img: RgbImage, op: &PolicyOp, interp: Interpolation, fill: Option<[f32; 3]>) -> RgbImage {
+pub fn apply_op(
+    mut img: RgbImage,
+    op: &PolicyOp,
+    interp: Interpolation,
+    fill: Option<[f32; 3]>,
+) -> RgbImage {
     let m = op.magnitude.unwrap_or(0.0);
     let shear = |sx: f64, sy: f64| Affine {
         shear: [sx, sy],
@@ -452,8 +555,20 @@ pub fn apply_op(mut img: RgbImage, op: &PolicyOp, interp: Interpolation, fill: O
         ShearY => affine(&img, &shear(0.0, m.atan().to_degrees()), interp, fill),
         TranslateX | TranslateY => {
             let t = m.trunc();
-            let translate = if op.op == TranslateX { [t, 0.0] } else { [0.0, t] };
-            affine(&img, &Affine { translate, ..Affine::IDENTITY }, interp, fill)
+            let translate = if op.op == TranslateX {
+                [t, 0.0]
+            } else {
+                [0.0, t]
+            };
+            affine(
+                &img,
+                &Affine {
+                    translate,
+                    ..Affine::IDENTITY
+                },
+                interp,
+                fill,
+            )
         }
         Rotate => rotate(&img, m, interp, fill),
         Brightness => {
@@ -497,7 +612,12 @@ pub fn apply_op(mut img: RgbImage, op: &PolicyOp, interp: Interpolation, fill: O
 
 /// AugMix's mixture: `mix * original + sum(weight_i * chain_i(original))` in f32, truncated to
 /// u8 as torchvision's final `.to(uint8)`.
-fn apply_augmix(img: &RgbImage, p: &AugMixParams, interp: Interpolation, fill: Option<[f32; 3]>) -> RgbImage {
+fn apply_augmix(
+    img: &RgbImage,
+    p: &AugMixParams,
+    interp: Interpolation,
+    fill: Option<[f32; 3]>,
+) -> RgbImage {
     let src: &[u8] = img;
     let mut acc: Vec<f32> = src.iter().map(|&v| p.mix as f32 * v as f32).collect();
     for (chain, &wt) in p.chains.iter().zip(&p.weights) {
