@@ -273,6 +273,12 @@ mod torch {
             }
         }
 
+        /// Soft targets as a float32 tensor `[B, classes]` (mixed batches only).
+        pub fn targets_tensor(&self) -> Option<Tensor> {
+            let t = self.targets.as_ref()?;
+            Some(Tensor::from_slice(t).view([self.len() as i64, self.classes as i64]))
+        }
+
         /// Labels as an i64 tensor.
         pub fn labels_tensor(&self) -> Tensor {
             Tensor::from_slice(&self.labels)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
-use augloader::transform::{Pipeline, PipelineError, PipelineOverrides};
+use augloader::transform::{Mix, Pipeline, PipelineError, PipelineOverrides};
 use augloader::{open_dataset, DecodeOptions, ErrorPolicy, Source, Split};
 
 use super::{ranges, synth};
@@ -102,6 +102,45 @@ impl PipelineArgs {
             }
             e => e.into(),
         })
+    }
+}
+
+/// Batch-level mixing (MixUp / CutMix), as torchvision v2's, with soft targets.
+#[derive(Args, Clone)]
+pub struct MixArgs {
+    /// MixUp's Beta alpha (0 disables; tv2-train's recipe: 0.2, deit-train's: 0.8).
+    #[arg(long, value_parser = ranges::mix_alpha, allow_hyphen_values = true)]
+    pub mixup: Option<f64>,
+    /// CutMix's Beta alpha (0 disables; the recipes': 1.0).
+    #[arg(long, value_parser = ranges::mix_alpha, allow_hyphen_values = true)]
+    pub cutmix: Option<f64>,
+    /// With both: the probability that a batch uses CutMix rather than MixUp.
+    #[arg(long, default_value_t = 0.5, value_parser = ranges::probability, allow_hyphen_values = true)]
+    pub mix_switch_prob: f64,
+}
+
+impl MixArgs {
+    /// The mixing asked for, over `recipe`'s (the named preset's, for training), with
+    /// `smoothing` folded into the targets.
+    pub fn resolve(&self, recipe: Option<Mix>, smoothing: f64) -> Option<Mix> {
+        let base = recipe.unwrap_or(Mix {
+            mixup: None,
+            cutmix: None,
+            switch_prob: self.mix_switch_prob,
+            label_smoothing: 0.0,
+        });
+        let pick = |flag: Option<f64>, r: Option<f64>| match flag {
+            Some(a) if a > 0.0 => Some(a),
+            Some(_) => None,
+            None => r,
+        };
+        let m = Mix {
+            mixup: pick(self.mixup, base.mixup),
+            cutmix: pick(self.cutmix, base.cutmix),
+            switch_prob: self.mix_switch_prob,
+            label_smoothing: smoothing,
+        };
+        m.active().then_some(m)
     }
 }
 

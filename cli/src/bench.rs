@@ -8,7 +8,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use augloader::{Dtype, Layout, LoadError, Loader, Split};
 
-use super::args::{data_dir, open_split, LoaderArgs, PipelineArgs};
+use super::args::{data_dir, open_split, LoaderArgs, MixArgs, PipelineArgs};
 use super::ranges;
 
 #[derive(Args)]
@@ -17,6 +17,8 @@ pub struct BenchArgs {
     loader: LoaderArgs,
     #[command(flatten)]
     pipeline: PipelineArgs,
+    #[command(flatten)]
+    mix: MixArgs,
     /// Epochs to time.
     #[arg(long, default_value_t = 3, value_parser = ranges::count_u64)]
     epochs: u64,
@@ -186,6 +188,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         .decode_options(a.loader.decode_options());
     if let Some(p) = a.loader.prefetch {
         b = b.prefetch(p);
+    }
+    // MixUp / CutMix only when asked (the recipes' defaults are the trainer's).
+    if let Some(m) = a.mix.resolve(None, 0.0) {
+        b = b.mix(m);
     }
     let loader = b.build()?;
     for epoch in 0..a.warmup {

@@ -106,6 +106,8 @@ fn eval_model_meta(
         train_pipeline: d.train.clone(),
         val_pipeline: d.val.clone(),
         data_defaults: Some(d),
+        mix: None,
+        label_smoothing: 0.0,
     })
 }
 

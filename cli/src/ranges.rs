@@ -192,6 +192,16 @@ pub fn ra_magnitude(s: &str) -> Result<u32, String> {
     }
 }
 
+/// `--mixup` / `--cutmix`: a Beta alpha in 0..=100 (0 disables).
+pub fn mix_alpha(s: &str) -> Result<f64, String> {
+    let v = finite(s)?;
+    if (0.0..=100.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 0..=100 (0 disables)"))
+    }
+}
+
 /// `--random-erase-value`: `random`, a number or `r,g,b`.
 pub fn erase_value(s: &str) -> Result<String, String> {
     augloader::transform::EraseValue::parse(s).map(|_| s.to_string())

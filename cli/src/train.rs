@@ -10,9 +10,10 @@ use clap::{Args, ValueEnum};
 use augloader::defaults::DataDefaults;
 use augloader::train::sgd::{LrPolicy, Schedule};
 use augloader::train::trainer::{self, TrainConfig};
+use augloader::transform::Mix;
 use augloader::{Pipeline, Source, Split};
 
-use super::args::{data_dir, open_split, PipelineArgs};
+use super::args::{data_dir, open_split, MixArgs, PipelineArgs};
 use super::console::Console;
 use super::ranges;
 
@@ -58,9 +59,11 @@ pub struct TrainArgs {
     /// Weight decay (not applied to BN parameters and biases).
     #[arg(long, default_value_t = 5e-4, value_parser = ranges::nonneg, allow_hyphen_values = true)]
     wd: f64,
-    /// Label smoothing.
-    #[arg(long, default_value_t = 0.0, value_parser = ranges::fraction, allow_hyphen_values = true)]
-    label_smoothing: f64,
+    /// Label smoothing (default 0; 0.1 with the tv2-train and deit-train recipes).
+    #[arg(long, value_parser = ranges::fraction, allow_hyphen_values = true)]
+    label_smoothing: Option<f64>,
+    #[command(flatten)]
+    mix: MixArgs,
     /// Zero-initialise each residual branch's last BN.
     #[arg(long)]
     zero_init_residual: bool,
@@ -161,6 +164,12 @@ pub fn setup(a: &TrainArgs) -> Result<Setup> {
         tch::set_num_threads(t);
     }
     let device = trainer::parse_device(&a.device)?;
+    // The recipes (tv2-train, deit-train) bring their MixUp / CutMix and smoothing.
+    let recipe = a.pipeline.pipeline.as_deref().and_then(Mix::recipe);
+    let label_smoothing = a
+        .label_smoothing
+        .unwrap_or(recipe.map_or(0.0, |r| r.label_smoothing));
+    let mix = a.mix.resolve(recipe, label_smoothing);
     let cfg = TrainConfig {
         model: a.model.clone(),
         epochs: a.epochs,
@@ -180,7 +189,8 @@ pub fn setup(a: &TrainArgs) -> Result<Setup> {
         },
         momentum: a.momentum,
         weight_decay: a.wd,
-        label_smoothing: a.label_smoothing,
+        label_smoothing,
+        mix,
         zero_init_residual: a.zero_init_residual,
         workers: a.workers,
         seed: a.seed,

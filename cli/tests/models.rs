@@ -410,6 +410,7 @@ fn transfer_config(
         momentum: 0.9,
         weight_decay: 5e-4,
         label_smoothing: 0.0,
+        mix: None,
         zero_init_residual: false,
         workers: 1,
         seed: 0,

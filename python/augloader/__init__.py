@@ -186,6 +186,30 @@ def _dtype_name(dtype: Any) -> str:
     return name
 
 
+def _float(name: str, value: Any, lo: float, hi: float, hi_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"{name} must be a number, not {value!r}")
+    v = float(value)
+    if not (lo <= v < hi if hi_open else lo <= v <= hi):
+        raise ValueError(f"{name} must be in {lo}..{hi}{' (exclusive)' if hi_open else ''}, not {value!r}")
+    return v
+
+
+def _mix(mixup: Any, cutmix: Any, switch: Any, smoothing: Any) -> Optional[Tuple[Any, ...]]:
+    """The batch mixing as the binding takes it, or None (no soft targets)."""
+    alphas = [None if a is None else _float(n, a, 0.0, 100.0) for n, a in
+              (("mixup", mixup), ("cutmix", cutmix))]  # fmt: skip
+    alphas = [a if a else None for a in alphas]  # 0 disables
+    switch = _float("mix_switch_prob", switch, 0.0, 1.0)
+    smoothing = _float("label_smoothing", smoothing, 0.0, 1.0, hi_open=True)
+    if alphas == [None, None]:
+        if smoothing:
+            raise ValueError("label_smoothing= folds into the soft targets of mixup=/cutmix=; "
+                             "without them, pass it to your loss (CrossEntropyLoss(label_smoothing=))")
+        return None
+    return (alphas[0], alphas[1], switch, smoothing)
+
+
 def _stats(normalize: Any, name: str) -> Optional[Tuple[Sequence[float], Sequence[float]]]:
     """``normalize`` as (mean, std) on the 0..1 scale, None for the pipeline's, or False."""
     if normalize is True or normalize is False:
@@ -204,7 +228,8 @@ def _stats(normalize: Any, name: str) -> Optional[Tuple[Sequence[float], Sequenc
 _LOADER_ARGS = [
     "split", "pipeline", "batch_size", "workers", "prefetch_factor", "seed", "shuffle",
     "drop_last", "even_batches", "rank", "world_size", "on_error", "return_indices", "tta",
-    "channels_last", "device", "dtype", "normalize",
+    "channels_last", "device", "dtype", "normalize", "mixup", "cutmix", "mix_switch_prob",
+    "label_smoothing",
 ]  # fmt: skip
 
 
@@ -268,9 +293,21 @@ class Loader:
             torchvision's ``Normalize`` after ``ToTensor``), or ``(mean, std)`` of your own on
             the 0..1 scale; needs a float ``dtype``. On the CPU the workers write the
             normalised floats while collating; on CUDA the conversion runs on the device.
+        mixup, cutmix: MixUp / CutMix alphas (torchvision v2's ``MixUp``/``CutMix``: one lambda
+            per batch from Beta(alpha, alpha), each image paired with the one before it). With
+            either, iterating yields soft targets ``float32 [B, C]`` (rows sum to 1) in place of
+            the labels. Drawn from (seed, epoch, batch number): the same for any worker count
+            and on resume. ``tv2-train``'s recipe is ``mixup=0.2, cutmix=1.0,
+            label_smoothing=0.1``; ``deit-train``'s ``mixup=0.8, cutmix=1.0``.
+        mix_switch_prob: with both, the probability that a batch uses CutMix (timm's
+            ``switch_prob``; torchvision's reference picks either with 0.5).
+        label_smoothing: folded into the soft targets (needs ``mixup`` or ``cutmix``).
         **overrides: changes to the preset, as the command line's flags: ``size``,
             ``scale_min``, ``scale_max``, ``jitter``, ``hue``, ``lighting``, ``cutout``,
-            ``cutout_holes``, ``flip``, ``exact_decode``.
+            ``cutout_holes``, ``flip``, ``exact_decode``, ``auto_augment`` (a name of
+            ``augloader.POLICIES``, e.g. ``"ta-wide"``, or ``"none"``), ``ra_ops``,
+            ``ra_magnitude``, ``random_erase`` (probability) and ``random_erase_value`` (0, the
+            mean colour; ``"random"``; a number or three, in normalised units).
 
     Iterating yields ``(images, labels)`` (or ``(images, labels, indices)``): ``images``
     ``[B, 3, H, W]`` (``[B, V, 3, H, W]`` with ``tta``) of ``dtype`` on ``device``, ``labels``
@@ -318,6 +355,10 @@ class Loader:
         device: "str | torch.device" = "cpu",
         dtype: "str | torch.dtype | None" = None,
         normalize: "bool | Tuple[Sequence[float], Sequence[float]]" = False,
+        mixup: Optional[float] = None,
+        cutmix: Optional[float] = None,
+        mix_switch_prob: float = 0.5,
+        label_smoothing: float = 0.0,
         **overrides: Any,
     ) -> None:
         if split not in ("train", "val"):
@@ -328,6 +369,10 @@ class Loader:
         workers = _int("workers", workers, 1, _MAX_WORKERS)
         prefetch_factor = _int("prefetch_factor", prefetch_factor, 1, _MAX_PREFETCH)
         over = _check_overrides(overrides)
+        mix = _mix(mixup, cutmix, mix_switch_prob, label_smoothing)
+        if mix is not None and tta is not None:
+            raise ValueError("mixup/cutmix mix whole batches of one view each: not with tta=")
+        self._mixing = mix is not None
         shuffle = _bool("shuffle", shuffle, none=True)
         drop_last = _bool("drop_last", drop_last)
         even_batches = _bool("even_batches", even_batches, none=True)
@@ -364,7 +409,7 @@ class Loader:
         self._make = lambda rank, world, pad: _augloader.Loader(
             os.fspath(data), split, self.pipeline, over, batch_size, workers,
             workers * prefetch_factor, seed, self.shuffle, self.drop_last, self.even_batches,
-            pad, rank, world, on_error == "skip", tta, self.channels_last, cpu_float, stats,
+            pad, rank, world, on_error == "skip", tta, self.channels_last, cpu_float, stats, mix,
         )  # fmt: skip
         self._inners: Dict[Tuple[int, int, bool], Any] = {}
         self._explicit = (rank, world_size)
@@ -381,7 +426,8 @@ class Loader:
             drop_last=self.drop_last, even_batches=self.even_batches, rank=rank,
             world_size=world_size, on_error=on_error, return_indices=self.return_indices,
             tta=tta, channels_last=self.channels_last, device=str(device),
-            dtype=self.dtype_name, normalize=normalize, **overrides,
+            dtype=self.dtype_name, normalize=normalize, mixup=mixup, cutmix=cutmix,
+            mix_switch_prob=mix_switch_prob, label_smoothing=label_smoothing, **overrides,
         )  # fmt: skip
         self._epoch = 0  # the epoch of the next iter()
         self._resume_at: Optional[int] = None  # where the next iter() starts, after load_state_dict
@@ -780,7 +826,8 @@ class _Pass:
             shape = (3, h, w) if len(images) == 1 else (len(images), 3, h, w)
         dtype = {"uint8": np.uint8, "float16": np.float16}.get(loader.dtype_name, np.float32)
         x = np.zeros((0,) + tuple(shape), dtype=dtype)
-        out: Tuple[Any, ...] = (x, np.zeros(0, np.int64), np.zeros(0, np.int64))
+        y = np.zeros((0, len(loader.classes)), np.float32) if loader._mixing else np.zeros(0, np.int64)
+        out: Tuple[Any, ...] = (x, y, np.zeros(0, np.int64))
         torch = self._torch
         if torch is not None:
             out = tuple(torch.from_numpy(a) for a in out)
@@ -793,8 +840,10 @@ class _Pass:
         got = self._inner.next_batch()
         if got is None:
             return None
-        images, labels, indices, skipped = got
+        images, labels, indices, skipped, targets = got
         self._loader.skipped.extend(skipped)
+        if targets is not None:  # mixed batches: soft targets [B, C] in place of the labels
+            labels = targets
         x = _array(images)
         if self._loader.channels_last and x.ndim >= 4:
             x = np.moveaxis(x, -1, -3)  # [.., H, W, 3] -> [.., 3, H, W], a view

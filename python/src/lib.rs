@@ -167,7 +167,7 @@ struct PyLoader {
 #[pymethods]
 impl PyLoader {
     #[new]
-    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, even, pad_tail, rank, world_size, skip_errors, tta, channels_last, float32, stats))]
+    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, even, pad_tail, rank, world_size, skip_errors, tta, channels_last, float32, stats, mix=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         data: std::path::PathBuf,
@@ -189,6 +189,7 @@ impl PyLoader {
         channels_last: bool,
         float32: bool,
         stats: Option<([f32; 3], [f32; 3])>,
+        mix: Option<(Option<f64>, Option<f64>, f64, f64)>,
     ) -> PyResult<Self> {
         let (mut pipeline, decode) = build_pipeline(pipeline, overrides)?;
         let preset = pipeline.normalize;
@@ -226,6 +227,14 @@ impl PyLoader {
         let mut builder = Loader::builder(source, pipeline);
         if let Some(cfg) = tta {
             builder = builder.produce(cfg);
+        }
+        if let Some((mixup, cutmix, switch_prob, label_smoothing)) = mix {
+            builder = builder.mix(augloader::transform::Mix {
+                mixup,
+                cutmix,
+                switch_prob,
+                label_smoothing,
+            });
         }
         let loader = builder
             .batch_size(batch_size)
@@ -362,7 +371,13 @@ impl PyEpoch {
     }
 }
 
-type Item = (Buffer, Buffer, Buffer, Vec<(usize, String, String)>);
+type Item = (
+    Buffer,
+    Buffer,
+    Buffer,
+    Vec<(usize, String, String)>,
+    Option<Buffer>,
+);
 
 fn batch_item(b: Batch) -> PyResult<Item> {
     // The shape in memory: [B, 3, H, W], or [B, V, 3, H, W] for TTA views; NHWC batches end in
@@ -386,6 +401,10 @@ fn batch_item(b: Batch) -> PyResult<Item> {
         .map(|s| (s.index, s.name.clone(), s.reason.clone()))
         .collect();
     let indices = b.indices.iter().map(|&i| i as i64).collect();
+    let targets = b.targets.map(|t| Buffer {
+        shape: vec![b.labels.len(), b.classes],
+        data: Data::F32(t.into()),
+    });
     let images = match b.data {
         BatchData::U8(data) => Buffer {
             data: Data::U8(data),
@@ -396,7 +415,7 @@ fn batch_item(b: Batch) -> PyResult<Item> {
             shape,
         },
     };
-    Ok((images, buffer_i64(b.labels), buffer_i64(indices), skipped))
+    Ok((images, buffer_i64(b.labels), buffer_i64(indices), skipped, targets))
 }
 
 /// Why a batch of images of different sizes cannot be one array, naming the sizes.

@@ -29,8 +29,11 @@ pub struct TrainConfig {
     pub momentum: f64,
     /// Weight decay (not on BN parameters and biases).
     pub weight_decay: f64,
-    /// Label smoothing of the cross-entropy.
+    /// Label smoothing of the cross-entropy (folded into the soft targets with `mix`).
     pub label_smoothing: f64,
+    /// MixUp / CutMix of the training batches (the loss then takes soft targets).
+    #[serde(default)]
+    pub mix: Option<crate::transform::Mix>,
     /// Zero-initialise each residual branch's last BN.
     pub zero_init_residual: bool,
     /// Loader worker threads.
@@ -243,5 +246,7 @@ pub(super) fn model_meta(cfg: &TrainConfig, classes: &[String]) -> Result<ModelM
         train_pipeline: t.clone(),
         val_pipeline: v.clone(),
         data_defaults: cfg.data_defaults.clone(),
+        mix: cfg.mix,
+        label_smoothing: cfg.label_smoothing,
     })
 }

@@ -33,6 +33,12 @@ pub struct ModelMeta {
     pub val_pipeline: Pipeline,
     /// What was chosen from the data when no size or preset flag was given.
     pub data_defaults: Option<DataDefaults>,
+    /// MixUp / CutMix of the training batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<crate::transform::Mix>,
+    /// Label smoothing of the training loss.
+    #[serde(default)]
+    pub label_smoothing: f64,
 }
 
 impl ModelMeta {
@@ -140,6 +146,8 @@ mod tests {
             train_pipeline: Pipeline::cifar_train(),
             val_pipeline: Pipeline::cifar_eval(),
             data_defaults: None,
+            mix: None,
+            label_smoothing: 0.0,
         }
     }
 

@@ -106,8 +106,10 @@ impl Net {
 }
 
 /// One SGD step on the batch `(x, y)`: forward (in training mode when `train_mode`), cross-entropy
-/// with `label_smoothing`, backward, update at `lr`. Returns the loss (before the update) and the
-/// number of correct top-1 predictions. Shared by training runs and the tuning recipe.
+/// with `label_smoothing`, backward, update at `lr`. `y` holds class indices, or soft targets
+/// `[B, C]` (MixUp / CutMix; counted correct where the top-1 is the targets' largest class).
+/// Returns the loss (before the update) and the number of correct top-1 predictions. Shared by
+/// training runs and the tuning recipe.
 pub fn train_step(
     model: &dyn ModuleT,
     opt: &mut Sgd,
@@ -121,5 +123,13 @@ pub fn train_step(
     opt.zero_grad();
     loss.backward();
     opt.step(lr);
-    (loss.double_value(&[]), topk_correct(&logits.detach(), y, 1))
+    let hard = if y.dim() == 2 {
+        y.argmax(1, false)
+    } else {
+        y.shallow_clone()
+    };
+    (
+        loss.double_value(&[]),
+        topk_correct(&logits.detach(), &hard, 1),
+    )
 }

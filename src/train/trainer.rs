@@ -230,14 +230,19 @@ impl<'o> Run<'o> {
             // Dropout draws from libtorch's RNG: reseed per step so resumed runs match.
             tch::manual_seed(mix(cfg.seed, stream::TRAIN, epoch as u64, step as u64) as i64);
             let (x, y) = b.to_device(self.device);
+            let soft = b.targets_tensor().map(|t| t.to_device(self.device));
             t.lr = cfg.lr.at(epoch as f64 + step as f64 / steps as f64);
             // A frozen backbone runs in evaluation mode: BN keeps its statistics.
             let (loss, correct) = train_step(
                 self.net.model.as_ref(),
                 &mut self.opt,
-                (&x, &y),
+                (&x, soft.as_ref().unwrap_or(&y)),
                 t.lr,
-                cfg.label_smoothing,
+                if soft.is_some() {
+                    0.0
+                } else {
+                    cfg.label_smoothing
+                },
                 !frozen,
             );
             if !loss.is_finite() {
@@ -395,12 +400,19 @@ fn loaders(
     train_src: Arc<dyn Source>,
     val_src: Arc<dyn Source>,
 ) -> Result<(Loader, Loader), TrainError> {
-    let train = Loader::builder(train_src, cfg.train_pipeline.clone())
+    let mut train = Loader::builder(train_src, cfg.train_pipeline.clone())
         .batch_size(cfg.batch)
         .workers(cfg.workers)
         .seed(cfg.seed)
-        .drop_last(true)
-        .build()?;
+        .drop_last(true);
+    if let Some(m) = cfg.mix {
+        // Smoothing goes into the soft targets; the loss then takes them as they are.
+        train = train.mix(crate::transform::Mix {
+            label_smoothing: cfg.label_smoothing,
+            ..m
+        });
+    }
+    let train = train.build()?;
     let val = Loader::builder(val_src, cfg.val_pipeline.clone())
         .batch_size(cfg.batch)
         .workers(cfg.workers)

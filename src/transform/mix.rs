@@ -54,6 +54,23 @@ impl MixParams {
 }
 
 impl Mix {
+    /// The batch mixing and label smoothing a named training recipe uses: `tv2-train`
+    /// (torchvision's v2 recipe: MixUp 0.2, CutMix 1.0, either with probability 0.5, label
+    /// smoothing 0.1) and `deit-train` (MixUp 0.8, CutMix 1.0, switch 0.5, smoothing 0.1).
+    pub fn recipe(preset: &str) -> Option<Mix> {
+        let (mixup, cutmix) = match preset {
+            "tv2-train" => (0.2, 1.0),
+            "deit-train" => (0.8, 1.0),
+            _ => return None,
+        };
+        Some(Mix {
+            mixup: Some(mixup),
+            cutmix: Some(cutmix),
+            switch_prob: 0.5,
+            label_smoothing: 0.1,
+        })
+    }
+
     /// Checks the ranges.
     pub fn validate(&self) -> Result<(), String> {
         let alpha_ok = |a: Option<f64>| a.is_none_or(|a| a.is_finite() && a > 0.0 && a <= 100.0);
