@@ -14,6 +14,7 @@ ex=target/debug/examples
 "$ex/train_minimal" "$tmp/data" 1
 "$ex/resume" "$tmp/data"
 "$ex/custom_pipeline" tests/data/baseline.jpg "$tmp/custom.png"
+"$ex/custom_op" "$tmp/data"
 "$bin/augloader" train --data "$tmp/data" --model resnet8 --epochs 1 --batch 16 --quiet --out "$tmp/run" >/dev/null
 "$ex/tta_eval" "$tmp/run/model.safetensors" "$tmp/data"
 "$ex/decode_rate" "$tmp/data/train" >/dev/null

@@ -22,6 +22,7 @@ import difflib
 import json
 import os
 import sys
+import threading
 import warnings
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -87,6 +88,9 @@ _DATALOADER_NAMES = {
 }
 
 _DTYPES = ("uint8", "float32", "float16", "bfloat16")
+
+#: One ``transform=`` call at a time (they share torch's global generator).
+_TRANSFORM_LOCK = threading.Lock()
 
 
 def _torch():
@@ -210,6 +214,32 @@ def _mix(mixup: Any, cutmix: Any, switch: Any, smoothing: Any) -> Optional[Tuple
     return (alphas[0], alphas[1], switch, smoothing)
 
 
+def _run_transform(fn: Any, buffer: Any, seed: int) -> Tuple[bytes, int, int]:
+    """Calls a ``transform=`` callable on one sample (in a loader worker, GIL held): a uint8
+    ``[3, H, W]`` tensor in (a numpy array without torch), torch's RNG seeded from the sample's
+    own stream for the call, so random transforms are deterministic too."""
+    hwc = _array(buffer)
+    torch = _torch()
+    if torch is None:
+        out = np.asarray(fn(np.moveaxis(hwc, -1, 0)))
+    else:
+        x = torch.from_numpy(hwc).permute(2, 0, 1)
+        # torch releases the GIL inside its ops: the lock keeps another worker from reseeding
+        # the global generator in the middle of this call.
+        with _TRANSFORM_LOCK, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            out = fn(x)
+        if isinstance(out, torch.Tensor):
+            out = out.detach().cpu().numpy()
+        out = np.asarray(out)
+    if out.dtype != np.uint8 or out.ndim != 3 or out.shape[0] != 3:
+        raise TypeError(
+            f"transform= must return a uint8 [3, H, W] image, not {out.dtype} {tuple(out.shape)}"
+        )
+    hwc = np.ascontiguousarray(np.moveaxis(out, 0, -1))
+    return hwc.tobytes(), hwc.shape[0], hwc.shape[1]
+
+
 def _stats(normalize: Any, name: str) -> Optional[Tuple[Sequence[float], Sequence[float]]]:
     """``normalize`` as (mean, std) on the 0..1 scale, None for the pipeline's, or False."""
     if normalize is True or normalize is False:
@@ -229,7 +259,7 @@ _LOADER_ARGS = [
     "split", "pipeline", "batch_size", "workers", "prefetch_factor", "seed", "shuffle",
     "drop_last", "even_batches", "rank", "world_size", "on_error", "return_indices", "tta",
     "channels_last", "device", "dtype", "normalize", "mixup", "cutmix", "mix_switch_prob",
-    "label_smoothing",
+    "label_smoothing", "transform",
 ]  # fmt: skip
 
 
@@ -302,6 +332,12 @@ class Loader:
         mix_switch_prob: with both, the probability that a batch uses CutMix (timm's
             ``switch_prob``; torchvision's reference picks either with 0.5).
         label_smoothing: folded into the soft targets (needs ``mixup`` or ``cutmix``).
+        transform: a callable of your own applied to each sample in the workers, after the
+            pipeline and before collation: a uint8 ``[3, H, W]`` tensor in, one out (any size,
+            the same for every sample of a batch; torchvision v2 transforms work as they are).
+            The GIL is held only for the call; torch's RNG is seeded per sample for it, so the
+            batches stay the same for any worker count and on resume. Each call costs the
+            Python round trip (see docs/python.md for the measured cost).
         **overrides: changes to the preset, as the command line's flags: ``size``,
             ``scale_min``, ``scale_max``, ``jitter``, ``hue``, ``lighting``, ``cutout``,
             ``cutout_holes``, ``flip``, ``exact_decode``, ``auto_augment`` (a name of
@@ -359,6 +395,7 @@ class Loader:
         cutmix: Optional[float] = None,
         mix_switch_prob: float = 0.5,
         label_smoothing: float = 0.0,
+        transform: Optional[Any] = None,
         **overrides: Any,
     ) -> None:
         if split not in ("train", "val"):
@@ -373,6 +410,11 @@ class Loader:
         if mix is not None and tta is not None:
             raise ValueError("mixup/cutmix mix whole batches of one view each: not with tta=")
         self._mixing = mix is not None
+        if transform is not None and not callable(transform):
+            raise ArgumentTypeError(f"transform must be a callable (uint8 [3, H, W] in and out), not {transform!r}")
+        if transform is not None and tta is not None:
+            raise ValueError("transform= applies to one image per sample: not with tta=")
+        hook = None if transform is None else (transform, _run_transform)
         shuffle = _bool("shuffle", shuffle, none=True)
         drop_last = _bool("drop_last", drop_last)
         even_batches = _bool("even_batches", even_batches, none=True)
@@ -410,6 +452,7 @@ class Loader:
             os.fspath(data), split, self.pipeline, over, batch_size, workers,
             workers * prefetch_factor, seed, self.shuffle, self.drop_last, self.even_batches,
             pad, rank, world, on_error == "skip", tta, self.channels_last, cpu_float, stats, mix,
+            hook,
         )  # fmt: skip
         self._inners: Dict[Tuple[int, int, bool], Any] = {}
         self._explicit = (rank, world_size)
@@ -427,7 +470,8 @@ class Loader:
             world_size=world_size, on_error=on_error, return_indices=self.return_indices,
             tta=tta, channels_last=self.channels_last, device=str(device),
             dtype=self.dtype_name, normalize=normalize, mixup=mixup, cutmix=cutmix,
-            mix_switch_prob=mix_switch_prob, label_smoothing=label_smoothing, **overrides,
+            mix_switch_prob=mix_switch_prob, label_smoothing=label_smoothing, transform=transform,
+            **overrides,
         )  # fmt: skip
         self._epoch = 0  # the epoch of the next iter()
         self._resume_at: Optional[int] = None  # where the next iter() starts, after load_state_dict

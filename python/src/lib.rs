@@ -155,6 +155,52 @@ fn override_names() -> Vec<String> {
     PipelineOverrides::names()
 }
 
+/// The Python `transform=` callable as a user op: `runner(func, image, seed)` (the package's
+/// `_run_transform`) is called with the GIL held for the call only, in the worker that makes the
+/// sample; the seed comes from the sample's RNG, so the callable's torch randomness is a
+/// function of (seed, epoch, index) too.
+struct PyTransform {
+    func: Py<PyAny>,
+    runner: Py<PyAny>,
+}
+
+impl augloader::transform::Op for PyTransform {
+    fn name(&self) -> &str {
+        "transform"
+    }
+
+    fn sample(
+        &self,
+        rng: &mut augloader::rng::SampleRng,
+        _width: u32,
+        _height: u32,
+    ) -> serde_json::Value {
+        use rand::Rng;
+        // 53 bits: exact in JSON numbers and Python floats alike.
+        serde_json::json!({ "seed": rng.random::<u64>() >> 11 })
+    }
+
+    fn apply(&self, img: image::RgbImage, params: &serde_json::Value) -> image::RgbImage {
+        let seed = params["seed"].as_u64().unwrap_or(0);
+        let shape = vec![img.height() as usize, img.width() as usize, 3];
+        let buf = buffer_u8(img.into_raw().into(), shape);
+        let out: PyResult<(Vec<u8>, u32, u32)> = Python::with_gil(|py| {
+            let r = self
+                .runner
+                .call1(py, (self.func.clone_ref(py), buf, seed))?;
+            r.extract(py)
+        });
+        match out {
+            Ok((data, h, w)) => match image::RgbImage::from_raw(w, h, data) {
+                Some(img) => img,
+                None => panic!("transform= returned bytes that do not match {h}x{w}x3"),
+            },
+            // The loader turns the panic into an error that names the batch.
+            Err(e) => panic!("transform= raised: {e}"),
+        }
+    }
+}
+
 /// A configured loader over one split of a dataset.
 #[pyclass(frozen, name = "Loader", module = "augloader._augloader")]
 struct PyLoader {
@@ -167,7 +213,7 @@ struct PyLoader {
 #[pymethods]
 impl PyLoader {
     #[new]
-    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, even, pad_tail, rank, world_size, skip_errors, tta, channels_last, float32, stats, mix=None))]
+    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, even, pad_tail, rank, world_size, skip_errors, tta, channels_last, float32, stats, mix=None, transform=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         data: std::path::PathBuf,
@@ -190,8 +236,12 @@ impl PyLoader {
         float32: bool,
         stats: Option<([f32; 3], [f32; 3])>,
         mix: Option<(Option<f64>, Option<f64>, f64, f64)>,
+        transform: Option<(Py<PyAny>, Py<PyAny>)>,
     ) -> PyResult<Self> {
         let (mut pipeline, decode) = build_pipeline(pipeline, overrides)?;
+        if let Some((func, runner)) = transform {
+            pipeline = pipeline.with_op(PyTransform { func, runner });
+        }
         let preset = pipeline.normalize;
         // float32 batches: the workers collate (x / 255 - mean) / std with `stats` (default:
         // the pipeline's).
@@ -415,7 +465,13 @@ fn batch_item(b: Batch) -> PyResult<Item> {
             shape,
         },
     };
-    Ok((images, buffer_i64(b.labels), buffer_i64(indices), skipped, targets))
+    Ok((
+        images,
+        buffer_i64(b.labels),
+        buffer_i64(indices),
+        skipped,
+        targets,
+    ))
 }
 
 /// Why a batch of images of different sizes cannot be one array, naming the sizes.

@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod pixel;
 pub mod policy;
 pub mod resize;
+pub mod user;
 
 pub use affine::Interpolation;
 pub use color::{ColorJitter, Lighting};
@@ -24,3 +25,4 @@ pub use normalize::Normalize;
 pub use pipeline::{Params, Pipeline, PipelineError, PipelineOverrides, PRESETS};
 pub use policy::{OpName, Policy, PolicyKind, PolicyOp, POLICY_NAMES};
 pub use resize::Resize;
+pub use user::{Op, UserParams};

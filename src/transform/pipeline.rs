@@ -11,6 +11,7 @@ use super::flip::{hflip, sample_flip};
 use super::normalize::Normalize;
 use super::policy::{AugMixParams, Drawn, Policy, PolicyKind, PolicyOp};
 use super::resize::Resize;
+use super::user::{Op, UserOps, UserParams};
 use crate::decode::{Decoded, Region};
 use crate::rng::SampleRng;
 
@@ -34,9 +35,12 @@ pub struct Pipeline {
     /// Automatic augmentation policy after the flip (RandAugment, TrivialAugmentWide, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_augment: Option<Policy>,
-    /// Random erasing, last.
+    /// Random erasing, after Cutout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub erase: Option<RandomErasing>,
+    /// The user's own ops, last ([`Pipeline::with_op`]).
+    #[serde(skip)]
+    pub user_ops: UserOps,
     /// Normalisation applied after the pipeline.
     pub normalize: Normalize,
 }
@@ -75,6 +79,9 @@ pub struct Params {
     /// Seed of the erased boxes' noise (`random` values).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub erase_noise_seed: Option<u64>,
+    /// What the user's ops drew.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user: Vec<UserParams>,
 }
 
 /// Largest output side a pipeline may have (resizes may reach twice that).
@@ -356,8 +363,15 @@ impl Pipeline {
             cutout: None,
             auto_augment: None,
             erase: None,
+            user_ops: UserOps::default(),
             normalize,
         }
+    }
+
+    /// This pipeline with `op` appended to the user's ops (they run last, in order).
+    pub fn with_op(mut self, op: impl Op + 'static) -> Self {
+        self.user_ops.0.push(std::sync::Arc::new(op));
+        self
     }
 
     /// `resnet-train`: scale augmentation 256..480 + random 224 crop, flip, jitter 0.4/0.4/0.4,
@@ -620,7 +634,9 @@ impl Pipeline {
             None => (Vec::new(), None),
         };
         let erased = self.erase.and_then(|e| e.sample(rng, ow, oh));
+        let user = self.user_ops.sample(rng, ow, oh);
         Params {
+            user,
             policy,
             augmix,
             erase: erased.map(|e| vec![e.rect]).unwrap_or_default(),
@@ -685,6 +701,9 @@ impl Pipeline {
                 noise_seed: p.erase_noise_seed,
             };
             apply_erase(&mut img, &e, value, &self.normalize);
+        }
+        if !self.user_ops.is_empty() {
+            img = self.user_ops.apply(img, &p.user);
         }
         img
     }

@@ -156,6 +156,7 @@ fn pipeline(train: &Pipeline, val: &Pipeline, arm: &Arm) -> Pipeline {
         }),
         auto_augment: policy,
         erase: (arm.erase > 0.0).then(|| RandomErasing::with_p(arm.erase)),
+        user_ops: Default::default(),
         normalize: val.normalize,
     }
 }
