@@ -2,7 +2,8 @@
 """torchvision transforms v2 + torch DataLoader on an ImageFolder, with augloader's presets:
 resnet-train (scale augmentation 256..480, random 224 crop, flip, jitter 0.4, one Cutout-sized
 erase; no PCA lighting op), inception-train (RandomResizedCrop 224, flip, jitter), eval (resize
-256, centre 224), tta10 (ten crops), decode. Float normalised output, as a training script uses.
+256, centre 224), tta10 (ten crops), tv2-train (RandomResizedCrop 176, flip,
+TrivialAugmentWide, RandomErasing 0.1), decode. Float normalised output, as a training script uses.
 """
 import torch
 from torch.utils.data import DataLoader
@@ -25,6 +26,9 @@ def pipeline(name):
         "inception-train": [v2.RandomResizedCrop(224), v2.RandomHorizontalFlip(), jitter,
                             *TO_MODEL],
         "eval": [v2.Resize(256), v2.CenterCrop(224), *TO_MODEL],
+        # torchvision's classification reference, ResNet-50 v2 recipe (batch mixing aside).
+        "tv2-train": [v2.RandomResizedCrop(176), v2.RandomHorizontalFlip(),
+                      v2.TrivialAugmentWide(), *TO_MODEL, v2.RandomErasing(0.1)],
         "tta10": [v2.Resize(256), v2.TenCrop(224),
                   v2.Lambda(lambda crops: torch.stack([v2.Compose(TO_MODEL)(c) for c in crops]))],
     }[name])

@@ -49,6 +49,7 @@ fn ops(c: &mut Criterion) {
     geometry_ops(&mut g, &bytes, &img);
     let crop = Resize::new().resize_crop(&img, 298, 224, [0, 37, 224, 224]);
     pixel_ops(&mut g, &crop);
+    policy_ops(&mut g, &crop);
     g.finish();
     pipelines(c, &bytes);
 }
@@ -92,6 +93,37 @@ fn geometry_ops(g: &mut Group, bytes: &[u8], img: &RgbImage) {
                 apply_geometry(img, &p, &mut resize)
             })
         });
+    }
+}
+
+/// Every policy op (torchvision's names) on the 224x224 crop, at a mid magnitude, nearest.
+fn policy_ops(g: &mut Group, crop: &RgbImage) {
+    use augloader::transform::policy::apply_op;
+    use augloader::transform::{Interpolation, OpName, PolicyOp};
+    let ops = [
+        (OpName::ShearX, Some(0.3)),
+        (OpName::TranslateX, Some(20.0)),
+        (OpName::Rotate, Some(25.0)),
+        (OpName::Brightness, Some(0.4)),
+        (OpName::Color, Some(0.4)),
+        (OpName::Contrast, Some(0.4)),
+        (OpName::Sharpness, Some(0.4)),
+        (OpName::Posterize, Some(4.0)),
+        (OpName::Solarize, Some(0.5)),
+        (OpName::AutoContrast, None),
+        (OpName::Equalize, None),
+        (OpName::Invert, None),
+    ];
+    for (op, magnitude) in ops {
+        let step = PolicyOp { op, magnitude };
+        for interp in [Interpolation::Nearest, Interpolation::Bilinear] {
+            if interp == Interpolation::Bilinear && !matches!(op, OpName::ShearX | OpName::Rotate) {
+                continue;
+            }
+            g.bench_function(format!("policy_{op:?}_{interp:?}"), |b| {
+                b.iter(|| apply_op(crop.clone(), &step, interp, None))
+            });
+        }
     }
 }
 

@@ -503,3 +503,115 @@ fn per_image_csv_keeps_odd_class_names_whole() {
     assert_eq!(rows.len(), 12);
     assert!(rows.iter().all(|row| row.len() == 7));
 }
+
+/// Today's recipe flags: each once with a valid value (it runs) and once out of range (an error
+/// naming the flag and its range).
+#[test]
+fn recipe_flags_take_valid_values_and_refuse_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = util::fixture("baseline.jpg");
+    let out = dir.path().join("out.png");
+    let (img, out) = (img.to_str().unwrap(), out.to_str().unwrap());
+    let augment = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "augment",
+            "--in",
+            img,
+            "--out",
+            out,
+            "--pipeline",
+            "inception-train",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let cases: [(&[&str], &[&str], &str); 5] = [
+        (
+            &["--auto-augment", "ta-wide"],
+            &["--auto-augment", "autoaugment-mnist"],
+            "--auto-augment",
+        ),
+        (
+            &["--auto-augment", "randaugment", "--ra-ops", "3"],
+            &["--auto-augment", "randaugment", "--ra-ops", "17"],
+            "0..=16",
+        ),
+        (
+            &["--auto-augment", "randaugment", "--ra-magnitude", "30"],
+            &["--auto-augment", "randaugment", "--ra-magnitude", "31"],
+            "0..=30",
+        ),
+        (
+            &["--random-erase", "0.5"],
+            &["--random-erase", "1.5"],
+            "[0, 1]",
+        ),
+        (
+            &["--random-erase", "1", "--random-erase-value", "random"],
+            &["--random-erase", "1", "--random-erase-value", "1,2"],
+            "r,g,b",
+        ),
+    ];
+    for (good, bad, says) in cases {
+        let g = augment(good);
+        let g: Vec<&str> = g.iter().map(String::as_str).collect();
+        check(&format!("{good:?}"), &g, None, Expect::Ok("input_size"));
+        let b = augment(bad);
+        let b: Vec<&str> = b.iter().map(String::as_str).collect();
+        check(&format!("{bad:?}"), &b, None, Expect::Err(says));
+    }
+    // RandAugment's settings without RandAugment, and a value without erasing.
+    let b = augment(&["--ra-ops", "2"]);
+    let b: Vec<&str> = b.iter().map(String::as_str).collect();
+    check(
+        "ra without randaugment",
+        &b,
+        None,
+        Expect::Err("randaugment"),
+    );
+    let b = augment(&["--random-erase-value", "random"]);
+    let b: Vec<&str> = b.iter().map(String::as_str).collect();
+    check(
+        "value without erasing",
+        &b,
+        None,
+        Expect::Err("--random-erase-value"),
+    );
+    // Batch mixing, on the loader.
+    let data = dir.path().join("data");
+    util::synth(&data, 2, 8, 2, 40, 1);
+    let d = data.to_str().unwrap();
+    let bench = [
+        "bench",
+        "--data",
+        d,
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+        "--batch",
+        "4",
+        "--pipeline",
+        "tv2-train",
+        "--size",
+        "32",
+        "--json",
+    ];
+    for (flag, good, bad, says) in [
+        ("--mixup", "0.2", "-1", "0..=100"),
+        ("--cutmix", "1.0", "101", "0..=100"),
+        ("--mix-switch-prob", "0.3", "2", "[0, 1]"),
+    ] {
+        let g: Vec<&str> = bench
+            .iter()
+            .copied()
+            .chain([flag, good, "--cutmix", "1"])
+            .collect();
+        check(flag, &g, None, Expect::Ok("images_per_sec"));
+        let b: Vec<&str> = bench.iter().copied().chain([flag, bad]).collect();
+        check(flag, &b, None, Expect::Err(says));
+    }
+}

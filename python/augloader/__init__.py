@@ -312,7 +312,10 @@ class Loader:
         channels_last: collate each image's pixels interleaved, as decoded: the same
             ``[B, 3, H, W]`` images in ``torch.channels_last`` memory format (cheaper to collate,
             and what CUDA convolutions prefer; kept on the device).
-        device: where batches are delivered: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"``.
+        device: where batches are delivered: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, or
+            any other device torch accepts (``"mps"``, ``"xpu"``, ... with a plain
+            ``.to(device)`` per batch and the conversion there; tested: CPU, and CUDA on the GPU
+            check).
             For CUDA, each batch is staged in pinned memory and copied with ``non_blocking=True``
             on a side stream one batch ahead, then converted there; the consuming stream waits
             for the copy (and the tensors are recorded on it), so no batch is touched early.
@@ -717,7 +720,12 @@ class _Device:
         if dev.type == "cpu":
             return None
         if dev.type != "cuda":
-            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', not {device!r}")
+            # Any other device torch knows (mps, xpu, ...): a plain .to(device) per batch.
+            try:
+                torch.empty(1, device=dev)
+            except Exception as e:
+                raise ValueError(f"device {device!r} is not usable in this torch: {e}") from None
+            return _Device(dev, getattr(torch, dtype_name), cuda=False)
         if not torch.cuda.is_available():
             raise RuntimeError(f"device={device!r}, but torch sees no CUDA device (torch.cuda.is_available() is False)")
         if dev.index is None:
@@ -726,8 +734,8 @@ class _Device:
             raise ValueError(f"device {dev} does not exist: torch sees {torch.cuda.device_count()} CUDA device(s)")
         return _Device(dev, getattr(torch, dtype_name))
 
-    def __init__(self, device: Any, dtype: Any) -> None:
-        self.device, self.dtype = device, dtype
+    def __init__(self, device: Any, dtype: Any, cuda: bool = True) -> None:
+        self.device, self.dtype, self.cuda = device, dtype, cuda
         self.scale: Any = None
         self.bias: Any = None
 
@@ -741,11 +749,17 @@ class _Device:
             self.bias = b.view(3, 1, 1).to(self.device)
 
     def stream(self) -> Any:
-        return _torch().cuda.Stream(self.device)
+        return _torch().cuda.Stream(self.device) if self.cuda else None
 
     def copy(self, host: Tuple[Any, ...], stream: Any) -> Tuple[Any, ...]:
         """Starts the copy of a host batch on ``stream``; returns the device tensors."""
         torch = _torch()
+        if not self.cuda:
+            out = [t.to(self.device) for t in host]
+            if self.scale is not None:
+                y = torch.addcmul(self.bias, out[0].float(), self.scale)
+                out[0] = y if self.dtype == torch.float32 else y.to(self.dtype)
+            return tuple(out)
         with torch.cuda.stream(stream):
             out = []
             for t in host:
@@ -763,6 +777,8 @@ class _Device:
         """Makes the consumer's stream wait for the copy, and keeps the memory from being reused
         until the consumer's work on it is done."""
         torch = _torch()
+        if not self.cuda:
+            return dev
         current = torch.cuda.current_stream(self.device)
         current.wait_stream(stream)
         for t in dev:

@@ -127,6 +127,12 @@ fn warp(src: &RgbImage, m: &[f64; 6], interp: Interpolation, fill: Option<[f32; 
     if w == 0 || h == 0 {
         return out;
     }
+    if let Some(shift) = integer_shift(m) {
+        // A whole-pixel translation samples every pixel exactly: rows copied, both modes.
+        let outside = fill.map_or([0; 3], |f| f.map(to_u8));
+        shift_rows(src, shift, outside, &mut out);
+        return out;
+    }
     // _affine_grid: theta rescaled by (w/2, h/2), in f32; then the unnormalisation of
     // grid_sample (align_corners=False): ix = ((gx + 1) * w - 1) / 2.
     let (hw, hh) = (0.5 * w as f32, 0.5 * h as f32);
@@ -139,69 +145,172 @@ fn warp(src: &RgbImage, m: &[f64; 6], interp: Interpolation, fill: Option<[f32; 
         m[5] as f32 / hh,
     ];
     let (x0, y0) = ((1.0 - w as f32) * 0.5, (1.0 - h as f32) * 0.5);
+    let (wf, hf) = (w as f32, h as f32);
     let data: &[u8] = src;
     let stride = w * 3;
     let dst: &mut [u8] = &mut out;
+    // Per row: the source coordinates of every output pixel (a vectorised pass), then the
+    // gather.
+    let (mut ix, mut iy) = (vec![0f32; w], vec![0f32; w]);
     for (oy, row) in dst.chunks_exact_mut(stride).enumerate() {
         let yc = y0 + oy as f32;
-        for (ox, px) in row.as_chunks_mut::<3>().0.iter_mut().enumerate() {
+        let (bx, by) = (yc * t[1] + t[2], yc * t[4] + t[5]);
+        for (ox, (sx, sy)) in ix.iter_mut().zip(iy.iter_mut()).enumerate() {
             let xc = x0 + ox as f32;
-            let gx = xc * t[0] + yc * t[1] + t[2];
-            let gy = xc * t[3] + yc * t[4] + t[5];
-            let ix = ((gx + 1.0) * w as f32 - 1.0) * 0.5;
-            let iy = ((gy + 1.0) * h as f32 - 1.0) * 0.5;
-            *px = match interp {
-                Interpolation::Nearest => nearest(data, w, h, ix, iy, fill),
-                Interpolation::Bilinear => bilinear(data, w, h, ix, iy, fill),
-            };
+            *sx = ((xc * t[0] + bx + 1.0) * wf - 1.0) * 0.5;
+            *sy = ((xc * t[3] + by + 1.0) * hf - 1.0) * 0.5;
+        }
+        let px = row.as_chunks_mut::<3>().0;
+        match interp {
+            Interpolation::Nearest => {
+                let outside = fill.map_or([0; 3], |f| f.map(to_u8));
+                nearest_row(data, (w, h), &ix, &iy, outside, px)
+            }
+            Interpolation::Bilinear => bilinear_row(data, (w, h), &ix, &iy, fill, px),
         }
     }
     out
 }
 
-fn nearest(data: &[u8], w: usize, h: usize, ix: f32, iy: f32, fill: Option<[f32; 3]>) -> [u8; 3] {
-    let (x, y) = (ix.round_ties_even(), iy.round_ties_even());
-    if x >= 0.0 && y >= 0.0 && (x as usize) < w && (y as usize) < h {
-        let at = (y as usize * w + x as usize) * 3;
-        [data[at], data[at + 1], data[at + 2]]
-    } else {
-        fill.map_or([0; 3], |f| f.map(to_u8))
+/// The (dx, dy) of a matrix that only translates by whole pixels (output = input moved by it).
+fn integer_shift(m: &[f64; 6]) -> Option<(i64, i64)> {
+    let whole = |v: f64| v.fract() == 0.0 && v.abs() < 1e9;
+    (m[0] == 1.0 && m[1] == 0.0 && m[3] == 0.0 && m[4] == 1.0 && whole(m[2]) && whole(m[5]))
+        .then(|| (-m[2] as i64, -m[5] as i64))
+}
+
+/// `out(x, y) = src(x - dx, y - dy)`, `fill` outside.
+fn shift_rows(src: &RgbImage, (dx, dy): (i64, i64), fill: [u8; 3], out: &mut RgbImage) {
+    let (w, h) = (src.width() as i64, src.height() as i64);
+    let stride = w as usize * 3;
+    let data: &[u8] = src;
+    let dst: &mut [u8] = out;
+    for (y, row) in dst.chunks_exact_mut(stride).enumerate() {
+        let sy = y as i64 - dy;
+        // Output columns [lo, hi) come from source columns [lo - dx, hi - dx).
+        let (lo, hi) = (dx.clamp(0, w), (w + dx).clamp(0, w));
+        if !(0..h).contains(&sy) || lo >= hi {
+            row.as_chunks_mut::<3>().0.fill(fill);
+            continue;
+        }
+        let s = &data[sy as usize * stride..(sy as usize + 1) * stride];
+        let (lo, hi) = (lo as usize, hi as usize);
+        let from = (lo as i64 - dx) as usize;
+        row[lo * 3..hi * 3].copy_from_slice(&s[from * 3..(from + hi - lo) * 3]);
+        row[..lo * 3].as_chunks_mut::<3>().0.fill(fill);
+        row[hi * 3..].as_chunks_mut::<3>().0.fill(fill);
     }
 }
 
-fn bilinear(data: &[u8], w: usize, h: usize, ix: f32, iy: f32, fill: Option<[f32; 3]>) -> [u8; 3] {
-    let (fx, fy) = (ix.floor(), iy.floor());
-    let (dx, dy) = (ix - fx, iy - fy);
-    let (x0, y0) = (fx as i64, fy as i64);
-    let corners = [
-        (x0, y0, (1.0 - dx) * (1.0 - dy)),
-        (x0 + 1, y0, dx * (1.0 - dy)),
-        (x0, y0 + 1, (1.0 - dx) * dy),
-        (x0 + 1, y0 + 1, dx * dy),
-    ];
-    let mut acc = [0f32; 3];
-    let mut mask = 0f32;
-    for (x, y, wt) in corners {
-        if x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h {
-            let at = (y as usize * w + x as usize) * 3;
-            for c in 0..3 {
-                acc[c] += wt * data[at + c] as f32;
+/// Round half to even for |v| < 2^22 (the pixel range; larger values are outside anyway):
+/// adding and removing 1.5 * 2^23 rounds in the FPU's default mode, with no libm call.
+#[inline(always)]
+fn rne(v: f32) -> i32 {
+    const MAGIC: f32 = 12_582_912.0;
+    // max/min rather than clamp: NaN (a degenerate matrix) becomes a finite value, outside.
+    let v = v.max(-4_000_000.0).min(4_000_000.0);
+    // SAFETY: v is finite and within i32's range after the line above.
+    unsafe { ((v + MAGIC) - MAGIC).to_int_unchecked::<i32>() }
+}
+
+/// floor() without a libm call.
+#[inline(always)]
+fn floor_i(v: f32) -> i32 {
+    let v = v.max(-4_000_000.0).min(4_000_000.0);
+    // SAFETY: finite and within i32's range after the line above.
+    let t = unsafe { v.to_int_unchecked::<i32>() };
+    t - ((t as f32) > v) as i32
+}
+
+fn nearest_row(
+    data: &[u8],
+    (w, h): (usize, usize),
+    ix: &[f32],
+    iy: &[f32],
+    fill: [u8; 3],
+    out: &mut [[u8; 3]],
+) {
+    // Source offsets first (rounding and bounds in lanes), then the gather.
+    const OUTSIDE: u32 = u32::MAX;
+    let mut offs = [0u32; 64];
+    for ((out, ix), iy) in out.chunks_mut(64).zip(ix.chunks(64)).zip(iy.chunks(64)) {
+        for ((o, &sx), &sy) in offs.iter_mut().zip(ix).zip(iy) {
+            let (x, y) = (rne(sx), rne(sy));
+            let inside = (x as u32 as usize) < w && (y as u32 as usize) < h;
+            *o = if inside {
+                (y as u32 * w as u32 + x as u32) * 3
+            } else {
+                OUTSIDE
+            };
+        }
+        for (px, &o) in out.iter_mut().zip(&offs) {
+            *px = if o == OUTSIDE {
+                fill
+            } else {
+                let at = o as usize;
+                [data[at], data[at + 1], data[at + 2]]
+            };
+        }
+    }
+}
+
+fn bilinear_row(
+    data: &[u8],
+    (w, h): (usize, usize),
+    ix: &[f32],
+    iy: &[f32],
+    fill: Option<[f32; 3]>,
+    out: &mut [[u8; 3]],
+) {
+    let stride = w * 3;
+    for ((px, &sx), &sy) in out.iter_mut().zip(ix).zip(iy) {
+        let (x0, y0) = (floor_i(sx), floor_i(sy));
+        let (dx, dy) = (sx - x0 as f32, sy - y0 as f32);
+        let wts = [
+            (1.0 - dx) * (1.0 - dy),
+            dx * (1.0 - dy),
+            (1.0 - dx) * dy,
+            dx * dy,
+        ];
+        let mut acc = [0f32; 3];
+        if x0 >= 0 && y0 >= 0 && (x0 as usize) + 1 < w && (y0 as usize) + 1 < h {
+            // All four neighbours inside (the common case): no mask.
+            let at = y0 as usize * stride + x0 as usize * 3;
+            let (top, bottom) = (&data[at..at + 6], &data[at + stride..at + stride + 6]);
+            let v = |k: usize| {
+                wts[0] * top[k] as f32
+                    + wts[1] * top[k + 3] as f32
+                    + wts[2] * bottom[k] as f32
+                    + wts[3] * bottom[k + 3] as f32
+            };
+            *px = [to_u8(v(0)), to_u8(v(1)), to_u8(v(2))];
+            continue;
+        }
+        let mut mask = 0f32;
+        for (k, (ddx, ddy)) in [(0, 0), (1, 0), (0, 1), (1, 1)].into_iter().enumerate() {
+            let (x, y) = (x0 + ddx, y0 + ddy);
+            if x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h {
+                let at = y as usize * stride + x as usize * 3;
+                for c in 0..3 {
+                    acc[c] += wts[k] * data[at + c] as f32;
+                }
+                mask += wts[k];
             }
-            mask += wt;
         }
-    }
-    if let Some(f) = fill {
-        // torchvision: (sampled - fill) * mask + fill, with the mask sampled as a channel.
-        for c in 0..3 {
-            acc[c] = (acc[c] - f[c]) * mask + f[c];
+        if let Some(f) = fill {
+            // torchvision: (sampled - fill) * mask + fill, with the mask sampled as a channel.
+            for c in 0..3 {
+                acc[c] = (acc[c] - f[c]) * mask + f[c];
+            }
         }
+        *px = acc.map(to_u8);
     }
-    acc.map(to_u8)
 }
 
-/// Round half to even, as `round_().to(uint8)`.
+/// Round half to even and clamp, as `round_().to(uint8)`.
+#[inline(always)]
 fn to_u8(v: f32) -> u8 {
-    v.round_ties_even().clamp(0.0, 255.0) as u8
+    rne(v).clamp(0, 255) as u8
 }
 
 #[cfg(test)]
@@ -231,6 +340,33 @@ mod tests {
             warp(&img, &m, Interpolation::Nearest, None),
             rotate(&img, 180.0, Interpolation::Nearest, None)
         );
+    }
+
+    #[test]
+    fn whole_pixel_shifts_equal_the_sampling_grid() {
+        let img = ramp(9, 7);
+        for (dx, dy) in [(2.0, 0.0), (-3.0, 1.0), (0.0, -6.0), (12.0, 0.0)] {
+            let m = inverse_matrix([0.0, 0.0], 0.0, [dx, dy], 1.0, [0.0, 0.0]);
+            let mut fast = RgbImage::new(9, 7);
+            shift_rows(&img, integer_shift(&m).unwrap(), [1, 2, 3], &mut fast);
+            let mut slow = RgbImage::new(9, 7);
+            for (y, row) in slow.chunks_exact_mut(27).enumerate() {
+                let (mut ix, mut iy) = (vec![0f32; 9], vec![0f32; 9]);
+                for x in 0..9 {
+                    ix[x] = x as f32 - dx as f32;
+                    iy[x] = y as f32 - dy as f32;
+                }
+                nearest_row(
+                    &img,
+                    (9, 7),
+                    &ix,
+                    &iy,
+                    [1, 2, 3],
+                    row.as_chunks_mut::<3>().0,
+                );
+            }
+            assert_eq!(fast, slow, "shift ({dx}, {dy})");
+        }
     }
 
     #[test]

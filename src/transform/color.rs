@@ -103,7 +103,8 @@ pub fn apply_jitter(img: &mut RgbImage, p: &JitterParams) {
 
 #[inline]
 fn gray_floor(px: &[u8]) -> f32 {
-    (px[0] as f32 * 0.2989 + px[1] as f32 * 0.587 + px[2] as f32 * 0.114).floor()
+    // Non-negative, so truncation is floor() (and no libm call without SSE4.1).
+    (px[0] as f32 * 0.2989 + px[1] as f32 * 0.587 + px[2] as f32 * 0.114) as i32 as f32
 }
 
 /// torchvision's `_blend` on uint8: clamp(a * r + b * (1 - r), 0, 255), truncated.

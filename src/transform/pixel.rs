@@ -130,27 +130,34 @@ pub fn sharpness(img: &mut RgbImage, factor: f32) {
         return;
     }
     let src = img.as_raw().clone();
-    let (a, b) = (1.0f32 / 13.0, 5.0f32 / 13.0);
-    let k = 1.0 - factor;
+    let k = if factor.is_finite() {
+        1.0 - factor
+    } else {
+        0.0
+    };
     let stride = w * 3;
     let dst: &mut [u8] = img;
-    let mut sums = vec![0f32; stride];
+    let mut sums = vec![0u16; stride];
     for y in 1..h - 1 {
-        let (up, mid, down) = (
-            &src[(y - 1) * stride..y * stride],
-            &src[y * stride..(y + 1) * stride],
-            &src[(y + 1) * stride..(y + 2) * stride],
-        );
-        // Column sums of the three rows, then the horizontal 3-tap: vectorises well.
-        for i in 0..stride {
-            sums[i] = up[i] as f32 + mid[i] as f32 + down[i] as f32;
+        let up = &src[(y - 1) * stride..y * stride];
+        let mid = &src[y * stride..(y + 1) * stride];
+        let down = &src[(y + 1) * stride..(y + 2) * stride];
+        // Column sums of the three rows, then the horizontal 3 taps: integer lanes.
+        for (((s, &a), &b), &c) in sums.iter_mut().zip(up).zip(mid).zip(down) {
+            *s = a as u16 + b as u16 + c as u16;
         }
-        let out = &mut dst[y * stride..(y + 1) * stride];
-        for i in 3..stride - 3 {
-            let ring = sums[i - 3] + sums[i] + sums[i + 3] - mid[i] as f32;
-            let blurred = (ring * a + mid[i] as f32 * b).round_ties_even();
-            let x = mid[i] as f32;
-            out[i] = (x + k * (blurred - x)).clamp(0.0, 255.0) as u8;
+        let out = &mut dst[y * stride + 3..(y + 1) * stride - 3];
+        let n = out.len();
+        let (left, centre, right) = (&sums[..n], &sums[3..3 + n], &sums[6..6 + n]);
+        for i in 0..n {
+            let x = mid[i + 3] as u32;
+            // 8 around + 5 x centre over 13, rounded: (sum + 6) / 13 is exact (13 is odd).
+            let total = left[i] as u32 + centre[i] as u32 + right[i] as u32 + 4 * x;
+            let blurred = ((total + 6) / 13) as f32;
+            let xf = x as f32;
+            let v = (xf + k * (blurred - xf)).max(0.0).min(255.0);
+            // SAFETY: finite (k is, below) and within 0..=255; truncates as `.to(uint8)`.
+            out[i] = unsafe { v.to_int_unchecked::<u8>() };
         }
     }
 }

@@ -11,7 +11,7 @@ use rand_distr::{Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 
 use super::affine::{affine, rotate, Affine, Interpolation};
-use super::color::{adjust_brightness, adjust_contrast, adjust_saturation};
+use super::color::{apply_color, JitterParams};
 use super::pixel::{autocontrast, equalize, invert, posterize, sharpness, solarize};
 use crate::rng::SampleRng;
 
@@ -571,16 +571,22 @@ pub fn apply_op(
             )
         }
         Rotate => rotate(&img, m, interp, fill),
-        Brightness => {
-            adjust_brightness(&mut img, (1.0 + m) as f32);
-            img
-        }
-        Color => {
-            adjust_saturation(&mut img, (1.0 + m) as f32);
-            img
-        }
-        Contrast => {
-            adjust_contrast(&mut img, (1.0 + m) as f32);
+        Brightness | Color | Contrast => {
+            // torchvision's blends, through the colour pass's SIMD kernels.
+            let which = match op.op {
+                Brightness => 0,
+                Contrast => 1,
+                _ => 2,
+            };
+            let f = Some((1.0 + m) as f32);
+            let p = JitterParams {
+                order: [which, (which + 1) % 4, (which + 2) % 4, (which + 3) % 4],
+                brightness: f.filter(|_| which == 0),
+                contrast: f.filter(|_| which == 1),
+                saturation: f.filter(|_| which == 2),
+                hue: None,
+            };
+            apply_color(&mut img, Some(&p), None);
             img
         }
         Sharpness => {
