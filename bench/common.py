@@ -3,7 +3,7 @@ import json
 import sys
 import time
 
-PIPELINES = ("decode", "resnet-train", "inception-train", "eval", "tta10")
+PIPELINES = ("decode", "resnet-train", "inception-train", "eval", "tta10", "tv2-train")
 
 
 def args(usage):

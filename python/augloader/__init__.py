@@ -226,9 +226,14 @@ def _run_transform(fn: Any, buffer: Any, seed: int) -> Tuple[bytes, int, int]:
         x = torch.from_numpy(hwc).permute(2, 0, 1)
         # torch releases the GIL inside its ops: the lock keeps another worker from reseeding
         # the global generator in the middle of this call.
-        with _TRANSFORM_LOCK, torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            out = fn(x)
+        gen = torch.default_generator  # the CPU generator torchvision's random draws use
+        with _TRANSFORM_LOCK:
+            saved = gen.get_state()
+            gen.manual_seed(seed)
+            try:
+                out = fn(x)
+            finally:
+                gen.set_state(saved)  # the caller's random stream as it was
         if isinstance(out, torch.Tensor):
             out = out.detach().cpu().numpy()
         out = np.asarray(out)
