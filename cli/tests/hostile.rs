@@ -580,7 +580,12 @@ fn recipe_flags_take_valid_values_and_refuse_out_of_range() {
         None,
         Expect::Err("--random-erase-value"),
     );
-    // Batch mixing, on the loader.
+}
+
+/// Batch mixing flags on the loader: a valid value runs, an out-of-range one names its range.
+#[test]
+fn mix_flags_take_valid_values_and_refuse_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     util::synth(&data, 2, 8, 2, 40, 1);
     let d = data.to_str().unwrap();

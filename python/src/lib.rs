@@ -664,6 +664,46 @@ fn apply_op(
     Ok(buffer_u8(out.into_raw().into(), shape))
 }
 
+/// `F.gaussian_blur` (kernel `[kx, ky]`, sigma `[sx, sy]`) or `F.rgb_to_grayscale(image, 3)` on
+/// an HWC uint8 image given as raw bytes (the per-sample ops outside the policies).
+#[pyfunction]
+#[pyo3(signature = (data, height, width, op, kernel=(3, 3), sigma=(1.0, 1.0)))]
+fn apply_pixel_op(
+    py: Python<'_>,
+    data: Vec<u8>,
+    height: u32,
+    width: u32,
+    op: &str,
+    kernel: (usize, usize),
+    sigma: (f32, f32),
+) -> PyResult<Buffer> {
+    use augloader::transform::pixel;
+    let mut img = image::RgbImage::from_raw(width, height, data)
+        .ok_or_else(|| value_err("image bytes do not match its shape"))?;
+    match op {
+        "gaussian_blur" => {
+            let odd = |k: usize| k % 2 == 1 && k <= 255;
+            let positive = |s: f32| s.is_finite() && s > 0.0;
+            if !(odd(kernel.0) && odd(kernel.1) && positive(sigma.0) && positive(sigma.1)) {
+                return Err(value_err(format!(
+                    "gaussian_blur needs odd kernel sizes up to 255 and sigmas > 0, not {kernel:?} {sigma:?}"
+                )));
+            }
+            py.allow_threads(|| {
+                pixel::gaussian_blur(&mut img, [kernel.0, kernel.1], [sigma.0, sigma.1])
+            });
+        }
+        "grayscale" => pixel::grayscale(&mut img),
+        _ => {
+            return Err(value_err(format!(
+                "unknown pixel op `{op}` (gaussian_blur, grayscale)"
+            )))
+        }
+    }
+    let shape = vec![img.height() as usize, img.width() as usize, 3];
+    Ok(buffer_u8(img.into_raw().into(), shape))
+}
+
 /// `data` (a JPEG) re-encoded losslessly with a restart marker every `interval` MCUs.
 #[pyfunction]
 fn add_restart_markers<'py>(
@@ -716,6 +756,7 @@ fn _augloader(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(has_split, m)?)?;
     m.add_function(wrap_pyfunction!(apply_op, m)?)?;
     m.add_function(wrap_pyfunction!(policies, m)?)?;
+    m.add_function(wrap_pyfunction!(apply_pixel_op, m)?)?;
     m.add_function(wrap_pyfunction!(override_names, m)?)?;
     m.add_function(wrap_pyfunction!(add_restart_markers, m)?)?;
     Ok(())

@@ -215,3 +215,19 @@ def test_policies_choose_ops_and_magnitudes_as_torchvision(policy):
           f"p(op, magnitude) {full_p:.3f}")
     assert abs(len(ours) - len(theirs)) < 6 * math.sqrt(len(theirs)) + 10
     assert ops_p > 1e-3 and full_p > 1e-3
+
+
+@pytest.mark.parametrize("kernel,sigma", [((3, 3), (0.8, 0.8)), ((5, 9), (1.5, 3.0)), ((23, 23), (4.0, 4.0))])
+def test_gaussian_blur_and_grayscale_replay_in_torchvision(kernel, sigma):
+    from augloader import _augloader
+
+    for photo in photos():
+        for h, w in SIZES:
+            img = np.ascontiguousarray(np.asarray(Image.fromarray(photo).resize((w, h))))
+            ours = np.asarray(_augloader.apply_pixel_op(img.tobytes(), h, w, "gaussian_blur",
+                                                         kernel, sigma))
+            ref = F.gaussian_blur(chw(img), list(kernel), list(sigma)).permute(1, 2, 0).numpy()
+            assert mad(ours, ref) <= LIMIT, (kernel, sigma, (h, w), mad(ours, ref))
+            gray = np.asarray(_augloader.apply_pixel_op(img.tobytes(), h, w, "grayscale"))
+            ref = F.rgb_to_grayscale(chw(img), num_output_channels=3).permute(1, 2, 0).numpy()
+            assert mad(gray, ref) <= LIMIT

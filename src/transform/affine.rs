@@ -207,8 +207,12 @@ fn shift_rows(src: &RgbImage, (dx, dy): (i64, i64), fill: [u8; 3], out: &mut Rgb
 #[inline(always)]
 fn rne(v: f32) -> i32 {
     const MAGIC: f32 = 12_582_912.0;
-    // max/min rather than clamp: NaN (a degenerate matrix) becomes a finite value, outside.
-    let v = v.max(-4_000_000.0).min(4_000_000.0);
+    // NaN (a degenerate matrix) becomes a coordinate outside the image.
+    let v = if v.is_nan() {
+        -4_000_000.0
+    } else {
+        v.clamp(-4_000_000.0, 4_000_000.0)
+    };
     // SAFETY: v is finite and within i32's range after the line above.
     unsafe { ((v + MAGIC) - MAGIC).to_int_unchecked::<i32>() }
 }
@@ -216,7 +220,11 @@ fn rne(v: f32) -> i32 {
 /// floor() without a libm call.
 #[inline(always)]
 fn floor_i(v: f32) -> i32 {
-    let v = v.max(-4_000_000.0).min(4_000_000.0);
+    let v = if v.is_nan() {
+        -4_000_000.0
+    } else {
+        v.clamp(-4_000_000.0, 4_000_000.0)
+    };
     // SAFETY: finite and within i32's range after the line above.
     let t = unsafe { v.to_int_unchecked::<i32>() };
     t - ((t as f32) > v) as i32

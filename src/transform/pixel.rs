@@ -155,7 +155,7 @@ pub fn sharpness(img: &mut RgbImage, factor: f32) {
             let total = left[i] as u32 + centre[i] as u32 + right[i] as u32 + 4 * x;
             let blurred = ((total + 6) / 13) as f32;
             let xf = x as f32;
-            let v = (xf + k * (blurred - xf)).max(0.0).min(255.0);
+            let v = (xf + k * (blurred - xf)).clamp(0.0, 255.0);
             // SAFETY: finite (k is, below) and within 0..=255; truncates as `.to(uint8)`.
             out[i] = unsafe { v.to_int_unchecked::<u8>() };
         }
