@@ -605,15 +605,18 @@ fn mix_flags_take_valid_values_and_refuse_out_of_range() {
         "32",
         "--json",
     ];
-    for (flag, good, bad, says) in [
-        ("--mixup", "0.2", "-1", "0..=100"),
-        ("--cutmix", "1.0", "101", "0..=100"),
-        ("--mix-switch-prob", "0.3", "2", "[0, 1]"),
+    // The switch probability matters with both kinds of mixing.
+    let both = ["--mixup", "0.2", "--cutmix", "1"];
+    for (flag, good, bad, says, with) in [
+        ("--mixup", "0.2", "-1", "0..=100", &[][..]),
+        ("--cutmix", "1.0", "101", "0..=100", &[][..]),
+        ("--mix-switch-prob", "0.3", "2", "[0, 1]", &both[..]),
     ] {
         let g: Vec<&str> = bench
             .iter()
             .copied()
-            .chain([flag, good, "--cutmix", "1"])
+            .chain([flag, good])
+            .chain(with.iter().copied())
             .collect();
         check(flag, &g, None, Expect::Ok("images_per_sec"));
         let b: Vec<&str> = bench.iter().copied().chain([flag, bad]).collect();
