@@ -131,6 +131,30 @@ pub struct Setup {
 }
 
 /// Resolves `a` into a training configuration, data and device.
+/// The validation preset of the training preset's family, unless named.
+fn val_pipeline(a: &TrainArgs, defaults: &DataDefaults) -> Result<Pipeline> {
+    let size = defaults.input_size;
+    let p = match (&a.val_pipeline, &a.pipeline.pipeline) {
+        (Some(name), _) => Pipeline::preset(name)?.with_size(size),
+        (None, Some(t)) if t.starts_with("cifar") => Pipeline::cifar_eval(),
+        (None, Some(t)) if t.starts_with("tv2") => Pipeline::tv2_eval().with_size(size),
+        (None, Some(_)) => Pipeline::eval().with_size(size),
+        (None, None) => defaults.val.clone(),
+    };
+    p.validate()?;
+    Ok(p)
+}
+
+/// Label smoothing and batch mixing: the flags, over the named recipe's (tv2-train and
+/// deit-train bring MixUp / CutMix and smoothing 0.1).
+fn mixing(a: &TrainArgs) -> (f64, Option<Mix>) {
+    let recipe = a.pipeline.pipeline.as_deref().and_then(Mix::recipe);
+    let smoothing = a
+        .label_smoothing
+        .unwrap_or(recipe.map_or(0.0, |r| r.label_smoothing));
+    (smoothing, a.mix.resolve(recipe, smoothing))
+}
+
 pub fn setup(a: &TrainArgs) -> Result<Setup> {
     let dir = data_dir(&a.data)?;
     let train_src = open_split(&dir, Split::Train)?;
@@ -151,25 +175,12 @@ pub fn setup(a: &TrainArgs) -> Result<Setup> {
         Some(s) if s != size => train_pipeline.with_size(s),
         _ => train_pipeline,
     };
-    // The validation preset of the training preset's family, unless named.
-    let val_pipeline = match (&a.val_pipeline, &a.pipeline.pipeline) {
-        (Some(name), _) => Pipeline::preset(name)?.with_size(size),
-        (None, Some(t)) if t.starts_with("cifar") => Pipeline::cifar_eval(),
-        (None, Some(t)) if t.starts_with("tv2") => Pipeline::tv2_eval().with_size(size),
-        (None, Some(_)) => Pipeline::eval().with_size(size),
-        (None, None) => defaults.val.clone(),
-    };
-    val_pipeline.validate()?;
+    let val_pipeline = val_pipeline(a, &defaults)?;
     if let Some(t) = a.threads {
         tch::set_num_threads(t);
     }
     let device = trainer::parse_device(&a.device)?;
-    // The recipes (tv2-train, deit-train) bring their MixUp / CutMix and smoothing.
-    let recipe = a.pipeline.pipeline.as_deref().and_then(Mix::recipe);
-    let label_smoothing = a
-        .label_smoothing
-        .unwrap_or(recipe.map_or(0.0, |r| r.label_smoothing));
-    let mix = a.mix.resolve(recipe, label_smoothing);
+    let (label_smoothing, mix) = mixing(a);
     let cfg = TrainConfig {
         model: a.model.clone(),
         epochs: a.epochs,

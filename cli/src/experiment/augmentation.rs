@@ -1,7 +1,7 @@
-//! Augmentation: the same model trained with none, flip, crop, flip+crop, + colour jitter,
-//! + Cutout, and today's recipes each added to flip+crop (TrivialAugmentWide, RandAugment,
-//! AutoAugment, random erasing, MixUp, CutMix, torchvision's v2 recipe); then test-time
-//! augmentation on the best of them.
+//! Augmentation: the same model trained with none, flip, crop, flip+crop, with colour jitter
+//! added, with Cutout added, and with today's recipes each added to flip+crop
+//! (TrivialAugmentWide, RandAugment, AutoAugment, random erasing, MixUp, CutMix, torchvision's
+//! v2 recipe); then test-time augmentation on the best of them.
 
 use anyhow::Result;
 use clap::Args;
