@@ -799,12 +799,15 @@ class _Accelerate:
 
     @staticmethod
     def active(world: int) -> Optional[Any]:
-        """accelerate's GradientState when an Accelerator runs in this process, else None."""
+        """accelerate's GradientState when an Accelerator runs this process as one of ``world``
+        processes, else None (no accelerate, or a Loader sharded for another topology)."""
         state = sys.modules.get("accelerate.state")
         if state is None:
             return None
         try:
             if not state.PartialState._shared_state:  # no Accelerator/PartialState made
+                return None
+            if state.PartialState().num_processes != world:
                 return None
             return state.GradientState()
         except Exception:
