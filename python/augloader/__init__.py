@@ -721,7 +721,7 @@ class _Device:
         try:
             dev = torch.device(device)
         except (RuntimeError, TypeError) as e:
-            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', not {device!r} ({e})") from None
+            raise ValueError(f"device must be a device torch accepts ('cpu', 'cuda', 'cuda:N', 'mps', ...), not {device!r} ({e})") from None
         if dev.type == "cpu":
             return None
         if dev.type != "cuda":

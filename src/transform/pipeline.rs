@@ -688,9 +688,9 @@ impl Pipeline {
         }
         if let Some(policy) = &self.auto_augment {
             if let Some(m) = &p.augmix {
-                img = policy.apply(img, &Drawn::AugMix(m.clone()));
+                img = policy.apply_augmix(img, m);
             } else if !p.policy.is_empty() {
-                img = policy.apply(img, &Drawn::Ops(p.policy.clone()));
+                img = policy.apply_ops(img, &p.policy);
             }
         }
         apply_color(&mut img, p.jitter.as_ref(), p.lighting.as_ref());

@@ -256,7 +256,7 @@ impl Policy {
             } => Drawn::Ops(
                 (0..num_ops)
                     .map(|_| {
-                        let (op, _) = pick(rng, Space::RandAugment.ops());
+                        let op = pick(rng, Space::RandAugment.ops());
                         draw(
                             rng,
                             Space::RandAugment,
@@ -270,7 +270,7 @@ impl Policy {
                     .collect(),
             ),
             PolicyKind::TaWide { num_magnitude_bins } => {
-                let (op, _) = pick(rng, Space::TaWide.ops());
+                let op = pick(rng, Space::TaWide.ops());
                 let bin = rng.random_range(0..num_magnitude_bins) as usize;
                 Drawn::Ops(vec![draw(
                     rng,
@@ -284,7 +284,7 @@ impl Policy {
             }
             PolicyKind::AutoAugment { table } => {
                 let subs = sub_policies(table);
-                let (sub, _) = pick(rng, subs);
+                let sub = pick(rng, subs);
                 let mut ops = Vec::new();
                 for &(op, p, bin) in sub.iter() {
                     if rng.random::<f64>() > p {
@@ -321,13 +321,23 @@ impl Policy {
 
     /// Applies drawn ops (pure).
     pub fn apply(&self, img: RgbImage, drawn: &Drawn) -> RgbImage {
-        let fill = self.fill.map(|f| f.map(f32::from));
         match drawn {
-            Drawn::Ops(ops) => ops
-                .iter()
-                .fold(img, |acc, op| apply_op(acc, op, self.interpolation, fill)),
-            Drawn::AugMix(p) => apply_augmix(&img, p, self.interpolation, fill),
+            Drawn::Ops(ops) => self.apply_ops(img, ops),
+            Drawn::AugMix(p) => self.apply_augmix(img, p),
         }
+    }
+
+    /// Applies ops one after the other.
+    pub fn apply_ops(&self, img: RgbImage, ops: &[PolicyOp]) -> RgbImage {
+        let fill = self.fill.map(|f| f.map(f32::from));
+        ops.iter()
+            .fold(img, |acc, op| apply_op(acc, op, self.interpolation, fill))
+    }
+
+    /// Applies an AugMix mixture.
+    pub fn apply_augmix(&self, img: RgbImage, p: &AugMixParams) -> RgbImage {
+        let fill = self.fill.map(|f| f.map(f32::from));
+        apply_augmix(&img, p, self.interpolation, fill)
     }
 }
 
@@ -467,9 +477,8 @@ impl Range {
 }
 
 /// A uniform pick from a list, as torchvision's `_get_random_item` / `torch.randint`.
-fn pick<'a, T>(rng: &mut SampleRng, items: &'a [T]) -> (&'a T, usize) {
-    let i = rng.random_range(0..items.len());
-    (&items[i], i)
+fn pick<'a, T>(rng: &mut SampleRng, items: &'a [T]) -> &'a T {
+    &items[rng.random_range(0..items.len())]
 }
 
 /// The magnitude of `op` at `bin` of `bins`, its sign drawn where the op is signed.
@@ -522,7 +531,7 @@ fn sample_augmix(
             };
             (0..d)
                 .map(|_| {
-                    let (op, _) = pick(rng, Space::AugMix.ops());
+                    let op = pick(rng, Space::AugMix.ops());
                     let bin = rng.random_range(0..severity) as usize;
                     draw(rng, Space::AugMix, *op, 10, bin, h, w)
                 })
