@@ -85,8 +85,9 @@ pub struct Batch {
     pub skipped: Vec<Skipped>,
     /// Normalisation of the pipeline (applied to F32 data, to apply on the device for U8).
     pub normalize: Normalize,
-    /// Soft targets, `len() x classes` row-major (rows sum to 1), when the loader mixes batches
-    /// (MixUp / CutMix, label smoothing).
+    /// Float targets, `len() x classes` row-major: soft targets (rows sum to 1) when the loader
+    /// mixes batches (MixUp / CutMix, label smoothing); the multi-hot rows or regression values
+    /// of a source with such targets ([`crate::source::TargetKind`]), mixed too when mixing.
     pub targets: Option<Vec<f32>>,
     /// Width of `targets`' rows.
     pub classes: usize,

@@ -75,7 +75,8 @@ impl LoaderBuilder {
         self.batch_size = n;
         self
     }
-    /// Worker threads.
+    /// Worker threads. 0 starts none: each batch is built in the thread that asks for it, when
+    /// it asks (as DataLoader's `num_workers=0`, for debugging and profiling).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
         self
@@ -162,9 +163,9 @@ impl LoaderBuilder {
         if self.batch_size == 0 {
             return bad("batch size must be at least 1".into());
         }
-        if !(1..=MAX_WORKERS).contains(&self.workers) {
+        if self.workers > MAX_WORKERS {
             return bad(format!(
-                "workers {} is outside 1..={MAX_WORKERS}",
+                "workers {} is outside 0..={MAX_WORKERS}",
                 self.workers
             ));
         }
@@ -178,9 +179,20 @@ impl LoaderBuilder {
             return bad("prefetch must be at least 1".into());
         }
         self.pipeline.validate().map_err(LoadError::Pipeline)?;
-        let classes = self.source.classes().len().max(1);
+        let width = self.source.target_kind().width();
+        let classes = if width > 0 {
+            width
+        } else {
+            self.source.classes().len().max(1)
+        };
         if let Some(m) = &self.mix {
             m.validate().map_err(LoadError::Config)?;
+            if width > 0 && m.label_smoothing > 0.0 {
+                return bad(format!(
+                    "label smoothing applies to class labels, not to {:?} targets",
+                    self.source.target_kind()
+                ));
+            }
             if self.produce.is_some() || self.pipeline.output_size().is_none() {
                 return bad(
                     "MixUp / CutMix need one image of a fixed size per sample (a cropping \
@@ -195,7 +207,7 @@ impl LoaderBuilder {
         produce
             .check(self.policy == ErrorPolicy::Skip)
             .map_err(LoadError::Config)?;
-        let prefetch = self.prefetch.unwrap_or(2 * self.workers);
+        let prefetch = self.prefetch.unwrap_or(2 * self.workers.max(1));
         let collate = Collate {
             dtype: self.dtype,
             layout: self.layout,
@@ -387,7 +399,13 @@ impl Loader {
             assembly: Mutex::new(BTreeMap::new()),
             cancel: cancel.clone(),
         });
-        let handles = (0..workers)
+        let inline = (self.workers == 0).then(|| Inline {
+            work: work.clone(),
+            jobs: job_rx.clone(),
+            results: res_tx.clone(),
+            resize: Resize::new(),
+        });
+        let handles = (0..if inline.is_some() { 0 } else { workers })
             .map(|_| {
                 let (job_rx, res_tx, work) = (job_rx.clone(), res_tx.clone(), work.clone());
                 std::thread::spawn(move || worker(work, job_rx, res_tx))
@@ -400,6 +418,7 @@ impl Loader {
         EpochIter {
             batches,
             workers,
+            inline,
             job_tx: Some(job_tx),
             results: res_rx,
             pending: BTreeMap::new(),
@@ -464,54 +483,79 @@ struct EpochWork {
 
 fn worker(w: Arc<EpochWork>, jobs: Receiver<Job>, results: Sender<Done>) {
     let mut resize = Resize::new();
-    let shared = &w.shared;
-    pool::enter(shared.images.clone());
+    pool::enter(w.shared.images.clone());
     for job in jobs {
-        if w.cancel.load(Ordering::Relaxed) {
+        if w.cancel.load(Ordering::Relaxed) || !run_job(&w, job, &mut resize, &results) {
             break;
         }
-        let indices = &w.batches[job.batch];
-        let outs: Vec<SlotOut> = indices[job.range.clone()]
-            .iter()
-            .map(|&i| build_slot(&w, job.batch, i, &mut resize))
-            .collect();
-        // A poisoned lock still holds whole slots (nothing panics while it is held).
-        let complete = {
-            let mut a = w.assembly.lock().unwrap_or_else(|p| p.into_inner());
-            let slots = a
-                .entry(job.batch)
-                .or_insert_with(|| (0..indices.len()).map(|_| None).collect());
-            for (slot, out) in job.range.clone().zip(outs) {
-                slots[slot] = Some(out);
-            }
-            if slots.iter().all(Option::is_some) {
-                a.remove(&job.batch)
-            } else {
-                None
-            }
+    }
+}
+
+/// Builds the slots of `job`; the job that fills its batch's last slot finishes the batch and
+/// sends it. False when the consumer has gone.
+fn run_job(w: &EpochWork, job: Job, resize: &mut Resize, results: &Sender<Done>) -> bool {
+    let shared = &w.shared;
+    let indices = &w.batches[job.batch];
+    let outs: Vec<SlotOut> = indices[job.range.clone()]
+        .iter()
+        .map(|&i| build_slot(w, job.batch, i, resize))
+        .collect();
+    // A poisoned lock still holds whole slots (nothing panics while it is held).
+    let complete = {
+        let mut a = w.assembly.lock().unwrap_or_else(|p| p.into_inner());
+        let slots = a
+            .entry(job.batch)
+            .or_insert_with(|| (0..indices.len()).map(|_| None).collect());
+        for (slot, out) in job.range.clone().zip(outs) {
+            slots[slot] = Some(out);
+        }
+        if slots.iter().all(Option::is_some) {
+            a.remove(&job.batch)
+        } else {
+            None
+        }
+    };
+    let Some(slots) = complete else { return true };
+    let slots = slots.into_iter().map(|s| s.expect("filled")).collect();
+    let out = guarded(w.cursor + job.batch, || {
+        finish_batch(
+            shared,
+            (w.epoch, w.first + job.batch),
+            indices,
+            slots,
+            resize,
+        )
+    })
+    .map_err(|e| match e {
+        LoadError::BatchFailed { count, first, .. } => LoadError::BatchFailed {
+            batch: w.cursor + job.batch,
+            count,
+            first,
+        },
+        e => e,
+    });
+    results.send((job.batch, out)).is_ok()
+}
+
+/// With no worker threads (`workers(0)`): the epoch's work, done in the consumer's thread as it
+/// asks for each batch.
+struct Inline {
+    work: Arc<EpochWork>,
+    jobs: Receiver<Job>,
+    results: Sender<Done>,
+    resize: Resize,
+}
+
+impl Inline {
+    /// Runs the next queued job; false when none is queued.
+    fn step(&mut self) -> bool {
+        let Ok(job) = self.jobs.try_recv() else {
+            return false;
         };
-        let Some(slots) = complete else { continue };
-        let slots = slots.into_iter().map(|s| s.expect("filled")).collect();
-        let out = guarded(w.cursor + job.batch, || {
-            finish_batch(
-                shared,
-                (w.epoch, w.first + job.batch),
-                indices,
-                slots,
-                &mut resize,
-            )
-        })
-        .map_err(|e| match e {
-            LoadError::BatchFailed { count, first, .. } => LoadError::BatchFailed {
-                batch: w.cursor + job.batch,
-                count,
-                first,
-            },
-            e => e,
-        });
-        if results.send((job.batch, out)).is_err() {
-            break;
-        }
+        let before = pool::swap(Some(self.work.shared.images.clone()));
+        run_job(&self.work, job, &mut self.resize, &self.results);
+        pool::swap(before);
+        true
     }
 }
 
@@ -590,6 +634,7 @@ fn finish_batch(
         .into_iter()
         .flat_map(|i| i.expect("filled"))
         .collect();
+    let rows = float_targets(src, &used);
     let mixed = shared.mix.map(|m| {
         let key = ((shared.rank as u64) << 40) ^ number as u64;
         let mut rng = crate::rng::rng_for(shared.seed, crate::rng::stream::MIX, epoch, key);
@@ -598,17 +643,38 @@ fn finish_batch(
         if let Some(p) = &p {
             apply_mix(&mut images, p);
         }
-        (m.targets(&labels, shared.classes, p.as_ref()), p)
+        let targets = match (&rows, &p) {
+            (Some(r), Some(p)) => p.mix_rows(r, shared.classes),
+            (Some(r), None) => r.clone(),
+            (None, _) => m.targets(&labels, shared.classes, p.as_ref()),
+        };
+        (targets, p)
     });
     let mut batch = Batch::collate_in(&shared.buffers, &images, labels, used, shared.collate);
     images.into_iter().for_each(|i| pool::give(i.into_raw()));
     batch.skipped = skipped;
-    if let Some((targets, p)) = mixed {
-        batch.targets = Some(targets);
+    let (targets, p) = match mixed {
+        Some((t, p)) => (Some(t), p),
+        None => (rows, None),
+    };
+    if targets.is_some() {
+        batch.targets = targets;
         batch.classes = shared.classes;
         batch.mix = p;
     }
     Ok(batch)
+}
+
+/// The multi-label or regression rows of samples `used` (none for class labels).
+fn float_targets(src: &dyn Source, used: &[usize]) -> Option<Vec<f32>> {
+    let width = src.target_kind().width();
+    (width > 0).then(|| {
+        let mut rows = vec![0f32; used.len() * width];
+        for (row, &i) in rows.chunks_exact_mut(width).zip(used) {
+            src.write_target(i, row);
+        }
+        rows
+    })
 }
 
 /// A batch being built: the sampled indices, and per slot the images, label and sample used.
@@ -716,6 +782,7 @@ impl std::fmt::Debug for Loader {
 pub struct EpochIter {
     batches: Arc<Vec<Vec<usize>>>,
     workers: usize,
+    inline: Option<Inline>,
     job_tx: Option<Sender<Job>>,
     results: Receiver<Done>,
     pending: BTreeMap<usize, Result<Batch, LoadError>>,
@@ -790,6 +857,7 @@ impl EpochIter {
 
     fn shutdown(&mut self) {
         self.done = true;
+        self.inline = None;
         self.cancel.store(true, Ordering::Relaxed);
         self.job_tx = None;
         for h in self.handles.drain(..) {
@@ -811,6 +879,17 @@ impl Iterator for EpochIter {
         let out = loop {
             if let Some(r) = self.pending.remove(&self.next) {
                 break r;
+            }
+            if let Some(inline) = &mut self.inline {
+                if inline.step() {
+                    if let Ok((b, r)) = self.results.try_recv() {
+                        self.pending.insert(b, r);
+                    }
+                    continue;
+                }
+                // Nothing queued and the batch not built: cannot happen while jobs are issued
+                // ahead; end rather than wait on ourselves.
+                self.inline = None;
             }
             match self.results.recv() {
                 Ok((b, r)) => {

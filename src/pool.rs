@@ -33,6 +33,12 @@ pub(crate) fn enter(pool: Arc<ImagePool>) {
     CURRENT.set(Some(pool));
 }
 
+/// Makes `pool` the current thread's pool, returning the one before (for work done in a
+/// caller's thread, which may serve several loaders).
+pub(crate) fn swap(pool: Option<Arc<ImagePool>>) -> Option<Arc<ImagePool>> {
+    CURRENT.replace(pool)
+}
+
 fn with_pool<T>(f: impl FnOnce(&mut Vec<Vec<u8>>) -> T) -> Option<T> {
     CURRENT.with_borrow(|p| Some(f(&mut *p.as_ref()?.free.lock().ok()?)))
 }

@@ -39,7 +39,8 @@ fn identical_batches_for_any_workers_and_prefetch() {
             .unwrap();
         collect(&l, 1)
     };
-    for (w, p) in [(2, 2), (4, 3), (3, 8), (1, 5)] {
+    // 0: no threads, each batch built in the consumer's thread.
+    for (w, p) in [(2, 2), (4, 3), (3, 8), (1, 5), (0, 1), (0, 3)] {
         let l = Loader::builder(src.clone(), pipeline())
             .batch_size(4)
             .workers(w)
@@ -262,7 +263,7 @@ fn invalid_settings_are_errors() {
     let (_d, src) = folder(1, 2);
     for b in [
         Loader::builder(src.clone(), pipeline()).batch_size(0),
-        Loader::builder(src.clone(), pipeline()).workers(0),
+        Loader::builder(src.clone(), pipeline()).workers(augloader::loader::MAX_WORKERS + 1),
         Loader::builder(src.clone(), pipeline()).shard(3, 3),
         Loader::builder(src.clone(), pipeline()).prefetch(0),
     ] {

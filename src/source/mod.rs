@@ -32,7 +32,9 @@ use files_source;
 mod cifar;
 mod folder;
 mod list;
+mod memory;
 mod shards;
+mod target;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,7 +42,9 @@ use std::sync::Arc;
 pub use cifar::{Cifar, CifarKind};
 pub use folder::{ImageFolder, IMAGE_EXTENSIONS};
 pub use list::{ListFile, MAX_LABEL};
+pub use memory::Samples;
 pub use shards::{expand_braces, shard_paths, split_key, TarShards, SHARD_IMAGE_EXTENSIONS};
+pub use target::{TargetKind, Targets};
 
 use image::RgbImage;
 
@@ -138,6 +142,14 @@ pub enum SourceError {
         /// What is wrong (names the pattern).
         reason: String,
     },
+    /// Samples given as data (files or images with targets) that do not fit together.
+    #[error("{what}: {reason}")]
+    BadSamples {
+        /// What was given.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// No known dataset layout was found.
     #[error("{}: no dataset found (expected DIR/{split}/<class>/<image>, DIR/{split}.csv, DIR/{split}-*.tar shards, CIFAR-10 data_batch_*.bin or CIFAR-100 train.bin/test.bin){}", path.display(), folder.as_ref().map(|e| format!("; read as one ImageFolder: {e}")).unwrap_or_default())]
     UnknownLayout {
@@ -187,6 +199,13 @@ pub trait Source: Send + Sync {
     fn name(&self, index: usize) -> String;
     /// Reads the payload of sample `index`.
     fn read(&self, index: usize) -> Result<Payload, SourceError>;
+    /// The kind of target beyond the class label: class labels only by default; multi-label
+    /// and regression sources give float rows ([`Source::write_target`]).
+    fn target_kind(&self) -> TargetKind {
+        TargetKind::Class
+    }
+    /// Writes sample `index`'s float target row (of [`TargetKind::width`]) into `out`.
+    fn write_target(&self, _index: usize, _out: &mut [f32]) {}
 }
 
 /// A source shows its size and classes, and the name of its first sample.
@@ -215,6 +234,12 @@ impl<S: Source + ?Sized> Source for Arc<S> {
     }
     fn read(&self, index: usize) -> Result<Payload, SourceError> {
         (**self).read(index)
+    }
+    fn target_kind(&self) -> TargetKind {
+        (**self).target_kind()
+    }
+    fn write_target(&self, index: usize, out: &mut [f32]) {
+        (**self).write_target(index, out)
     }
 }
 
@@ -313,6 +338,16 @@ pub fn fingerprint_of(source: &dyn Source, what: Fingerprint) -> String {
         }
         h.update(&(source.label(i) as u64).to_le_bytes());
     }
+    // Float targets too (class-labelled sources hash as they always did).
+    let width = source.target_kind().width();
+    if width > 0 {
+        h.update(format!("{:?}", source.target_kind()).as_bytes());
+        let mut row = vec![0f32; width];
+        for i in 0..source.len() {
+            source.write_target(i, &mut row);
+            row.iter().for_each(|v| h.update(&v.to_le_bytes()));
+        }
+    }
     format!("{:016x}", h.digest())
 }
 
@@ -351,5 +386,11 @@ impl Source for Subset {
     }
     fn read(&self, index: usize) -> Result<Payload, SourceError> {
         self.inner.read(self.indices[index])
+    }
+    fn target_kind(&self) -> TargetKind {
+        self.inner.target_kind()
+    }
+    fn write_target(&self, index: usize, out: &mut [f32]) {
+        self.inner.write_target(self.indices[index], out)
     }
 }

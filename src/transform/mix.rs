@@ -146,6 +146,24 @@ impl Mix {
     }
 }
 
+impl MixParams {
+    /// Mixes float target rows (multi-hot or regression, `width` each) as the images were:
+    /// `lam * row + (1 - lam) * previous row` (the batch rolled by one).
+    pub fn mix_rows(&self, rows: &[f32], width: usize) -> Vec<f32> {
+        let n = rows.len() / width.max(1);
+        let lam = self.lam() as f32;
+        let mut out = rows.to_vec();
+        for i in 0..n {
+            let prev = (i + n - 1) % n;
+            for c in 0..width {
+                out[i * width + c] =
+                    lam * rows[i * width + c] + (1.0 - lam) * rows[prev * width + c];
+            }
+        }
+        out
+    }
+}
+
 /// Mixes each image with the one before it (the batch rolled by one), in place; every image has
 /// the same size. MixUp rounds to the nearest level.
 pub fn apply_mix(images: &mut [RgbImage], p: &MixParams) {
