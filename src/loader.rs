@@ -157,28 +157,9 @@ impl LoaderBuilder {
         self
     }
 
-    /// Validates the settings.
-    pub fn build(self) -> Result<Loader, LoadError> {
+    /// The width of float targets (soft, multi-hot or regression rows), checking the mixing.
+    fn target_width(&self) -> Result<usize, LoadError> {
         let bad = |m: String| Err(LoadError::Config(m));
-        if self.batch_size == 0 {
-            return bad("batch size must be at least 1".into());
-        }
-        if self.workers > MAX_WORKERS {
-            return bad(format!(
-                "workers {} is outside 0..={MAX_WORKERS}",
-                self.workers
-            ));
-        }
-        if self.world_size == 0 || self.rank >= self.world_size {
-            return bad(format!(
-                "rank {} must be below world size {}",
-                self.rank, self.world_size
-            ));
-        }
-        if self.prefetch == Some(0) {
-            return bad("prefetch must be at least 1".into());
-        }
-        self.pipeline.validate().map_err(LoadError::Pipeline)?;
         let width = self.source.target_kind().width();
         let classes = if width > 0 {
             width
@@ -201,6 +182,32 @@ impl LoaderBuilder {
                 );
             }
         }
+        Ok(classes)
+    }
+
+    /// Validates the settings.
+    pub fn build(self) -> Result<Loader, LoadError> {
+        let bad = |m: String| Err(LoadError::Config(m));
+        if self.batch_size == 0 {
+            return bad("batch size must be at least 1".into());
+        }
+        if self.workers > MAX_WORKERS {
+            return bad(format!(
+                "workers {} is outside 0..={MAX_WORKERS}",
+                self.workers
+            ));
+        }
+        if self.world_size == 0 || self.rank >= self.world_size {
+            return bad(format!(
+                "rank {} must be below world size {}",
+                self.rank, self.world_size
+            ));
+        }
+        if self.prefetch == Some(0) {
+            return bad("prefetch must be at least 1".into());
+        }
+        self.pipeline.validate().map_err(LoadError::Pipeline)?;
+        let classes = self.target_width()?;
         let produce = self
             .produce
             .unwrap_or_else(|| Arc::new(Augment(self.pipeline.clone())));
@@ -830,7 +837,13 @@ impl EpochIter {
         &mut self,
         timeout: std::time::Duration,
     ) -> Result<Option<Result<Batch, LoadError>>, Timeout> {
-        if !self.done && self.next < self.batches.len() && !self.pending.contains_key(&self.next) {
+        // Without workers the batch is built here, now.
+        let threads = self.inline.is_none();
+        if threads
+            && !self.done
+            && self.next < self.batches.len()
+            && !self.pending.contains_key(&self.next)
+        {
             match self.results.recv_timeout(timeout) {
                 Ok((b, r)) => {
                     self.pending.insert(b, r);

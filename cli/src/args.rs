@@ -7,8 +7,9 @@ use std::sync::Arc;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
+use augloader::source::TargetKind;
 use augloader::transform::{Mix, Pipeline, PipelineError, PipelineOverrides};
-use augloader::{open_dataset, DecodeOptions, ErrorPolicy, Source, Split};
+use augloader::{open_dataset, DecodeOptions, ErrorPolicy, ListFile, Source, Split};
 
 use super::{ranges, synth};
 
@@ -150,14 +151,30 @@ pub enum OnError {
     Skip,
 }
 
+/// `--targets`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TargetsArg {
+    /// One class index per image.
+    Class,
+    /// Several class indices per image (multi-hot rows).
+    Multilabel,
+    /// Numbers per image.
+    Regression,
+}
+
 #[derive(Args)]
 pub struct LoaderArgs {
     /// Dataset: a folder (DIR/train + DIR/val ImageFolders, DIR/train.csv, CIFAR binaries,
-    /// DIR/train-*.tar + DIR/val-*.tar shards, or one ImageFolder), or shards named by a quoted
-    /// brace pattern ('DIR/train-{000000..000099}.tar'). Default: the embedded synthetic
-    /// dataset, generated on first use.
+    /// DIR/train-*.tar + DIR/val-*.tar shards, or one ImageFolder), a CSV list (LIST.csv), or
+    /// shards named by a quoted brace pattern ('DIR/train-{000000..000099}.tar'). Default: the
+    /// embedded synthetic dataset, generated on first use.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// How a CSV list given as --data holds its targets: `class` (path,label), `multilabel`
+    /// (path,"0 3 7": class indices separated by spaces or ';') or `regression`
+    /// (path,v1,...,vK: K numbers on every line).
+    #[arg(long, value_enum, default_value = "class")]
+    pub targets: TargetsArg,
     /// Worker threads (default: available cores).
     #[arg(long, value_parser = ranges::workers)]
     pub workers: Option<usize>,
@@ -187,6 +204,23 @@ pub struct LoaderArgs {
 }
 
 impl LoaderArgs {
+    /// The training split of `dir`, a CSV list read with `--targets`.
+    pub fn open_train(&self, dir: &Path) -> Result<Arc<dyn Source>> {
+        let kind = match self.targets {
+            TargetsArg::Class => return open_split(dir, Split::Train),
+            TargetsArg::Multilabel => TargetKind::MultiLabel(0),
+            TargetsArg::Regression => TargetKind::Regression(0),
+        };
+        if !augloader::source::is_list(dir) {
+            anyhow::bail!(
+                "--targets {:?} reads a CSV list, but --data {} is not a .csv file",
+                self.targets,
+                dir.display()
+            );
+        }
+        Ok(Arc::new(ListFile::open_as(dir, false, kind)?))
+    }
+
     /// The worker count (default: available cores).
     pub fn workers(&self) -> usize {
         self.workers

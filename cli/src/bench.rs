@@ -6,9 +6,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use xxhash_rust::xxh3::Xxh3;
 
-use augloader::{Dtype, Layout, LoadError, Loader, Split};
+use augloader::{Dtype, Layout, LoadError, Loader};
 
-use super::args::{data_dir, open_split, LoaderArgs, MixArgs, PipelineArgs};
+use super::args::{data_dir, LoaderArgs, MixArgs, PipelineArgs};
 use super::ranges;
 
 #[derive(Args)]
@@ -169,7 +169,7 @@ pub fn measure(
 /// Runs the command.
 pub fn run(a: BenchArgs) -> Result<()> {
     let dir = data_dir(&a.loader.data)?;
-    let source = open_split(&dir, Split::Train)?;
+    let source = a.loader.open_train(&dir)?;
     let pipeline = a.pipeline.build()?;
     let workers = a.loader.workers();
     let mut b = Loader::builder(source, pipeline)

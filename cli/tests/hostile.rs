@@ -623,3 +623,46 @@ fn mix_flags_take_valid_values_and_refuse_out_of_range() {
         check(flag, &b, None, Expect::Err(says));
     }
 }
+
+#[test]
+fn csv_lists_with_other_targets_bench_and_refuse_what_they_cannot_read() {
+    let d = list_dataset("");
+    let names: Vec<String> = std::fs::read_dir(d.path().join("img/c0"))
+        .unwrap()
+        .map(|e| format!("img/c0/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    let list = d.path().join("reg.csv");
+    std::fs::write(&list, format!("{},0.5,1\n{},2,-3\n", names[0], names[1])).unwrap();
+    check_bench(
+        "regression",
+        &list,
+        &["--targets", "regression"],
+        Expect::Ok("2 images in"),
+    );
+    std::fs::write(&list, format!("{},0 2\n{},\n", names[0], names[1])).unwrap();
+    check_bench(
+        "multilabel",
+        &list,
+        &["--targets", "multilabel"],
+        Expect::Ok("2 images in"),
+    );
+    std::fs::write(&list, format!("{},0.5\n{},x\n", names[0], names[1])).unwrap();
+    check_bench(
+        "bad value",
+        &list,
+        &["--targets", "regression"],
+        Expect::Err("reg.csv:2"),
+    );
+    check_bench(
+        "a folder",
+        d.path(),
+        &["--targets", "regression"],
+        Expect::Err("not a .csv file"),
+    );
+    check_bench(
+        "unknown",
+        &list,
+        &["--targets", "boxes"],
+        Expect::Err("possible values"),
+    );
+}

@@ -260,11 +260,126 @@ def _stats(normalize: Any, name: str) -> Optional[Tuple[Sequence[float], Sequenc
     return mean, std
 
 
+_TARGETS = ("class", "multilabel", "regression")
+
+
+def _is_path(x: Any) -> bool:
+    return isinstance(x, (str, os.PathLike))
+
+
+def _numpy(x: Any) -> Any:
+    """``x`` as a numpy array when it is an array or tensor, else None."""
+    if isinstance(x, np.ndarray):
+        return x
+    if type(x).__module__.startswith("torch") and hasattr(x, "numpy"):
+        return x.detach().cpu().numpy()
+    return None
+
+
+def _image_arrays(data: Any) -> Optional[List[Any]]:
+    """HWC uint8 images from an N x H x W (x C) array or a list of H x W (x C) arrays; None
+    when ``data`` holds no arrays."""
+    arr = _numpy(data)
+    if arr is not None:
+        if arr.ndim not in (3, 4):
+            raise ValueError(f"images in memory must be N x H x W x C (or N x H x W), not {arr.shape}")
+        images = list(arr)
+    elif isinstance(data, (list, tuple)) and data and all(_numpy(x) is not None for x in data):
+        images = [_numpy(x) for x in data]
+    else:
+        return None
+    for i, im in enumerate(images):
+        if im.dtype != np.uint8:
+            raise ArgumentTypeError(f"images in memory must be uint8 (0..255), not {im.dtype} (image #{i})")
+        if im.ndim == 2:
+            im = im[:, :, None]
+        if im.ndim != 3 or im.shape[2] not in (1, 3):
+            hint = " (channels first? use .permute(0, 2, 3, 1) or np.moveaxis)" if im.ndim == 3 and im.shape[0] in (1, 3) else ""
+            raise ValueError(f"image #{i} is {im.shape}: images must be H x W x C with 1 or 3 channels{hint}")
+        images[i] = np.ascontiguousarray(im)
+    return images
+
+
+def _targets(labels: Any, target: str, num_classes: Optional[int], n: int) -> Tuple[Any, int]:
+    """``labels`` as the binding takes them for ``target``: (values, width)."""
+    if labels is None:
+        raise ValueError(f"data given as paths or images needs labels= ({n} of them)")
+    arr = _numpy(labels)
+    if target == "class":
+        vals = list(arr) if arr is not None else list(labels)
+        for i, v in enumerate(vals):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                hint = " (regression values? pass target='regression')" if isinstance(v, (float, np.floating)) else ""
+                hint = hint or (" (several classes? pass target='multilabel')" if isinstance(v, (list, tuple, np.ndarray)) else "")
+                raise ArgumentTypeError(f"labels[{i}] = {v!r} is not a class index{hint}")
+            if v < 0:
+                raise ValueError(f"labels[{i}] = {v} is negative")
+        return [int(v) for v in vals], 0
+    if target == "multilabel":
+        if arr is not None and arr.ndim == 2:  # multi-hot rows
+            if not np.isin(arr, (0, 1)).all():
+                raise ValueError("multi-hot labels must hold only 0 and 1")
+            width = arr.shape[1] if num_classes is None else num_classes
+            if width != arr.shape[1]:
+                raise ValueError(f"num_classes={num_classes}, but the multi-hot rows have {arr.shape[1]}")
+            return [np.flatnonzero(r).tolist() for r in arr], width
+        rows = []
+        for i, r in enumerate(labels):
+            r = [r] if isinstance(r, (int, np.integer)) else list(r)
+            if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 0 for c in r):
+                raise ArgumentTypeError(f"labels[{i}] = {r!r}: multi-label targets are lists of class indices")
+            rows.append([int(c) for c in r])
+        return rows, num_classes or 0
+    values = np.asarray(labels if arr is None else arr)
+    if values.dtype.kind not in "fiu" or values.ndim not in (1, 2):
+        raise ArgumentTypeError(f"regression labels must be numbers, [N] or [N, K], not {values.dtype} {values.shape}")
+    return values.astype(np.float32).ravel().tolist(), 1 if values.ndim == 1 else values.shape[1]
+
+
+def _source(data: Any, labels: Any, target: str, num_classes: Optional[int]) -> Any:
+    """What the binding takes as data: a path (folder, shards, CSV list of class labels) or a
+    ``_augloader.Source`` (files or images given as data, a CSV list of other targets)."""
+    if target not in _TARGETS:
+        raise ValueError(f"target must be one of {', '.join(_TARGETS)}, not {target!r}")
+    if num_classes is not None:
+        num_classes = _int("num_classes", num_classes, 1, 1_000_000)
+        if target != "multilabel":
+            raise ValueError("num_classes= gives the width of multi-label rows (target='multilabel')")
+    if _is_path(data):
+        path = os.fspath(data)
+        if labels is not None:
+            raise ValueError("labels= goes with data given as paths or images; a dataset path has its own labels")
+        if target == "class":
+            return path
+        if not (path.lower().endswith(".csv") and os.path.isfile(path)):
+            raise ValueError(f"target={target!r} reads a CSV list (or data given in memory), but {path!r} is not a .csv file")
+        return _augloader.list_source(path, target, num_classes or 0)
+    images = _image_arrays(data)
+    if images is not None:
+        values, width = _targets(labels, target, num_classes, len(images))
+        shapes = [im.shape for im in images]
+        blob = b"".join(im.tobytes() for im in images)
+        return _augloader.images_source(blob, shapes, target, values, width)
+    try:
+        items = list(data)
+    except TypeError:
+        raise ArgumentTypeError(f"data must be a path, a list of (path, label) pairs or of paths, or uint8 images, not {type(data).__name__}") from None
+    if items and all(isinstance(x, tuple) and len(x) == 2 and _is_path(x[0]) for x in items):
+        if labels is not None:
+            raise ValueError("data holds (path, label) pairs already: no labels= with them")
+        labels = [x[1] for x in items]
+        items = [x[0] for x in items]
+    if not items or not all(_is_path(x) for x in items):
+        raise ArgumentTypeError("data must be a path, a non-empty list of (path, label) pairs or of paths, or uint8 images")
+    values, width = _targets(labels, target, num_classes, len(items))
+    return _augloader.files_source([os.fspath(x) for x in items], target, values, width)
+
+
 _LOADER_ARGS = [
     "split", "pipeline", "batch_size", "workers", "prefetch_factor", "seed", "shuffle",
     "drop_last", "even_batches", "rank", "world_size", "on_error", "return_indices", "tta",
     "channels_last", "device", "dtype", "normalize", "mixup", "cutmix", "mix_switch_prob",
-    "label_smoothing", "transform",
+    "label_smoothing", "transform", "labels", "target", "num_classes",
 ]  # fmt: skip
 
 
@@ -275,12 +390,29 @@ class Loader:
         data: what ``augloader --data`` takes: a folder with ``train/`` and ``val/``
             ImageFolders, ``train.csv``/``val.csv`` lists, CIFAR binaries, ``train-*.tar`` /
             ``val-*.tar`` WebDataset shards, or one ImageFolder; or shards named by a brace
-            pattern such as ``"shards/train-{000000..000099}.tar"``.
+            pattern such as ``"shards/train-{000000..000099}.tar"``; or a CSV list file
+            (``path,label`` lines). Or the samples themselves, with ``labels=`` where they do
+            not carry them: a list of ``(path, label)`` pairs; a list of paths; uint8 images in
+            memory, an ``N x H x W x C`` array or tensor (C 1 or 3, as CIFAR's ``.data``) or a
+            list of ``H x W x C`` arrays of any sizes.
+        labels: the targets of samples given as paths or images: class indices (``[N]`` ints),
+            or as ``target=`` says.
+        target: what the samples are trained towards. ``"class"`` (the default): one index per
+            sample, yielded as int64 ``[B]``. ``"multilabel"``: several classes per sample
+            (``labels=`` lists of indices or multi-hot ``[N, C]`` rows; in a CSV list, indices
+            separated by spaces or ``;`` as ``img.jpg,0 3 7``), yielded as multi-hot float32
+            ``[B, C]``. ``"regression"``: numbers per sample (``labels=`` ``[N]`` or ``[N, K]``;
+            in a CSV list, ``img.jpg,0.5,1.25``), yielded as float32 ``[B]`` (one value) or
+            ``[B, K]``. Every kind keeps the order, resume and distributed guarantees; MixUp
+            and CutMix mix multi-label and regression rows with the images' lambda.
+        num_classes: the width of multi-label rows (default: one past the largest index).
         split: ``"train"`` or ``"val"``.
         pipeline: a preset name (see ``augloader.PIPELINES``); default ``resnet-train`` for the
             training split and ``eval`` for validation.
         batch_size: samples per batch.
         workers: Rust worker threads decoding and augmenting (DataLoader's ``num_workers``).
+            0 starts none: each batch is built in the calling thread when the loop asks for it
+            (as ``num_workers=0``, for debugging: a ``transform=`` runs in the caller's thread).
         prefetch_factor: batches in flight per worker, as DataLoader's (memory is bounded by
             ``workers * prefetch_factor`` batches per pass).
         seed: seed of the shuffle and of every random augmentation draw; ``None`` draws one
@@ -404,6 +536,9 @@ class Loader:
         mix_switch_prob: float = 0.5,
         label_smoothing: float = 0.0,
         transform: Optional[Any] = None,
+        labels: Optional[Any] = None,
+        target: str = "class",
+        num_classes: Optional[int] = None,
         **overrides: Any,
     ) -> None:
         if split not in ("train", "val"):
@@ -411,7 +546,7 @@ class Loader:
         if on_error not in ("fail", "skip"):
             raise ValueError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
         batch_size = _int("batch_size", batch_size, 1, 1 << 20)
-        workers = _int("workers", workers, 1, _MAX_WORKERS)
+        workers = _int("workers", workers, 0, _MAX_WORKERS)
         prefetch_factor = _int("prefetch_factor", prefetch_factor, 1, _MAX_PREFETCH)
         over = _check_overrides(overrides)
         mix = _mix(mixup, cutmix, mix_switch_prob, label_smoothing)
@@ -428,9 +563,10 @@ class Loader:
         even_batches = _bool("even_batches", even_batches, none=True)
         return_indices = _bool("return_indices", return_indices)
         channels_last = _bool("channels_last", channels_last)
-        if split == "val" and not _augloader.has_split(os.fspath(data), "val"):
+        source = _source(data, labels, target, num_classes)
+        if isinstance(source, str) and split == "val" and not _augloader.has_split(source, "val"):
             raise ValueError(
-                f"split='val', but {os.fspath(data)!r} has no validation split (no val/ folder, "
+                f"split='val', but {source!r} has no validation split (no val/ folder, "
                 "val.csv, val-*.tar shards or CIFAR test file): it is one ImageFolder, whose "
                 "images are the training split. Pass a folder with train/ and val/, or the "
                 "validation ImageFolder itself with split='train', shuffle=False"
@@ -457,8 +593,8 @@ class Loader:
         cpu_float = self._device is None and self.dtype_name != "uint8"
         # The Rust loader of each (rank, world, padded tail) a pass has needed; made on demand.
         self._make = lambda rank, world, pad: _augloader.Loader(
-            os.fspath(data), split, self.pipeline, over, batch_size, workers,
-            workers * prefetch_factor, seed, self.shuffle, self.drop_last, self.even_batches,
+            source, split, self.pipeline, over, batch_size, workers,
+            max(1, workers) * prefetch_factor, seed, self.shuffle, self.drop_last, self.even_batches,
             pad, rank, world, on_error == "skip", tta, self.channels_last, cpu_float, stats, mix,
             hook,
         )  # fmt: skip
@@ -467,12 +603,14 @@ class Loader:
         self._topology_warned = False
         self._last_topology: Optional[Tuple[int, int]] = None
         inner = self._inner_for(self.rank, self.world_size, False)
+        self._target_kind: Tuple[str, int] = inner.target_kind()
         if self._device is not None:
             m, s = stats if stats is not None else (inner.mean(), inner.std())
             self._device.set_stats(m, s, self.dtype_name != "uint8")
         # What the constructor needs to build an equal loader (pickle, deepcopy).
         self._args: Dict[str, Any] = dict(
-            data=os.fspath(data), split=split, pipeline=self.pipeline, batch_size=batch_size,
+            data=os.fspath(data) if _is_path(data) else data, labels=labels, target=target,
+            num_classes=num_classes, split=split, pipeline=self.pipeline, batch_size=batch_size,
             workers=workers, prefetch_factor=prefetch_factor, seed=seed, shuffle=self.shuffle,
             drop_last=self.drop_last, even_batches=self.even_batches, rank=rank,
             world_size=world_size, on_error=on_error, return_indices=self.return_indices,
@@ -647,9 +785,13 @@ class Loader:
         self._resume_at = None if at is None else _int("resume_at", at, 0, self._inner.dataset_len())
         self.skipped = list(d.get("skipped", []))
 
+    def _data_repr(self) -> str:
+        data = self._args["data"]
+        return repr(data) if isinstance(data, str) else f"<{self.samples_in_epoch} samples>"
+
     def __repr__(self) -> str:
         return (
-            f"augloader.Loader({self._args['data']!r}, split={self.split!r}, "
+            f"augloader.Loader({self._data_repr()}, split={self.split!r}, "
             f"pipeline={self.pipeline!r}, batch_size={self.batch_size}, "
             f"rank={self.rank}, world_size={self.world_size}, epoch={self._epoch})"
         )
@@ -894,7 +1036,13 @@ class _Pass:
             shape = (3, h, w) if len(images) == 1 else (len(images), 3, h, w)
         dtype = {"uint8": np.uint8, "float16": np.float16}.get(loader.dtype_name, np.float32)
         x = np.zeros((0,) + tuple(shape), dtype=dtype)
-        y = np.zeros((0, len(loader.classes)), np.float32) if loader._mixing else np.zeros(0, np.int64)
+        kind, width = loader._target_kind
+        if kind == "regression" and width == 1:
+            y = np.zeros(0, np.float32)
+        elif kind != "class" or loader._mixing:
+            y = np.zeros((0, width or len(loader.classes)), np.float32)
+        else:
+            y = np.zeros(0, np.int64)
         out: Tuple[Any, ...] = (x, y, np.zeros(0, np.int64))
         torch = self._torch
         if torch is not None:
@@ -910,8 +1058,10 @@ class _Pass:
             return None
         images, labels, indices, skipped, targets = got
         self._loader.skipped.extend(skipped)
-        if targets is not None:  # mixed batches: soft targets [B, C] in place of the labels
-            labels = targets
+        if targets is not None:  # soft, multi-hot or regression [B, C] in place of the labels
+            labels = _array(targets)
+            if self._loader._target_kind == ("regression", 1):
+                labels = labels.reshape(-1)
         x = _array(images)
         if self._loader.channels_last and x.ndim >= 4:
             x = np.moveaxis(x, -1, -3)  # [.., H, W, 3] -> [.., 3, H, W], a view

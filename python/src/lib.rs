@@ -5,6 +5,8 @@
 //! exposes numpy's `__array_interface__`. The GIL is released while Rust waits for a batch or
 //! augments; waiting wakes every 100 ms to let Ctrl-C through.
 
+mod sources;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -216,7 +218,7 @@ impl PyLoader {
     #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, even, pad_tail, rank, world_size, skip_errors, tta, channels_last, float32, stats, mix=None, transform=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        data: std::path::PathBuf,
+        data: sources::DataArg<'_>,
         split: &str,
         pipeline: &str,
         overrides: &Bound<'_, PyDict>,
@@ -271,8 +273,11 @@ impl PyLoader {
         } else {
             Split::Val
         };
-        // A path, not text: file names that are not UTF-8 arrive as Python's surrogate escapes.
-        let source = open_dataset(&data, split).map_err(load_err)?;
+        let source = match data {
+            sources::DataArg::Source(s) => s.source.clone(),
+            // A path, not text: file names that are not UTF-8 arrive as surrogate escapes.
+            sources::DataArg::Path(p) => open_dataset(&p, split).map_err(load_err)?,
+        };
         let fingerprint = augloader::source::fingerprint(source.as_ref());
         let mut builder = Loader::builder(source, pipeline);
         if let Some(cfg) = tta {
@@ -319,6 +324,11 @@ impl PyLoader {
 
     fn batches_per_epoch(&self) -> usize {
         self.loader.batches_per_epoch()
+    }
+
+    /// ("class" | "multilabel" | "regression", width of the float target rows).
+    fn target_kind(&self) -> (&'static str, usize) {
+        sources::kind_of(self.loader.source().as_ref())
     }
 
     fn samples_in_epoch(&self) -> usize {
@@ -750,6 +760,10 @@ fn _augloader(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Buffer>()?;
     m.add_class::<PyLoader>()?;
     m.add_class::<PyEpoch>()?;
+    m.add_class::<sources::PySource>()?;
+    m.add_function(wrap_pyfunction!(sources::files_source, m)?)?;
+    m.add_function(wrap_pyfunction!(sources::images_source, m)?)?;
+    m.add_function(wrap_pyfunction!(sources::list_source, m)?)?;
     m.add_function(wrap_pyfunction!(augment_file, m)?)?;
     m.add_function(wrap_pyfunction!(augment_array, m)?)?;
     m.add_function(wrap_pyfunction!(presets, m)?)?;

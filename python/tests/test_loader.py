@@ -154,7 +154,7 @@ def test_errors_name_the_file_and_skip_accounts_for_them(broken_dataset):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(batch_size=0), dict(workers=0), dict(pipeline="nope"), dict(jitter=-1.0), dict(size=0),
+    [dict(batch_size=0), dict(workers=-1), dict(pipeline="nope"), dict(jitter=-1.0), dict(size=0),
      dict(scale_max=10**5), dict(size=-1), dict(size="x"), dict(flip="often"),
      dict(seed=-1), dict(workers=10**6), dict(prefetch_factor=2**64), dict(seed=2**64),
      dict(split="test"), dict(on_error="ignore"), dict(rank=2, world_size=2),
@@ -168,7 +168,7 @@ def test_bad_arguments_are_value_errors(dataset, kwargs):
 
 @pytest.mark.parametrize(
     "kwargs,message",
-    [(dict(size=-5), r"size=-5.*0\.\."), (dict(workers=0), r"workers must be an integer in 1\.\.1024"),
+    [(dict(size=-5), r"size=-5.*0\.\."), (dict(workers=-1), r"workers must be an integer in 0\.\.1024"),
      (dict(batch_size=-1), r"batch_size must be an integer in 1\.\."),
      (dict(jitter=-1.0), "jitter")],
 )

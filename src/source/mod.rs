@@ -263,9 +263,12 @@ impl Split {
 
 /// Opens one split of the standard layout under `dir`: tar shards (`DIR/<split>-*.tar`, or `dir`
 /// a brace pattern such as `DIR/train-{000000..000099}.tar`, see [`shard_paths`]), CIFAR-10 or
-/// CIFAR-100 binaries, `DIR/<split>.csv`, or ImageFolders `DIR/train` and `DIR/val`. A `dir` that is itself an
+/// CIFAR-100 binaries, `DIR/<split>.csv` (or `dir` a CSV list itself), or ImageFolders `DIR/train` and `DIR/val`. A `dir` that is itself an
 /// ImageFolder (class folders directly inside) is used as is for either split.
 pub fn open_dataset(dir: &Path, split: Split) -> Result<Arc<dyn Source>, SourceError> {
+    if is_list(dir) {
+        return Ok(Arc::new(ListFile::open(dir, false)?));
+    }
     if let Some(paths) = shard_paths(dir, split)? {
         return Ok(Arc::new(TarShards::open(&paths)?));
     }
@@ -302,12 +305,22 @@ pub fn open_dataset(dir: &Path, split: Split) -> Result<Arc<dyn Source>, SourceE
     })
 }
 
+/// Whether `path` is a CSV list file (opened by [`open_dataset`] as it is, for either split).
+pub fn is_list(path: &Path) -> bool {
+    path.is_file()
+        && path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+}
+
 /// Whether `dir` holds `split` of its own (shards, CIFAR binaries, a CSV list or an ImageFolder
 /// named after the split), rather than being one ImageFolder that [`open_dataset`] uses for
 /// either split: a caller that asks for validation data can refuse to evaluate on the training
 /// images.
 pub fn has_split(dir: &Path, split: Split) -> bool {
-    matches!(shard_paths(dir, split), Ok(Some(_)))
+    // A list file names its samples itself: it is whichever split it is given as.
+    is_list(dir)
+        || matches!(shard_paths(dir, split), Ok(Some(_)))
         || CifarKind::detect(dir).is_some()
         || dir.join(format!("{}.csv", split.folder())).is_file()
         || dir.join(split.folder()).is_dir()
