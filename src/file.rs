@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 /// What a file is read as; each kind has its size limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +148,23 @@ fn file_kind(t: &std::fs::FileType) -> &'static str {
     } else {
         "not a file"
     }
+}
+
+/// Lexically normalises `p` (no symlink resolution): removes `.` and folds `..`.
+pub(crate) fn normalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

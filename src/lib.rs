@@ -38,6 +38,7 @@ pub mod defaults;
 pub mod file;
 pub mod loader;
 pub mod observe;
+pub mod output;
 pub mod pool;
 pub mod rng;
 pub mod sample;

@@ -36,6 +36,8 @@ pub struct AugmentArgs {
 
 /// Runs the command.
 pub fn run(a: AugmentArgs) -> Result<()> {
+    augloader::output::check_distinct(("--out", &a.out), &[("--in", &a.input)])
+        .map_err(anyhow::Error::msg)?;
     let pipeline = a.pipeline.build()?;
     let bytes = augloader::file::read(&a.input, augloader::file::FileKind::Image)
         .with_context(|| format!("reading {}", a.input.display()))?;
@@ -49,6 +51,6 @@ pub fn run(a: AugmentArgs) -> Result<()> {
             .with_context(|| format!("decoding {}", a.input.display()))?;
     out.save(&a.out)
         .with_context(|| format!("writing {}", a.out.display()))?;
-    println!("{}", serde_json::to_string(&params)?);
+    crate::out::out!("{}", serde_json::to_string(&params)?);
     Ok(())
 }

@@ -208,9 +208,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         a.progress,
     )?;
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        crate::out::out!("{}", serde_json::to_string(&report)?);
     } else {
-        println!(
+        crate::out::out!(
             "{}: {} images in {:.2} s = {:.1} images/s with {} workers, batch {}; peak RSS {:.0} MiB; JPEG: {}{}",
             report.pipeline,
             report.images,
@@ -224,9 +224,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         );
     }
     if !skipped.is_empty() {
-        eprintln!("skipped {} samples:", skipped.len());
+        crate::out::note!("skipped {} samples:", skipped.len());
         for s in &skipped {
-            eprintln!("  {s}");
+            crate::out::note!("  {s}");
         }
     }
     Ok(())

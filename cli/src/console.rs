@@ -50,8 +50,8 @@ impl Console {
     /// A line on stderr that does not tear a progress bar.
     fn line(&self, text: &str) {
         match self.bar.lock().expect("not poisoned").as_ref() {
-            Some(pb) => pb.suspend(|| eprintln!("{text}")),
-            None => eprintln!("{text}"),
+            Some(pb) => pb.suspend(|| crate::out::note!("{text}")),
+            None => crate::out::note!("{text}"),
         }
     }
 }

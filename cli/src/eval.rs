@@ -116,6 +116,13 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let dir = data_dir(&a.data)?;
     let val = open_split(&dir, Split::Val)?;
     let mode = TtaMode::parse(&a.tta).context("--tta takes the names of TTA_MODES")?;
+    if let Some(out) = &a.per_image {
+        augloader::output::check_distinct(
+            ("--per-image", out),
+            &[("--checkpoint", &a.checkpoint), ("--data", &dir)],
+        )
+        .map_err(anyhow::Error::msg)?;
+    }
     let (tensors, meta) = trainer::read_model_file(&a.checkpoint)?;
     let meta = eval_model_meta(&a, val.as_ref(), meta)?;
     let mut cfg = TtaConfig::from_training(mode, &meta.train_pipeline, &meta.val_pipeline);
@@ -157,9 +164,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
         &Console::new(!a.quiet),
     )?;
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        crate::out::out!("{}", serde_json::to_string(&report)?);
     } else {
-        println!(
+        crate::out::out!(
             "{}: {} views/image, {} images, top-1 {:.4}, top-5 {:.4}, {:.1} s ({:.1} images/s)",
             report.tta,
             report.views_per_image,

@@ -6,6 +6,7 @@
 mod args;
 mod augment;
 mod bench;
+mod out;
 // Only the libtorch commands report progress through the library or draw curves.
 #[cfg(feature = "torch")]
 mod console;
@@ -89,7 +90,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", report(&e));
+            crate::out::note!("error: {}", report(&e));
             ExitCode::from(1)
         }
     }

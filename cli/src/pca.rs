@@ -100,6 +100,6 @@ pub fn colour_stats(
 pub fn run(a: PcaArgs) -> Result<()> {
     let source = open_split(&data_dir(&a.data)?, Split::Train)?;
     let stats = colour_stats(source.as_ref(), a.images, &DecodeOptions::default())?;
-    println!("{}", serde_json::to_string(&stats)?);
+    crate::out::out!("{}", serde_json::to_string(&stats)?);
     Ok(())
 }

@@ -96,7 +96,10 @@ pub fn contact_sheet(
 
 /// Runs the command.
 pub fn run(a: PreviewArgs) -> Result<()> {
-    let source = open_split(&data_dir(&a.data)?, Split::Train)?;
+    let dir = data_dir(&a.data)?;
+    augloader::output::check_distinct(("--out", &a.out), &[("--data", &dir)])
+        .map_err(anyhow::Error::msg)?;
+    let source = open_split(&dir, Split::Train)?;
     let pipeline = a.pipeline.build()?;
     let sheet = contact_sheet(
         source.as_ref(),
@@ -109,7 +112,7 @@ pub fn run(a: PreviewArgs) -> Result<()> {
     sheet
         .save(&a.out)
         .with_context(|| format!("writing {}", a.out.display()))?;
-    println!(
+    crate::out::out!(
         "wrote {} ({}x{}): {} images, each followed by {} views of {}",
         a.out.display(),
         sheet.width(),

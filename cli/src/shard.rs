@@ -96,6 +96,8 @@ pub fn run(a: ShardArgs) -> Result<()> {
     if a.restart_interval > 0 && !augloader::decode::can_add_restart_markers() {
         bail!("--restart-interval needs libjpeg-turbo, which this build of augloader lacks");
     }
+    augloader::output::check_distinct(("--out", &a.out), &[("--data", &a.data)])
+        .map_err(anyhow::Error::msg)?;
     let train = open_dataset(&a.data, Split::Train)?;
     let mut splits = vec![("train", train)];
     if has_val(&a.data) {
@@ -131,7 +133,7 @@ pub fn run(a: ShardArgs) -> Result<()> {
     }
     std::fs::remove_dir(&staging).with_context(|| format!("removing {}", staging.display()))?;
     for line in lines {
-        println!("{line}");
+        crate::out::out!("{line}");
     }
     Ok(())
 }
@@ -384,7 +386,7 @@ fn write_split(
     }
     pb.finish_and_clear();
     if let Some(first) = kept.first() {
-        eprintln!(
+        crate::out::note!(
             "{split}: {} JPEGs stored as they were (no restart markers added); first: {first}",
             kept.len()
         );

@@ -358,7 +358,7 @@ pub fn ensure_default(cache: &Path) -> Result<PathBuf, SynthError> {
 pub fn ensure(cache: &Path, cfg: &SynthConfig) -> Result<PathBuf, SynthError> {
     let marker = cache.join(".complete");
     if !marker.exists() {
-        eprintln!(
+        crate::out::note!(
             "augloader: generating a synthetic dataset into {}",
             cache.display()
         );
@@ -402,7 +402,7 @@ pub fn run(a: SynthArgs) -> Result<()> {
         seed: a.seed,
     };
     generate(&a.out, &cfg)?;
-    println!(
+    crate::out::out!(
         "wrote {} training and {} validation images of {} classes to {}",
         cfg.classes * cfg.train_per_class,
         cfg.classes * cfg.val_per_class,

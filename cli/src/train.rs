@@ -79,6 +79,11 @@ pub struct TrainArgs {
     /// Continue the run in this folder from its last checkpoint (its saved settings are used).
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Train into an --out folder that holds an earlier run: its model, checkpoint and curves
+    /// stay until this run's first checkpoint replaces them (without it such a folder is
+    /// refused).
+    #[arg(long)]
+    overwrite: bool,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -270,6 +275,14 @@ pub fn run(mut a: TrainArgs) -> Result<()> {
         }
         None => a.out.clone(),
     };
+    let mut inputs: Vec<(&str, &std::path::Path)> = Vec::new();
+    if let Some(d) = &a.data {
+        inputs.push(("--data", d));
+    }
+    if let Some(p) = &a.init_from {
+        inputs.push(("--init-from", p));
+    }
+    augloader::output::check_distinct(("--out", &run_dir), &inputs).map_err(anyhow::Error::msg)?;
     let s = setup(&a)?;
     let console = Console::new(!a.quiet);
     let job = trainer::TrainJob {
@@ -280,12 +293,14 @@ pub fn run(mut a: TrainArgs) -> Result<()> {
         device: s.device,
         start: if a.resume.is_some() {
             trainer::Start::Resume
+        } else if a.overwrite {
+            trainer::Start::Overwrite
         } else {
             trainer::Start::Fresh
         },
     };
     let summary = trainer::train(job, &console)
         .with_context(|| format!("training into {}", run_dir.display()))?;
-    println!("{}", serde_json::to_string(&summary)?);
+    crate::out::out!("{}", serde_json::to_string(&summary)?);
     Ok(())
 }

@@ -45,8 +45,9 @@ pub fn run(mut a: TuneArgs) -> Result<()> {
     // fails is said once per step and does not stop the run.
     let md = out.join("report.md");
     let render = |r: &TuneReport| {
-        if let Err(e) = std::fs::write(&md, tune_report::markdown(r)) {
-            eprintln!("augloader: writing {}: {e}", md.display());
+        if let Err(e) = augloader::output::write_replacing(&md, tune_report::markdown(r).as_bytes())
+        {
+            crate::out::note!("augloader: writing {}: {e}", md.display());
         }
     };
     let report = tune(&TuneSetup {
@@ -62,7 +63,7 @@ pub fn run(mut a: TuneArgs) -> Result<()> {
         coarse_epochs: a.coarse_epochs,
         final_epochs,
     })?;
-    println!(
+    crate::out::out!(
         "{}",
         serde_json::json!({
             "initial_loss": report.initial_loss,

@@ -13,7 +13,10 @@ use proptest::prelude::*;
 const BIN: &str = env!("CARGO_BIN_EXE_augloader");
 
 /// Runs `augloader ARGS` with a time limit (a hang is a failure, not a stuck test).
-fn run(args: &[&str], cwd: Option<&Path>) -> (Option<i32>, String, String) {
+/// Exit code, stdout and stderr.
+type Outcome = (Option<i32>, String, String);
+
+fn run(args: &[&str], cwd: Option<&Path>) -> Outcome {
     let mut c = Command::new(BIN);
     c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     if let Some(d) = cwd {
@@ -436,8 +439,9 @@ fn runs_refuse_what_would_silently_differ() {
         "{err}"
     );
 
-    // Resume: other flags are refused; without --data, the run's own dataset is used.
-    let (code, _, err) = go(&["--epochs", "2"]);
+    // Resume: other flags are refused; without --data, the run's own dataset is used. (The
+    // killed writer may have left a checkpoint: this run replaces it.)
+    let (code, _, err) = go(&["--epochs", "2", "--overwrite"]);
     assert_eq!(code, Some(0), "{err}");
     let resume = |extra: &[&str]| {
         let mut a = vec!["train", "--quiet", "--resume", run_dir.to_str().unwrap()];
@@ -456,6 +460,80 @@ fn runs_refuse_what_would_silently_differ() {
     util::synth(&other, 3, 13, 4, 32, 2);
     let (code, _, err) = resume(&["--data", other.to_str().unwrap()]);
     assert!(code == Some(1) && err.contains("fingerprint"), "{err}");
+    outputs_never_replace_inputs(&run_dir, &data, &go);
+}
+
+/// A finished run is neither replaced by a fresh one without --overwrite nor by an output
+/// pointed at it.
+#[cfg(feature = "torch")]
+fn outputs_never_replace_inputs(run_dir: &Path, data: &Path, go: &dyn Fn(&[&str]) -> Outcome) {
+    let model = run_dir.join("model.safetensors");
+    let before = std::fs::read(&model).unwrap();
+    let (code, _, err) = go(&["--epochs", "1"]);
+    assert!(
+        code == Some(1) && err.contains("holds an earlier run"),
+        "{err}"
+    );
+    let m = model.to_str().unwrap();
+    let d = data.to_str().unwrap();
+    for out in [m, run_dir.to_str().unwrap(), d] {
+        let args = [
+            "eval",
+            "--quiet",
+            "--checkpoint",
+            m,
+            "--data",
+            d,
+            "--per-image",
+            out,
+        ];
+        let (code, _, err) = run(&args, None);
+        assert!(
+            code == Some(1) && err.contains("never replaces"),
+            "{out}: {err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&model).unwrap(),
+        before,
+        "the model is unchanged"
+    );
+    let (code, _, err) = go(&["--epochs", "1", "--overwrite"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!std::fs::read_dir(run_dir).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains(".tmp")));
+}
+
+#[test]
+fn closed_stdout_ends_quietly_and_a_full_stderr_exits_1() {
+    let d = list_dataset("");
+    for args in [
+        bench(&d.path().join("img"), &["--json"]),
+        vec!["augment".into(), "--help".into()],
+    ] {
+        let mut child = Command::new(BIN)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // a reader that stopped (`| head -c0`)
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let status = Command::new(BIN)
+            .args(["bench", "--data", "/nonexistent-data"])
+            .stderr(full)
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(1));
+    }
 }
 
 #[cfg(feature = "torch")]
@@ -665,4 +743,35 @@ fn csv_lists_with_other_targets_bench_and_refuse_what_they_cannot_read() {
         &["--targets", "boxes"],
         Expect::Err("possible values"),
     );
+}
+
+#[test]
+fn outputs_pointed_at_inputs_are_refused_with_nothing_changed() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    util::synth(&data, 2, 3, 1, 32, 1);
+    let img = std::fs::read_dir(
+        data.join("train/")
+            .read_dir()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    )
+    .unwrap()
+    .next()
+    .unwrap()
+    .unwrap()
+    .path();
+    let before = std::fs::read(&img).unwrap();
+    let (i, dd) = (img.to_str().unwrap(), data.to_str().unwrap());
+    for args in [
+        vec!["augment", "--in", i, "--out", i],
+        vec!["shard", "--data", dd, "--out", dd],
+        vec!["preview", "--data", dd, "--out", d.path().to_str().unwrap()],
+    ] {
+        check(args[0], &args, None, Expect::Err("never replaces"));
+    }
+    assert_eq!(std::fs::read(&img).unwrap(), before);
 }

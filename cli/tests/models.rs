@@ -923,3 +923,51 @@ fn claim_experiments_report_their_numbers_and_verdicts() {
         check_numbers(name, &v);
     }
 }
+
+#[test]
+fn non_finite_models_are_never_kept_nor_trusted() {
+    let data = tempfile::tempdir().unwrap();
+    tiny_synth(data.path(), 2, 3, 2);
+    let run = data.path().join("run");
+    // ResNet-18 at 32 px reaches 1 x 1 in its last stage: with batches of 1, BatchNorm sees
+    // one value per channel and its running variance becomes NaN.
+    let out = Command::new(env!("CARGO_BIN_EXE_augloader"))
+        .args([
+            "train", "--quiet", "--model", "resnet18", "--batch", "1", "--epochs", "2",
+        ])
+        .args([
+            "--input-size",
+            "32",
+            "--workers",
+            "1",
+            "--threads",
+            "1",
+            "--data",
+        ])
+        .arg(data.path())
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("running_var") && err.contains("after epoch 0"),
+        "{err}"
+    );
+    assert!(
+        !run.join("model.safetensors").exists() && !run.join("checkpoint.safetensors").exists()
+    );
+
+    // A model file holding a NaN is refused by name wherever it is read.
+    let p = data.path().join("nan.safetensors");
+    let net = Net::new("resnet8", 2, Device::Cpu, 0, false).unwrap();
+    let mut tensors = checkpoint::state_dict(&net.vs);
+    tensors[0].1 = tensors[0].1.fill(f64::NAN);
+    checkpoint::write(&p, &tensors, None).unwrap();
+    let e = checkpoint::read(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("nan.safetensors") && e.contains(&tensors[0].0) && e.contains("non-finite"),
+        "{e}"
+    );
+}

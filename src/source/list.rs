@@ -1,7 +1,9 @@
 //! A CSV list of `path,label` lines (or multi-label and regression targets), paths relative to
 //! the list's folder.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use crate::file::normalise;
 
 use super::target::{parse_multilabel, parse_values};
 use super::{Payload, Samples, Source, SourceError, TargetKind, Targets};
@@ -13,23 +15,6 @@ use super::{Payload, Samples, Source, SourceError, TargetKind, Targets};
 /// number (`img.jpg,0.5,1.25`), as many on every line as on the first.
 #[derive(Debug, Clone)]
 pub struct ListFile(Samples);
-
-/// Lexically normalises `p` (no symlink resolution): removes `.` and folds `..`.
-fn normalise(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
 
 /// Labels above this are refused: a list's classes are numbered 0..=max, and a stray huge label
 /// would otherwise allocate a name for every class below it.

@@ -138,9 +138,26 @@ pub fn read(path: &Path) -> Result<(Tensors, HashMap<String, String>), Checkpoin
             Dtype::I64 => Kind::Int64,
             other => return Err(fmt(format!("tensor {name}: unsupported dtype {other:?}"))),
         };
-        out.insert(name, Tensor::from_data_size(view.data(), &shape, kind));
+        let t = Tensor::from_data_size(view.data(), &shape, kind);
+        if let Some(bad) = non_finite(&t) {
+            return Err(fmt(format!(
+                "tensor {name} holds {bad} non-finite values (NaN or infinity): the run that \
+                 wrote it diverged, and its numbers would mean nothing"
+            )));
+        }
+        out.insert(name, t);
     }
     Ok((out, meta.metadata().clone().unwrap_or_default()))
+}
+
+/// How many values of a floating-point tensor are NaN or infinite (None when all are finite or
+/// it holds integers).
+pub fn non_finite(t: &Tensor) -> Option<i64> {
+    if !t.is_floating_point() {
+        return None;
+    }
+    let bad = t.isfinite().logical_not().sum(Kind::Int64).int64_value(&[]);
+    (bad > 0).then_some(bad)
 }
 
 /// The model's tensors under torchvision names, plus `num_batches_tracked` for every BN.

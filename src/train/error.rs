@@ -38,6 +38,16 @@ pub enum TrainError {
         /// The loss.
         loss: f64,
     },
+    /// A parameter or buffer became NaN or infinite; the last good checkpoint is kept.
+    #[error("{tensor} holds non-finite values after epoch {epoch}{hint}; the run stops and the last good checkpoint is kept")]
+    NonFinite {
+        /// Epoch (0-based) whose end found it.
+        epoch: usize,
+        /// The tensor's name.
+        tensor: String,
+        /// What usually causes it, where known.
+        hint: String,
+    },
     /// libtorch refused an operation (most often: not enough memory for the batch or views).
     #[error("libtorch failed while {what}: {message}")]
     Torch {

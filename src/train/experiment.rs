@@ -176,7 +176,7 @@ pub fn degradation(
             val: data.1.clone(),
             run_dir: &out.join(model),
             device,
-            start: Start::Fresh,
+            start: Start::Overwrite,
         };
         runs.push(run_arm(model, job, obs)?);
     }

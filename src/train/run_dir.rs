@@ -81,30 +81,58 @@ pub(super) fn parse_state(
         })
 }
 
-/// A fresh run removes an earlier run's model, checkpoint and curves (nothing of it may pass for
-/// ours); every run rewrites metrics.jsonl from the checkpoint's history, which is the truth: an
-/// epoch that logged its metrics but died before its checkpoint is trained again.
+/// Files of a run that a new run must not leave beside its own.
+const RUN_FILES: [&str; 3] = ["model.safetensors", "checkpoint.safetensors", "curves.png"];
+
+/// Before a run: a fresh one refuses a folder holding an earlier run's model or checkpoint
+/// (nothing is destroyed before a replacement exists; [`super::trainer::Start::Overwrite`]
+/// replaces them at its first checkpoint); every run rewrites metrics.jsonl from the
+/// checkpoint's history, which is the truth: an epoch that logged its metrics but died before its
+/// checkpoint is trained again.
 pub(super) fn prepare_run_files(
     run_dir: &Path,
     fresh: bool,
     history: &[EpochMetrics],
 ) -> Result<(), TrainError> {
     if fresh {
-        for old in ["model.safetensors", "checkpoint.safetensors", "curves.png"] {
-            let path = run_dir.join(old);
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&path)(e)),
-                _ => {}
-            }
+        let held: Vec<&str> = RUN_FILES[..2]
+            .iter()
+            .copied()
+            .filter(|f| run_dir.join(f).exists())
+            .collect();
+        if !held.is_empty() {
+            return Err(TrainError::Invalid(format!(
+                "{} holds an earlier run ({}): resume it, or overwrite it (its files stay until \
+                 the new run's first checkpoint replaces them), or train into another folder",
+                run_dir.display(),
+                held.join(", ")
+            )));
         }
     }
+    write_metrics(run_dir, history)
+}
+
+fn write_metrics(run_dir: &Path, history: &[EpochMetrics]) -> Result<(), TrainError> {
     let mut log = String::new();
     for m in history {
         log += &serde_json::to_string(m).expect("serialisable");
         log.push('\n');
     }
     let metrics_path = run_dir.join("metrics.jsonl");
-    std::fs::write(&metrics_path, log).map_err(io_err(&metrics_path))
+    crate::output::write_replacing(&metrics_path, log.as_bytes()).map_err(io_err(&metrics_path))
+}
+
+/// At an overwriting run's first checkpoint: the earlier run's model and curves go, and
+/// metrics.jsonl starts again (the new checkpoint is already in place).
+pub(super) fn clear_stale_run_files(run_dir: &Path) -> Result<(), TrainError> {
+    for old in [RUN_FILES[0], RUN_FILES[2]] {
+        let path = run_dir.join(old);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&path)(e)),
+            _ => {}
+        }
+    }
+    write_metrics(run_dir, &[])
 }
 
 /// Locks `run_dir/.lock` for this process (released when the file closes or the process dies);

@@ -14,7 +14,9 @@ use super::checkpoint;
 use super::config::{check_same_classes, model_meta};
 use super::error::io_err;
 use super::meta::ModelMeta;
-use super::run_dir::{lock_run_dir, prepare_run_files, save_checkpoint, start_state, State};
+use super::run_dir::{
+    clear_stale_run_files, lock_run_dir, prepare_run_files, save_checkpoint, start_state, State,
+};
 use super::sgd::Sgd;
 use crate::loader::Loader;
 pub use crate::observe::EpochMetrics;
@@ -70,6 +72,8 @@ struct Run<'o> {
     device: Device,
     run_dir: PathBuf,
     title: String,
+    /// An earlier run's files are still in the folder (until the first checkpoint).
+    stale: bool,
     obs: &'o dyn Observer,
     _lock: std::fs::File,
 }
@@ -92,6 +96,9 @@ pub enum Start {
     /// Continue the run saved in `run_dir/checkpoint.safetensors`; its settings win over the
     /// job's.
     Resume,
+    /// A new run into a folder that may hold an earlier one: the earlier files stay until this
+    /// run's first checkpoint replaces them ([`Start::Fresh`] refuses such a folder).
+    Overwrite,
 }
 
 /// One training run: its settings, data, folder, device, and how it starts.
@@ -183,7 +190,10 @@ impl<'o> Run<'o> {
                 cfg.batch
             )));
         }
-        prepare_run_files(run_dir, saved.is_none(), &state.history)?;
+        let stale = start == Start::Overwrite;
+        if !stale {
+            prepare_run_files(run_dir, start == Start::Fresh, &state.history)?;
+        }
         Ok(Run {
             title: format!("{} on {} classes", cfg.model, state.classes),
             cfg,
@@ -197,6 +207,7 @@ impl<'o> Run<'o> {
             device,
             run_dir: run_dir.to_path_buf(),
             obs,
+            stale,
             _lock: lock,
         })
     }
@@ -298,7 +309,12 @@ impl<'o> Run<'o> {
         self.state.epochs_done = m.epoch + 1;
         self.state.history.push(m);
         let ckpt_path = self.run_dir.join("checkpoint.safetensors");
+        check_finite(&self.net, self.state.epochs_done - 1)?;
         save_checkpoint(&self.net, &self.opt, &self.state, &self.meta, &ckpt_path)?;
+        if std::mem::take(&mut self.stale) {
+            // The earlier run's files go once this run has a checkpoint of its own.
+            clear_stale_run_files(&self.run_dir)?;
+        }
         let metrics_path = self.run_dir.join("metrics.jsonl");
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -419,4 +435,26 @@ fn loaders(
         .shuffle(false)
         .build()?;
     Ok((train, val))
+}
+
+/// Every parameter and buffer finite, or the first that is not, named (before a checkpoint:
+/// a non-finite model never replaces a good one).
+fn check_finite(net: &Net, epoch: usize) -> Result<(), TrainError> {
+    for (name, t) in checkpoint::state_dict(&net.vs) {
+        if checkpoint::non_finite(&t).is_some() {
+            let hint = if name.contains("running_") {
+                " (BatchNorm statistics of one value per channel: a batch of 1 sample at the \
+                 stage's spatial size; PyTorch refuses it with \"Expected more than 1 value per \
+                 channel when training\": use a larger --batch or smaller strides)"
+            } else {
+                " (lower the learning rate)"
+            };
+            return Err(TrainError::NonFinite {
+                epoch,
+                tensor: name,
+                hint: hint.into(),
+            });
+        }
+    }
+    Ok(())
 }

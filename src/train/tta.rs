@@ -3,7 +3,7 @@
 //! (ten crops at each scale), aggregated by mean softmax probability (default) or mean logit.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use image::RgbImage;
@@ -69,15 +69,23 @@ fn to_tensor(imgs: &[&RgbImage], n: &Normalize, device: Device) -> Tensor {
 
 /// Writes each image's prediction and class probabilities as CSV (a CSV writer: class and file
 /// names may hold commas, quotes or newlines).
+/// The per-image CSV, written under a temporary name and put in place only when the whole
+/// evaluation succeeded (a failed run leaves an earlier file whole).
 struct PerImage<'p> {
-    w: csv::Writer<std::fs::File>,
+    w: Option<csv::Writer<std::fs::File>>,
     path: &'p Path,
+    tmp: PathBuf,
 }
 
 impl<'p> PerImage<'p> {
     fn create(path: &'p Path, classes: &[String]) -> Result<Self, TrainError> {
-        let w = csv::Writer::from_path(path).map_err(|e| csv_err(path, e))?;
-        let mut f = PerImage { w, path };
+        let tmp = crate::output::temporary(path);
+        let w = csv::Writer::from_path(&tmp).map_err(|e| csv_err(path, e))?;
+        let mut f = PerImage {
+            w: Some(w),
+            path,
+            tmp,
+        };
         let mut head = vec!["index".to_string(), "name".into(), "label".into()];
         head.push("prediction".into());
         head.extend(classes.iter().map(|c| format!("p_{c}")));
@@ -86,14 +94,31 @@ impl<'p> PerImage<'p> {
     }
 
     fn row(&mut self, row: Vec<String>) -> Result<(), TrainError> {
-        self.w.write_record(&row).map_err(|e| csv_err(self.path, e))
+        let w = self.w.as_mut().expect("open until finished");
+        w.write_record(&row).map_err(|e| csv_err(self.path, e))
     }
 
     fn finish(mut self) -> Result<(), TrainError> {
-        self.w.flush().map_err(|e| TrainError::Io {
+        let io = |cause| TrainError::Io {
             path: self.path.to_path_buf(),
-            cause: e,
-        })
+            cause,
+        };
+        let file = self
+            .w
+            .take()
+            .expect("finished once")
+            .into_inner()
+            .map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&self.tmp, self.path).map_err(io)
+    }
+}
+
+impl Drop for PerImage<'_> {
+    fn drop(&mut self) {
+        if self.w.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 

@@ -342,7 +342,7 @@ fn trial(
         val: setup.val.clone(),
         run_dir: &dir,
         device: setup.device,
-        start: Start::Fresh,
+        start: Start::Overwrite,
     };
     let r = train(job, setup.observer);
     let (history, val, acc, loss) = match r {

@@ -119,8 +119,8 @@ pub fn run(a: ExperimentArgs) -> Result<()> {
     } else {
         "does not hold here"
     };
-    eprintln!("{}: {verdict} ({})", f.name, f.measured);
-    println!("{}", f.json);
+    crate::out::note!("{}: {verdict} ({})", f.name, f.measured);
+    crate::out::out!("{}", f.json);
     Ok(())
 }
 
@@ -173,7 +173,7 @@ impl Lab {
             flags.extend([flag.to_string(), value]);
         }
         if let Some(d) = &c.data {
-            flags.extend(["--data".to_string(), d.display().to_string()]);
+            flags.push(format!("--data={}", d.display()));
         }
         flags.extend(extra.iter().map(|s| s.to_string()));
         let setup = setup(&AsTrain::try_parse_from(&flags)?.train)?;
@@ -218,7 +218,7 @@ impl Lab {
             val,
             run_dir: &self.out.join(label),
             device: self.setup.device,
-            start: Start::Fresh,
+            start: Start::Overwrite,
         };
         run_arm(label, job, &self.console).with_context(|| format!("{}: arm {label}", self.name))
     }

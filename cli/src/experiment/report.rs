@@ -1,10 +1,10 @@
 //! `augloader experiment all`: every experiment with its defaults, one folder each, and a
 //! report (claim, command, numbers, verdict, picture) in DIR/report.md.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use augloader::output::Staged;
 use clap::{Args, Parser};
 
 use super::{ExperimentArgs, Finding};
@@ -50,45 +50,53 @@ struct AsExperiment {
 fn command(a: &AllArgs, name: &str) -> Vec<String> {
     let mut argv = vec!["experiment".to_string(), name.to_string()];
     if name == "init" {
-        argv.extend([
-            "--plot".into(),
-            a.out.join("init.png").display().to_string(),
-        ]);
+        argv.push(format!("--plot={}", a.out.join("init.png").display()));
     } else {
-        argv.extend(["--out".into(), a.out.join(name).display().to_string()]);
-        argv.extend([
-            "--plot".into(),
-            a.out.join(format!("{name}.png")).display().to_string(),
-        ]);
+        argv.push(format!("--out={}", a.out.join(name).display()));
+        argv.push(format!(
+            "--plot={}",
+            a.out.join(format!("{name}.png")).display()
+        ));
         if a.quiet {
             argv.push("--quiet".into());
         }
     }
     argv.extend(["--seed".into(), a.seed.to_string()]);
     if let Some(d) = &a.data {
-        argv.extend(["--data".into(), d.display().to_string()]);
+        // `--data=VALUE`: a value that starts with '-' stays a value.
+        argv.push(format!("--data={}", d.display()));
     }
     argv
 }
 
 pub fn all(a: AllArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    if let Some(d) = &a.data {
+        augloader::output::check_distinct(("--out", &a.out), &[("--data", d)])
+            .map_err(anyhow::Error::msg)?;
+    }
+    // Results and report replace earlier ones only when every experiment has run.
     let jsonl = a.out.join("results.jsonl");
-    let mut lines = std::fs::File::create(&jsonl).with_context(|| jsonl.display().to_string())?;
+    let mut lines = Staged::create(&jsonl).with_context(|| jsonl.display().to_string())?;
     let mut found = Vec::new();
     for name in NAMES.iter().filter(|n| !a.skip.iter().any(|s| s == *n)) {
         let argv = command(&a, name);
-        eprintln!("augloader {}", argv.join(" "));
+        crate::out::note!("augloader {}", argv.join(" "));
         let parsed = AsExperiment::try_parse_from(&argv)?;
         let f = super::finding(parsed.args)?;
-        writeln!(lines, "{}", f.json).with_context(|| jsonl.display().to_string())?;
-        println!("{}", f.json);
+        lines
+            .line(&f.json.to_string())
+            .with_context(|| jsonl.display().to_string())?;
+        crate::out::out!("{}", f.json);
         found.push((format!("augloader {}", argv.join(" ")), f));
     }
     let report = a.out.join("report.md");
-    std::fs::write(&report, render(&found, &a.out))
+    augloader::output::write_replacing(&report, render(&found, &a.out).as_bytes())
         .with_context(|| format!("writing {}", report.display()))?;
-    eprintln!("report: {}", report.display());
+    lines
+        .commit()
+        .with_context(|| jsonl.display().to_string())?;
+    crate::out::note!("report: {}", report.display());
     Ok(())
 }
 
