@@ -96,8 +96,6 @@ pub fn run(a: ShardArgs) -> Result<()> {
     if a.restart_interval > 0 && !augloader::decode::can_add_restart_markers() {
         bail!("--restart-interval needs libjpeg-turbo, which this build of augloader lacks");
     }
-    augloader::output::check_distinct(("--out", &a.out), &[("--data", &a.data)])
-        .map_err(anyhow::Error::msg)?;
     let train = open_dataset(&a.data, Split::Train)?;
     let mut splits = vec![("train", train)];
     if has_val(&a.data) {

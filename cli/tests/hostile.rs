@@ -766,12 +766,57 @@ fn outputs_pointed_at_inputs_are_refused_with_nothing_changed() {
     .path();
     let before = std::fs::read(&img).unwrap();
     let (i, dd) = (img.to_str().unwrap(), data.to_str().unwrap());
-    for args in [
-        vec!["augment", "--in", i, "--out", i],
-        vec!["shard", "--data", dd, "--out", dd],
-        vec!["preview", "--data", dd, "--out", d.path().to_str().unwrap()],
+    for (args, says) in [
+        (vec!["augment", "--in", i, "--out", i], "never replaces"),
+        (vec!["shard", "--data", dd, "--out", dd], "overlap"),
+        (
+            vec!["preview", "--data", dd, "--out", d.path().to_str().unwrap()],
+            "never replaces",
+        ),
     ] {
-        check(args[0], &args, None, Expect::Err("never replaces"));
+        check(args[0], &args, None, Expect::Err(says));
     }
     assert_eq!(std::fs::read(&img).unwrap(), before);
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn resume_survives_another_spelling_and_working_directory() {
+    let d = tempfile::tempdir().unwrap();
+    train_data(&d.path().join("ds"));
+    let a = train_args(Path::new("ds"), Path::new("run"), &["--epochs", "1"]);
+    let (code, _, err) = run(
+        &a.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        Some(d.path()),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let run_dir = d.path().join("run");
+    let r = run_dir.to_str().unwrap();
+    // Another spelling of the same folder, then another working directory without --data.
+    for (data, cwd) in [(Some("./ds/"), d.path()), (None, Path::new("/"))] {
+        let mut args = vec!["train", "--quiet", "--resume", r];
+        if let Some(data) = data {
+            args.extend(["--data", data]);
+        }
+        let (code, out, err) = run(&args, Some(cwd));
+        assert!(
+            code == Some(0) && out.contains("\"epochs\":1"),
+            "{data:?}: {err}"
+        );
+    }
+    // The same samples moved elsewhere are the same dataset.
+    std::fs::rename(d.path().join("ds"), d.path().join("moved")).unwrap();
+    let moved = d.path().join("moved");
+    let (code, _, err) = run(
+        &[
+            "train",
+            "--quiet",
+            "--resume",
+            r,
+            "--data",
+            moved.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, Some(0), "{err}");
 }

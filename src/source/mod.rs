@@ -332,22 +332,26 @@ pub enum Fingerprint {
     /// Class names and every sample's label, in order: independent of where the data lives
     /// (a folder moved, or the same samples as shards). Loader states carry it.
     Layout,
-    /// Also every sample's name: a run's dataset identity (checkpoints carry it).
+    /// Also every sample's name below the folder all names share (relative paths within the
+    /// dataset): a run's dataset identity (checkpoints carry it), the same however `--data` is
+    /// spelled and wherever the dataset was moved.
     Samples,
 }
 
 /// A fingerprint of `source` (xxh3, hex) covering `what`: class names (each ended by a zero
-/// byte), then per sample, in order, its name (with [`Fingerprint::Samples`]) and its label as a
-/// little-endian u64.
+/// byte), then per sample, in order, its name relative to the names' common folder (with
+/// [`Fingerprint::Samples`]) and its label as a little-endian u64; then float targets, if any.
 pub fn fingerprint_of(source: &dyn Source, what: Fingerprint) -> String {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for c in source.classes() {
         h.update(c.as_bytes());
         h.update(&[0]);
     }
+    let names = what == Fingerprint::Samples;
+    let common = if names { common_folder(source) } else { 0 };
     for i in 0..source.len() {
-        if what == Fingerprint::Samples {
-            h.update(source.name(i).as_bytes());
+        if names {
+            h.update(&source.name(i).as_bytes()[common..]);
         }
         h.update(&(source.label(i) as u64).to_le_bytes());
     }
@@ -362,6 +366,27 @@ pub fn fingerprint_of(source: &dyn Source, what: Fingerprint) -> String {
         }
     }
     format!("{:016x}", h.digest())
+}
+
+/// Bytes of the longest folder prefix (ending in '/') that every sample name shares.
+fn common_folder(source: &dyn Source) -> usize {
+    if source.is_empty() {
+        return 0;
+    }
+    let first = source.name(0);
+    let mut len = first.len();
+    for i in 1..source.len() {
+        let n = source.name(i);
+        len = first.as_bytes()[..len]
+            .iter()
+            .zip(n.as_bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+    }
+    first.as_bytes()[..len]
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map_or(0, |p| p + 1)
 }
 
 /// [`fingerprint_of`] the source's [`Fingerprint::Layout`]: what loader states carry, so that a

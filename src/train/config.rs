@@ -60,7 +60,7 @@ pub struct TrainConfig {
 /// Which dataset a run uses: where it was, and a fingerprint of its samples.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatasetId {
-    /// The dataset's path as given.
+    /// The dataset's absolute path (a resume from another working directory finds it).
     pub path: PathBuf,
     /// The training split's [`Fingerprint::Samples`] fingerprint (names and labels).
     pub fingerprint: String,
@@ -70,7 +70,7 @@ impl DatasetId {
     /// The identity of `train` found at `path`.
     pub fn of(path: &Path, train: &dyn Source) -> DatasetId {
         DatasetId {
-            path: path.to_path_buf(),
+            path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
             fingerprint: fingerprint_of(train, Fingerprint::Samples),
         }
     }
