@@ -47,6 +47,7 @@ pub fn check_distinct(output: (&str, &Path), inputs: &[(&str, &Path)]) -> Result
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename: readers
 /// see the old file or the new one, never a part.
 pub fn write_replacing(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    remove_stale_temporaries(path);
     let tmp = temporary(path);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -72,6 +73,82 @@ pub fn temporary(path: &Path) -> PathBuf {
     path.with_file_name(tmp)
 }
 
+/// An exclusive lock on the file `path` (created if missing), held until the returned file is
+/// dropped or the process ends (`kill -9` included), recording the holder's pid. With `wait`
+/// it blocks until the lock is free; without, a held lock is `Ok(Err(pid))` naming the holder.
+pub fn lock(path: &Path, wait: bool) -> io::Result<Result<std::fs::File, String>> {
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    if wait {
+        f.lock()?;
+    } else {
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = crate::file::read_to_string(path, crate::file::FileKind::Report)
+                    .unwrap_or_default();
+                return Ok(Err(holder.trim().to_string()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+    f.set_len(0)?;
+    write!(f, "{}", std::process::id())?;
+    Ok(Ok(f))
+}
+
+/// Whether process `pid` is alive (on Linux: /proc/PID exists).
+fn alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes what dead processes left in `dir`: entries named `PREFIX<pid>SUFFIX` (temporary
+/// files and staging folders) whose process is gone. Returns how many went.
+pub fn remove_stale(dir: &Path, prefix: &str, suffix: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|n| n.strip_suffix(suffix))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if alive(pid) {
+            continue;
+        }
+        let p = e.path();
+        let gone = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        removed += usize::from(gone.is_ok());
+    }
+    removed
+}
+
+/// Removes the temporary files of `path` that dead processes left ([`temporary`]'s names).
+fn remove_stale_temporaries(path: &Path) {
+    if let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        remove_stale(dir, &format!(".{name}.tmp"), "");
+    }
+}
+
 /// A file written line by line under a temporary name, put in place by [`Staged::commit`] only
 /// when the work succeeded; dropped uncommitted, it is removed and the old file stays.
 #[derive(Debug)]
@@ -84,6 +161,7 @@ pub struct Staged {
 impl Staged {
     /// Starts the replacement of `path`.
     pub fn create(path: &Path) -> io::Result<Staged> {
+        remove_stale_temporaries(path);
         let tmp = temporary(path);
         let file = std::fs::File::create(&tmp)?;
         Ok(Staged {
@@ -159,5 +237,26 @@ mod tests {
         s.line("new").unwrap();
         s.commit().unwrap();
         assert_eq!(std::fs::read(&report).unwrap(), b"new\n");
+        // A dead process's temporary goes with the next write; a live one's stays.
+        let dead = d.path().join(".report.md.tmp4294967");
+        let live = d
+            .path()
+            .join(format!(".report.md.tmp{}", std::process::id()));
+        std::fs::write(&dead, b"x").unwrap();
+        std::fs::write(&live, b"x").unwrap();
+        write_replacing(&report, b"newer").unwrap();
+        assert!(!dead.exists() && live.exists());
+    }
+
+    #[test]
+    fn a_lock_is_held_until_dropped_and_names_its_holder() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(".lock");
+        let held = lock(&p, false).unwrap().unwrap();
+        // flock locks belong to the open file: a second open in this process is refused too.
+        let pid = lock(&p, false).unwrap().unwrap_err();
+        assert_eq!(pid, std::process::id().to_string());
+        drop(held);
+        assert!(lock(&p, false).unwrap().is_ok());
     }
 }

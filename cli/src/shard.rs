@@ -103,6 +103,17 @@ pub fn run(a: ShardArgs) -> Result<()> {
     }
     check_apart(&a.data, &a.out)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    // One writer at a time; with the lock held, staging folders left by dead runs can go.
+    let lock_path = a.out.join(".augloader-shard.lock");
+    let _lock = augloader::output::lock(&lock_path, false)
+        .with_context(|| lock_path.display().to_string())?
+        .map_err(|pid| {
+            anyhow::anyhow!(
+                "{}: another shard process (pid {pid}) is writing this folder",
+                a.out.display()
+            )
+        })?;
+    augloader::output::remove_stale(&a.out, ".augloader-shard-", ".tmp");
     let old = old_shards(&a.out)?;
     if !old.is_empty() && !a.overwrite {
         bail!(

@@ -354,21 +354,38 @@ pub fn ensure_default(cache: &Path) -> Result<PathBuf, SynthError> {
     ensure(cache, &SynthConfig::default())
 }
 
-/// The dataset of `cfg`, generated on first use into `cache`.
+/// The dataset of `cfg`, generated on first use into `cache`: under a lock beside it, into a
+/// temporary folder renamed when complete, so that processes started together all get it.
 pub fn ensure(cache: &Path, cfg: &SynthConfig) -> Result<PathBuf, SynthError> {
     let marker = cache.join(".complete");
-    if !marker.exists() {
-        crate::out::note!(
-            "augloader: generating a synthetic dataset into {}",
-            cache.display()
-        );
-        let _ = std::fs::remove_dir_all(cache);
-        generate(cache, cfg)?;
-        std::fs::write(&marker, b"").map_err(|e| SynthError::Io {
-            path: marker,
-            cause: e,
-        })?;
+    if marker.exists() {
+        return Ok(cache.to_path_buf());
     }
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |cause| SynthError::Io { path, cause }
+    };
+    let parent = cache.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
+    let lock_path = cache.with_extension("lock");
+    let _lock = augloader::output::lock(&lock_path, true)
+        .map_err(io(&lock_path))?
+        .expect("a waiting lock is taken");
+    if marker.exists() {
+        return Ok(cache.to_path_buf()); // another process made it while this one waited
+    }
+    crate::out::note!(
+        "augloader: generating a synthetic dataset into {}",
+        cache.display()
+    );
+    let name = cache.file_name().unwrap_or_default().to_string_lossy();
+    augloader::output::remove_stale(parent, &format!(".{name}.tmp"), "");
+    let staging = augloader::output::temporary(cache);
+    let _ = std::fs::remove_dir_all(&staging);
+    generate(&staging, cfg)?;
+    std::fs::write(staging.join(".complete"), b"").map_err(io(&staging))?;
+    let _ = std::fs::remove_dir_all(cache);
+    std::fs::rename(&staging, cache).map_err(io(cache))?;
     Ok(cache.to_path_buf())
 }
 

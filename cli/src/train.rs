@@ -253,8 +253,9 @@ const RESUME_FLAGS: [&str; 6] = [
 pub fn run(mut a: TrainArgs) -> Result<()> {
     let run_dir = match &a.resume {
         Some(r) => {
-            let given: Vec<String> = std::env::args()
+            let given: Vec<String> = std::env::args_os()
                 .skip(2)
+                .map(|x| x.to_string_lossy().into_owned())
                 .filter(|x| x.starts_with("--"))
                 .map(|x| x.split('=').next().unwrap_or_default().to_string())
                 .filter(|x| !RESUME_FLAGS.contains(&x.as_str()))

@@ -820,3 +820,75 @@ fn resume_survives_another_spelling_and_working_directory() {
     );
     assert_eq!(code, Some(0), "{err}");
 }
+
+#[cfg(feature = "torch")]
+#[test]
+fn paths_that_are_not_utf8_train_and_their_classes_stay_apart() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join(OsStr::from_bytes(b"da\xfft"));
+    train_data(&data);
+    let out = d.path().join(OsStr::from_bytes(b"r\xfeun"));
+    let o = Command::new(BIN)
+        .args([
+            "train", "--quiet", "--model", "resnet8", "--epochs", "1", "--batch", "8",
+        ])
+        .args(["--workers", "1", "--threads", "1", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.join("model.safetensors").is_file());
+    let o = Command::new(BIN)
+        .args(["train", "--quiet", "--resume"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // Class folders whose names differ only in bytes that are not UTF-8.
+    for (split, byte) in [("train", b'\xe9'), ("val", b'\xe8')] {
+        let dir = data.join(split);
+        let first = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::rename(
+            &first,
+            dir.join(OsStr::from_bytes(&[b'c', b'a', b'f', byte])),
+        )
+        .unwrap();
+    }
+    let o = Command::new(BIN)
+        .args([
+            "train",
+            "--quiet",
+            "--model",
+            "resnet8",
+            "--epochs",
+            "1",
+            "--overwrite",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(1) && err.contains("caf\\xe9"),
+        "{err}"
+    );
+}

@@ -573,3 +573,70 @@ fn long_member_names_are_read_and_huge_name_records_refused() {
     assert!(e.contains("name record of 1073741824 bytes"), "{e}");
     assert!(t.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn one_shard_writer_at_a_time_and_dead_writers_leftovers_go() {
+    let (_d, data, out) = dataset_and_shards();
+    // Leftovers of killed runs: a staging folder and an index temporary.
+    let staging = out.join(".augloader-shard-4294967.tmp");
+    std::fs::create_dir_all(&staging).unwrap();
+    let idx_tmp = out.join("train-000000.tar.idx.tmp4294967");
+    std::fs::write(&idx_tmp, b"half").unwrap();
+    let held = augloader::output::lock(&out.join(".augloader-shard.lock"), false)
+        .unwrap()
+        .unwrap();
+    let o = augloader()
+        .args(["shard", "--overwrite", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(1) && err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    drop(held);
+    util::ok(
+        augloader()
+            .args(["shard", "--overwrite", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(!staging.exists());
+    std::fs::remove_file(out.join("train-000000.tar.idx")).ok();
+    std::fs::write(&idx_tmp, b"half").unwrap();
+    augloader::source::TarShards::open(&[out.join("train-000000.tar")]).unwrap();
+    assert!(
+        !idx_tmp.exists(),
+        "rebuilding the index removes a dead writer's temporary"
+    );
+}
+
+#[test]
+fn processes_started_together_share_the_default_dataset() {
+    let cache = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            augloader()
+                .env("AUGLOADER_CACHE", cache.path())
+                .args(["bench", "--epochs", "1", "--workers", "1", "--batch", "8"])
+                .args(["--pipeline", "eval", "--size", "32"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let names: Vec<String> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".tmp")), "{names:?}");
+}

@@ -20,6 +20,20 @@ pub struct ImageFolder {
     files: Vec<(PathBuf, usize)>,
 }
 
+/// A class folder's name as text: its UTF-8 as is, every byte that is not UTF-8 as `\xNN`, so
+/// that folders whose names differ only in such bytes stay distinct classes.
+pub(crate) fn class_name(name: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in name.as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
 fn is_hidden(p: &Path) -> bool {
     p.file_name()
         .and_then(|n| n.to_str())
@@ -88,7 +102,11 @@ impl ImageFolder {
             if files.len() == before {
                 return Err(SourceError::EmptyClass { path: dir });
             }
-            classes.push(dir.file_name().unwrap().to_string_lossy().into_owned());
+            let name = class_name(dir.file_name().unwrap_or_default());
+            if classes.contains(&name) {
+                return Err(SourceError::AmbiguousClass { path: dir, name });
+            }
+            classes.push(name);
         }
         if files.is_empty() {
             return Err(SourceError::NoImages { path: root });
@@ -112,3 +130,16 @@ impl ImageFolder {
 }
 
 super::files_source!(ImageFolder);
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn class_names_keep_bytes_that_are_not_utf8_apart() {
+        let name = |b: &[u8]| super::class_name(std::ffi::OsStr::from_bytes(b));
+        assert_eq!(name(b"caf\xc3\xa9"), "café");
+        assert_eq!(name(b"caf\xe9"), "caf\\xe9");
+        assert_ne!(name(b"caf\xe9"), name(b"caf\xe8"));
+    }
+}

@@ -76,6 +76,15 @@ pub enum SourceError {
         /// The class folder.
         path: PathBuf,
     },
+    /// Two class folders whose names read the same (one spelled with `\xNN` escapes of bytes
+    /// that are not UTF-8).
+    #[error("{}: another class folder reads as `{name}` too (bytes that are not UTF-8 are shown as \\xNN): rename one", path.display())]
+    AmbiguousClass {
+        /// The second folder.
+        path: PathBuf,
+        /// The name both read as.
+        name: String,
+    },
     /// The dataset holds no image at all.
     #[error("{}: dataset holds no images", path.display())]
     NoImages {

@@ -360,11 +360,12 @@ fn digest(samples: &[(String, Entry)]) -> u64 {
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
+        // Temporaries of dead writers under the names of earlier versions (`NAME.tmpPID`).
+        if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+            crate::output::remove_stale(dir, &format!("{name}.tmp"), "");
+        }
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    crate::output::write_replacing(path, bytes)
 }
 
 /// (key, extension) of a member path: the key runs to the first dot of the base name.

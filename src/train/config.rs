@@ -61,6 +61,7 @@ pub struct TrainConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatasetId {
     /// The dataset's absolute path (a resume from another working directory finds it).
+    #[serde(with = "path_serde")]
     pub path: PathBuf,
     /// The training split's [`Fingerprint::Samples`] fingerprint (names and labels).
     pub fingerprint: String,
@@ -249,4 +250,38 @@ pub(super) fn model_meta(cfg: &TrainConfig, classes: &[String]) -> Result<ModelM
         mix: cfg.mix,
         label_smoothing: cfg.label_smoothing,
     })
+}
+
+/// Paths in run files and summaries: text when they are UTF-8, else `{"bytes": [...]}`, so a
+/// path that is not UTF-8 is kept whole instead of failing the write.
+pub(crate) mod path_serde {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::{Path, PathBuf};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Text(String),
+        Bytes { bytes: Vec<u8> },
+    }
+
+    pub fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+        match p.to_str() {
+            Some(t) => Repr::Text(t.to_string()),
+            None => Repr::Bytes {
+                bytes: p.as_os_str().as_bytes().to_vec(),
+            },
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        Ok(match Repr::deserialize(d)? {
+            Repr::Text(t) => PathBuf::from(t),
+            Repr::Bytes { bytes } => PathBuf::from(OsString::from_vec(bytes)),
+        })
+    }
 }

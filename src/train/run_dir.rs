@@ -1,7 +1,6 @@
 //! The run folder: its lock, metrics.jsonl, the checkpoint's state (atomically written each
 //! epoch) and model files.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -139,29 +138,13 @@ pub(super) fn clear_stale_run_files(run_dir: &Path) -> Result<(), TrainError> {
 /// a second writer is refused with the holder's pid.
 pub(super) fn lock_run_dir(run_dir: &Path) -> Result<std::fs::File, TrainError> {
     let path = run_dir.join(".lock");
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io_err(&path))?;
-    match f.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = crate::file::read_to_string(&path, crate::file::FileKind::Report)
-                .unwrap_or_default();
-            return Err(TrainError::Invalid(format!(
-                "{}: another training process (pid {}) is writing this run folder",
-                run_dir.display(),
-                holder.trim()
-            )));
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+    match crate::output::lock(&path, false).map_err(io_err(&path))? {
+        Ok(f) => Ok(f),
+        Err(holder) => Err(TrainError::Invalid(format!(
+            "{}: another training process (pid {holder}) is writing this run folder",
+            run_dir.display()
+        ))),
     }
-    f.set_len(0).map_err(io_err(&path))?;
-    write!(f, "{}", std::process::id()).map_err(io_err(&path))?;
-    Ok(f)
 }
 
 pub(super) fn save_checkpoint(

@@ -45,6 +45,7 @@ pub struct Summary {
     /// Mean training images/s of this invocation.
     pub images_per_sec: f64,
     /// The run folder.
+    #[serde(with = "super::config::path_serde")]
     pub run_dir: PathBuf,
     /// Crop side of training and validation.
     pub input_size: u32,

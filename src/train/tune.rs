@@ -36,6 +36,7 @@ pub struct Trial {
     /// Diagnosis of its curves.
     pub diagnosis: String,
     /// Its run folder (metrics.jsonl, curves.png).
+    #[serde(with = "super::config::path_serde")]
     pub run_dir: PathBuf,
 }
 

@@ -161,7 +161,7 @@ impl Lab {
     /// The base run of experiment `name`: `augloader train` with the common flags, `epochs`,
     /// `lr` and `extra` flags.
     fn new(name: &'static str, c: &Common, epochs: usize, lr: f64, extra: &[&str]) -> Result<Lab> {
-        let mut flags: Vec<String> = vec!["train".into()];
+        let mut flags: Vec<std::ffi::OsString> = vec!["train".into()];
         for (flag, value) in [
             ("--epochs", epochs.to_string()),
             ("--batch", c.batch.to_string()),
@@ -170,12 +170,12 @@ impl Lab {
             ("--workers", c.workers.to_string()),
             ("--seed", c.seed.to_string()),
         ] {
-            flags.extend([flag.to_string(), value]);
+            flags.extend([flag.into(), value.into()]);
         }
         if let Some(d) = &c.data {
-            flags.push(format!("--data={}", d.display()));
+            flags.push(report::flag("data", d.as_os_str()));
         }
-        flags.extend(extra.iter().map(|s| s.to_string()));
+        flags.extend(extra.iter().map(|s| s.into()));
         let setup = setup(&AsTrain::try_parse_from(&flags)?.train)?;
         let out = c
             .out

@@ -1,6 +1,7 @@
 //! `augloader experiment all`: every experiment with its defaults, one folder each, and a
 //! report (claim, command, numbers, verdict, picture) in DIR/report.md.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -46,27 +47,40 @@ struct AsExperiment {
     args: ExperimentArgs,
 }
 
+/// `--flag=VALUE` with the value's bytes kept (a path that is not UTF-8 stays itself, and a
+/// value that starts with '-' stays a value).
+pub fn flag(name: &str, value: &std::ffi::OsStr) -> OsString {
+    let mut f = OsString::from(format!("--{name}="));
+    f.push(value);
+    f
+}
+
 /// The command line of experiment `name` in `all`'s settings.
-fn command(a: &AllArgs, name: &str) -> Vec<String> {
-    let mut argv = vec!["experiment".to_string(), name.to_string()];
+fn command(a: &AllArgs, name: &str) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = vec!["experiment".into(), name.into()];
     if name == "init" {
-        argv.push(format!("--plot={}", a.out.join("init.png").display()));
+        argv.push(flag("plot", a.out.join("init.png").as_os_str()));
     } else {
-        argv.push(format!("--out={}", a.out.join(name).display()));
-        argv.push(format!(
-            "--plot={}",
-            a.out.join(format!("{name}.png")).display()
-        ));
+        argv.push(flag("out", a.out.join(name).as_os_str()));
+        argv.push(flag("plot", a.out.join(format!("{name}.png")).as_os_str()));
         if a.quiet {
             argv.push("--quiet".into());
         }
     }
-    argv.extend(["--seed".into(), a.seed.to_string()]);
+    argv.extend(["--seed".into(), a.seed.to_string().into()]);
     if let Some(d) = &a.data {
-        // `--data=VALUE`: a value that starts with '-' stays a value.
-        argv.push(format!("--data={}", d.display()));
+        argv.push(flag("data", d.as_os_str()));
     }
     argv
+}
+
+/// A command line as text (lossy only for display).
+fn shown(argv: &[OsString]) -> String {
+    let words: Vec<String> = argv
+        .iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    format!("augloader {}", words.join(" "))
 }
 
 pub fn all(a: AllArgs) -> Result<()> {
@@ -81,14 +95,14 @@ pub fn all(a: AllArgs) -> Result<()> {
     let mut found = Vec::new();
     for name in NAMES.iter().filter(|n| !a.skip.iter().any(|s| s == *n)) {
         let argv = command(&a, name);
-        crate::out::note!("augloader {}", argv.join(" "));
+        crate::out::note!("{}", shown(&argv));
         let parsed = AsExperiment::try_parse_from(&argv)?;
         let f = super::finding(parsed.args)?;
         lines
             .line(&f.json.to_string())
             .with_context(|| jsonl.display().to_string())?;
         crate::out::out!("{}", f.json);
-        found.push((format!("augloader {}", argv.join(" ")), f));
+        found.push((shown(&argv), f));
     }
     let report = a.out.join("report.md");
     augloader::output::write_replacing(&report, render(&found, &a.out).as_bytes())
