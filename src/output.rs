@@ -239,9 +239,7 @@ mod tests {
         assert_eq!(std::fs::read(&report).unwrap(), b"new\n");
         // A dead process's temporary goes with the next write; a live one's stays.
         let dead = d.path().join(".report.md.tmp4294967");
-        let live = d
-            .path()
-            .join(format!(".report.md.tmp{}", std::process::id()));
+        let live = d.path().join(".report.md.tmp1"); // pid 1 is always alive
         std::fs::write(&dead, b"x").unwrap();
         std::fs::write(&live, b"x").unwrap();
         write_replacing(&report, b"newer").unwrap();
