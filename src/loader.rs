@@ -703,20 +703,22 @@ fn replace_failed(
     resize: &mut Resize,
 ) -> Result<Vec<Skipped>, LoadError> {
     let (src, indices) = (shared.source.as_ref(), b.indices);
-    if failed.len() == indices.len() {
-        return Err(LoadError::BatchFailed {
-            batch: 0,
-            count: indices.len(),
-            first: failed[0].1.to_string(),
-        });
-    }
+    let failed_indices: Vec<usize> = failed.iter().map(|(slot, _)| indices[*slot]).collect();
     let mut skipped = Vec::new();
     {
         for (slot, err) in failed {
-            let (j, aug) = replacement(shared, epoch, b, &skipped, slot, resize)?;
+            let Some((j, aug)) =
+                replacement(shared, epoch, b, &skipped, (slot, &failed_indices), resize)?
+            else {
+                return Err(LoadError::BatchFailed {
+                    batch: 0,
+                    count: failed_indices.len(),
+                    first: err.to_string(),
+                });
+            };
             b.images[slot] = Some(aug);
-            b.labels[slot] = src.label(indices[j]) as i64;
-            b.used[slot] = indices[j];
+            b.labels[slot] = src.label(j) as i64;
+            b.used[slot] = j;
             skipped.push((
                 slot,
                 Skipped {
@@ -730,42 +732,61 @@ fn replace_failed(
     Ok(skipped.into_iter().map(|(_, s)| s).collect())
 }
 
-/// The replacement of failed slot `slot`: the next good sample of the batch (cyclically),
-/// augmented with the failed sample's random stream (deterministic and local to the batch). A
-/// damaged file may load in its own window and fail in another: then the next candidate is
-/// tried, and if every one fails so, the first good one is used with its own stream (it loaded
-/// with it, and loads the same again), so that skipping always completes the batch.
+/// Samples of the whole split tried for a skipped sample once its batch has none that loads:
+/// at most this many, from a place drawn from (seed, epoch, index).
+const SPLIT_TRIES: usize = 64;
+
+/// The replacement of failed slot `slot` (the dataset index used, and its images): the next
+/// good sample of the batch (cyclically), augmented with the failed sample's random stream;
+/// failing that, samples of the whole split from a place drawn from (seed, epoch, the failed
+/// index), so the same replacement comes for any worker count and on resume. A damaged file may
+/// load in its own window and fail in another: then the next candidate is tried, and if every
+/// one fails so, the batch's first good sample is used with its own stream (it loaded with it).
+/// None when nothing could be loaded.
 fn replacement(
     shared: &Shared,
     epoch: u64,
     b: &Slots,
     skipped: &[(usize, Skipped)],
-    slot: usize,
+    (slot, failed): (usize, &[usize]),
     resize: &mut Resize,
-) -> Result<(usize, Vec<RgbImage>), LoadError> {
+) -> Result<Option<(usize, Vec<RgbImage>)>, LoadError> {
     let (src, indices, n) = (shared.source.as_ref(), b.indices, b.indices.len());
     let good: Vec<usize> = (1..n)
         .map(|k| (slot + k) % n)
         .filter(|&j| b.images[j].is_some() && !skipped_slot(skipped, j))
+        .map(|j| indices[j])
         .collect();
-    let make = |j: usize, stream: usize, resize: &mut Resize| {
+    let len = src.len();
+    let start = crate::rng::mix(
+        shared.seed,
+        crate::rng::stream::SKIP,
+        epoch,
+        indices[slot] as u64,
+    );
+    let split = (0..SPLIT_TRIES.min(len))
+        .map(|k| (start as usize).wrapping_add(k) % len)
+        .filter(|j| !failed.contains(j) && !good.contains(j));
+    let make = |index: usize, stream: usize, resize: &mut Resize| {
         let at = SampleAt {
-            index: indices[j],
+            index,
             stream,
             seed: shared.seed,
             epoch,
         };
         shared.produce.produce(src, at, &shared.decode, resize)
     };
-    for &j in &good {
+    for j in good.iter().copied().chain(split) {
         match make(j, indices[slot], resize) {
-            Ok(aug) => return Ok((j, aug)),
+            Ok(aug) => return Ok(Some((j, aug))),
             Err(e @ (LoadError::WorkerPanic { .. } | LoadError::Cancelled)) => return Err(e),
             Err(_) => {}
         }
     }
-    let j = *good.first().expect("at least one good sample");
-    Ok((j, make(j, indices[j], resize)?))
+    match good.first() {
+        Some(&j) => Ok(Some((j, make(j, j, resize)?))),
+        None => Ok(None),
+    }
 }
 
 fn skipped_slot(skipped: &[(usize, Skipped)], slot: usize) -> bool {

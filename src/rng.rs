@@ -40,6 +40,8 @@ pub mod stream {
     pub const TRAIN: u64 = 4;
     /// MixUp / CutMix of one batch.
     pub const MIX: u64 = 5;
+    /// Where the replacements of a skipped sample are sought in the split.
+    pub const SKIP: u64 = 6;
 }
 
 /// The RNG for the augmentation of sample `index` in `epoch`.

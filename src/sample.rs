@@ -39,12 +39,12 @@ pub enum LoadError {
         /// The panic message.
         message: String,
     },
-    /// Under the skip policy, no sample of a batch could be loaded.
-    #[error("batch {batch}: none of its {count} samples could be loaded (first: {first})")]
+    /// Under the skip policy, failed samples that no other sample could replace.
+    #[error("batch {batch}: {count} samples could not be loaded, and nothing could replace them (no other sample of the batch, nor the split's samples tried, loads; first: {first})")]
     BatchFailed {
         /// The batch number.
         batch: usize,
-        /// Its size.
+        /// The samples that failed.
         count: usize,
         /// The first error.
         first: String,

@@ -189,6 +189,34 @@ fn skip_policy_completes_batches_and_counts() {
     assert_eq!(a, b, "replacement is deterministic");
 }
 
+#[test]
+fn skip_replaces_a_wholly_broken_batch_from_the_split() {
+    let d = tempfile::tempdir().unwrap();
+    util::tiny_folder(d.path(), 2, 8, 40);
+    // The first 4 samples in order (the whole first batch) are broken.
+    for i in 0..4 {
+        let bad = d.path().join(format!("c0/{i:03}.jpg"));
+        std::fs::copy(util::fixture("truncated.jpg"), &bad).unwrap();
+    }
+    let src: Arc<dyn Source> = Arc::new(ImageFolder::open(d.path()).unwrap());
+    let run = |workers| {
+        let l = Loader::builder(src.clone(), pipeline())
+            .batch_size(4)
+            .workers(workers)
+            .shuffle(false)
+            .on_error(ErrorPolicy::Skip)
+            .build()
+            .unwrap();
+        let mut it = l.epoch(0);
+        let batches: Vec<Batch> = it.by_ref().map(|b| b.unwrap()).collect();
+        (batches, it.skipped().len())
+    };
+    let (a, skipped) = run(1);
+    assert_eq!((a.len(), skipped), (4, 4));
+    assert!(a[0].indices.iter().all(|&i| i >= 4), "{:?}", a[0].indices);
+    assert_eq!(run(3).0, a, "the same replacements for any worker count");
+}
+
 struct Panicky(Arc<dyn Source>);
 
 impl Source for Panicky {
