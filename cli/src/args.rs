@@ -175,6 +175,10 @@ pub struct LoaderArgs {
     /// (path,v1,...,vK: K numbers on every line).
     #[arg(long, value_enum, default_value = "class")]
     pub targets: TargetsArg,
+    /// Leave out the samples named in FILE (one per line, as `augloader check --write-exclude`
+    /// writes them: paths relative to --data).
+    #[arg(long)]
+    pub exclude: Option<PathBuf>,
     /// Worker threads (default: available cores).
     #[arg(long, value_parser = ranges::workers)]
     pub workers: Option<usize>,
@@ -204,8 +208,13 @@ pub struct LoaderArgs {
 }
 
 impl LoaderArgs {
-    /// The training split of `dir`, a CSV list read with `--targets`.
+    /// The training split of `dir`, a CSV list read with `--targets`, less `--exclude`.
     pub fn open_train(&self, dir: &Path) -> Result<Arc<dyn Source>> {
+        let source = self.open_targets(dir)?;
+        excluding(source, dir, self.exclude.as_deref())
+    }
+
+    fn open_targets(&self, dir: &Path) -> Result<Arc<dyn Source>> {
         let kind = match self.targets {
             TargetsArg::Class => return open_split(dir, Split::Train),
             TargetsArg::Multilabel => TargetKind::MultiLabel(0),
@@ -251,6 +260,26 @@ pub fn data_dir(data: &Option<PathBuf>) -> Result<PathBuf> {
         Some(d) => Ok(d.clone()),
         None => Ok(synth::default_dataset()?),
     }
+}
+
+/// `source` less the samples that the exclude list `list` names (see `augloader check`).
+pub fn excluding(
+    source: Arc<dyn Source>,
+    dir: &Path,
+    list: Option<&Path>,
+) -> Result<Arc<dyn Source>> {
+    let Some(list) = list else {
+        return Ok(source);
+    };
+    let (source, gone) = augloader::source::exclude(source, dir, list)?;
+    crate::out::note!("excluded {gone} samples named in {}", list.display());
+    anyhow::ensure!(
+        !source.is_empty(),
+        "{} excludes every sample of {}",
+        list.display(),
+        dir.display()
+    );
+    Ok(source)
 }
 
 /// Opens `split` of `dir`, or the folder itself when it is one ImageFolder.

@@ -12,7 +12,7 @@ use augloader::train::trainer;
 use augloader::train::tta::{evaluate_tta, TtaConfig, TtaMode};
 use augloader::Split;
 
-use super::args::{data_dir, open_split};
+use super::args::{data_dir, excluding, open_split};
 use super::console::Console;
 use super::ranges;
 
@@ -26,6 +26,9 @@ pub struct EvalArgs {
     /// without it (torchvision's, as safetensors), with --model.
     #[arg(long)]
     checkpoint: PathBuf,
+    /// Leave out the samples named in FILE (as `augloader check --write-exclude` writes them).
+    #[arg(long)]
+    exclude: Option<PathBuf>,
     /// Architecture; only for weights without augloader metadata (must agree otherwise).
     #[arg(long, value_parser = ranges::model, long_help = ranges::model_help())]
     model: Option<String>,
@@ -114,7 +117,7 @@ fn eval_model_meta(
 /// Runs the command.
 pub fn run(a: EvalArgs) -> Result<()> {
     let dir = data_dir(&a.data)?;
-    let val = open_split(&dir, Split::Val)?;
+    let val = excluding(open_split(&dir, Split::Val)?, &dir, a.exclude.as_deref())?;
     let mode = TtaMode::parse(&a.tta).context("--tta takes the names of TTA_MODES")?;
     if let Some(out) = &a.per_image {
         augloader::output::check_distinct(

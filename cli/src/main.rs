@@ -6,6 +6,7 @@
 mod args;
 mod augment;
 mod bench;
+mod check;
 mod out;
 // Only the libtorch commands report progress through the library or draw curves.
 #[cfg(feature = "torch")]
@@ -53,6 +54,8 @@ enum Cmd {
     Preview(preview::PreviewArgs),
     /// Compute a dataset's RGB mean, std and principal components (for PCA lighting).
     Pca(pca::PcaArgs),
+    /// Decode every image in full and list the damaged and unreadable ones (an exclude list).
+    Check(check::CheckArgs),
     /// Write a dataset as WebDataset tar shards (OUT/train-000000.tar, ..., OUT/classes.txt).
     Shard(shard::ShardArgs),
     /// Train a VGG/ResNet with libtorch (default: ResNet-20 on the synthetic dataset).
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Cmd::Preview(a) => preview::run(a),
         Cmd::Pca(a) => pca::run(a),
         Cmd::Shard(a) => shard::run(a),
+        Cmd::Check(a) => check::run(a),
         #[cfg(feature = "torch")]
         Cmd::Train(a) => train::run(*a),
         #[cfg(feature = "torch")]

@@ -13,7 +13,7 @@ use augloader::train::trainer::{self, TrainConfig};
 use augloader::transform::Mix;
 use augloader::{Pipeline, Source, Split};
 
-use super::args::{data_dir, open_split, MixArgs, PipelineArgs};
+use super::args::{data_dir, excluding, open_split, MixArgs, PipelineArgs};
 use super::console::Console;
 use super::ranges;
 
@@ -84,6 +84,10 @@ pub struct TrainArgs {
     /// refused).
     #[arg(long)]
     overwrite: bool,
+    /// Leave out the samples named in FILE (as `augloader check --write-exclude` writes them);
+    /// a resumed run needs the same list.
+    #[arg(long)]
+    exclude: Option<PathBuf>,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -162,8 +166,8 @@ fn mixing(a: &TrainArgs) -> (f64, Option<Mix>) {
 
 pub fn setup(a: &TrainArgs) -> Result<Setup> {
     let dir = data_dir(&a.data)?;
-    let train_src = open_split(&dir, Split::Train)?;
-    let val_src = open_split(&dir, Split::Val)?;
+    let train_src = excluding(open_split(&dir, Split::Train)?, &dir, a.exclude.as_deref())?;
+    let val_src = excluding(open_split(&dir, Split::Val)?, &dir, a.exclude.as_deref())?;
     // Size and presets left unset follow the images (32 px digits are not 224 px photos).
     let defaults = DataDefaults::for_source(train_src.as_ref(), a.input_size.or(a.pipeline.size));
     let size = defaults.input_size;
@@ -240,9 +244,10 @@ pub fn setup(a: &TrainArgs) -> Result<Setup> {
 }
 
 /// Flags that may accompany `--resume` (everything else comes from the saved run).
-const RESUME_FLAGS: [&str; 6] = [
+const RESUME_FLAGS: [&str; 7] = [
     "--resume",
     "--data",
+    "--exclude",
     "--quiet",
     "--threads",
     "--device",

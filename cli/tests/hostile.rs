@@ -892,3 +892,71 @@ fn paths_that_are_not_utf8_train_and_their_classes_stay_apart() {
         "{err}"
     );
 }
+
+#[test]
+fn check_lists_damaged_files_and_exclude_leaves_them_out() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    util::synth(&data, 2, 4, 2, 32, 1);
+    let first = |split: &str| {
+        let class = std::fs::read_dir(data.join(split))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::read_dir(class)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+    };
+    std::fs::copy(util::fixture("truncated.jpg"), first("train")).unwrap();
+    std::fs::write(first("val"), b"not an image").unwrap();
+    let list = d.path().join("bad.txt");
+    let dd = data.to_str().unwrap();
+    let (code, out, err) = run(
+        &[
+            "check",
+            "--quiet",
+            "--data",
+            dd,
+            "--write-exclude",
+            list.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(err.contains("2 of 12 images"), "{err}");
+    let names = std::fs::read_to_string(&list).unwrap();
+    assert!(
+        names
+            .lines()
+            .all(|n| n.starts_with("train/") || n.starts_with("val/")),
+        "{names}"
+    );
+    // Without the list a full pass fails on the damaged file; with it every other image loads.
+    let bench = [
+        "bench",
+        "--data",
+        dd,
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+        "--batch",
+        "3",
+    ];
+    check("no exclude", &bench, None, Expect::Err(".jpg"));
+    let with: Vec<&str> = bench
+        .iter()
+        .copied()
+        .chain(["--exclude", list.to_str().unwrap()])
+        .collect();
+    check("exclude", &with, None, Expect::Ok("excluded 1 samples"));
+    // An output over the data is refused.
+    let (code, _, err) = run(&["check", "--data", dd, "--write-exclude", dd], None);
+    assert!(code == Some(1) && err.contains("never replaces"), "{err}");
+}

@@ -379,7 +379,7 @@ _LOADER_ARGS = [
     "split", "pipeline", "batch_size", "workers", "prefetch_factor", "seed", "shuffle",
     "drop_last", "even_batches", "rank", "world_size", "on_error", "return_indices", "tta",
     "channels_last", "device", "dtype", "normalize", "mixup", "cutmix", "mix_switch_prob",
-    "label_smoothing", "transform", "labels", "target", "num_classes",
+    "label_smoothing", "transform", "labels", "target", "num_classes", "exclude",
 ]  # fmt: skip
 
 
@@ -406,6 +406,8 @@ class Loader:
             ``[B, K]``. Every kind keeps the order, resume and distributed guarantees; MixUp
             and CutMix mix multi-label and regression rows with the images' lambda.
         num_classes: the width of multi-label rows (default: one past the largest index).
+        exclude: a file naming samples to leave out, one per line, as ``augloader check
+            --write-exclude`` writes them (paths relative to ``data``).
         split: ``"train"`` or ``"val"``.
         pipeline: a preset name (see ``augloader.PIPELINES``); default ``resnet-train`` for the
             training split and ``eval`` for validation.
@@ -539,6 +541,7 @@ class Loader:
         labels: Optional[Any] = None,
         target: str = "class",
         num_classes: Optional[int] = None,
+        exclude: "os.PathLike[str] | str | None" = None,
         **overrides: Any,
     ) -> None:
         if split not in ("train", "val"):
@@ -564,6 +567,8 @@ class Loader:
         return_indices = _bool("return_indices", return_indices)
         channels_last = _bool("channels_last", channels_last)
         source = _source(data, labels, target, num_classes)
+        if exclude is not None and not isinstance(source, str):
+            raise ValueError("exclude= names files of a dataset path; leave the samples out of data= instead")
         if isinstance(source, str) and split == "val" and not _augloader.has_split(source, "val"):
             raise ValueError(
                 f"split='val', but {source!r} has no validation split (no val/ folder, "
@@ -596,7 +601,7 @@ class Loader:
             source, split, self.pipeline, over, batch_size, workers,
             max(1, workers) * prefetch_factor, seed, self.shuffle, self.drop_last, self.even_batches,
             pad, rank, world, on_error == "skip", tta, self.channels_last, cpu_float, stats, mix,
-            hook,
+            hook, None if exclude is None else os.fspath(exclude),
         )  # fmt: skip
         self._inners: Dict[Tuple[int, int, bool], Any] = {}
         self._explicit = (rank, world_size)
@@ -610,7 +615,7 @@ class Loader:
         # What the constructor needs to build an equal loader (pickle, deepcopy).
         self._args: Dict[str, Any] = dict(
             data=os.fspath(data) if _is_path(data) else data, labels=labels, target=target,
-            num_classes=num_classes, split=split, pipeline=self.pipeline, batch_size=batch_size,
+            num_classes=num_classes, exclude=exclude, split=split, pipeline=self.pipeline, batch_size=batch_size,
             workers=workers, prefetch_factor=prefetch_factor, seed=seed, shuffle=self.shuffle,
             drop_last=self.drop_last, even_batches=self.even_batches, rank=rank,
             world_size=world_size, on_error=on_error, return_indices=self.return_indices,

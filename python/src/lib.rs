@@ -20,8 +20,7 @@ use augloader::transform::Normalize;
 use augloader::transform::{Params, Pipeline, PipelineOverrides, Resize, PRESETS};
 use augloader::tta::{TtaConfig, TtaMode, TTA_MODES};
 use augloader::{
-    open_dataset, Batch, BatchData, DecodeOptions, Dtype, ErrorPolicy, Layout, Loader, Source,
-    Split,
+    Batch, BatchData, DecodeOptions, Dtype, ErrorPolicy, Layout, Loader, Source, Split,
 };
 use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -215,7 +214,7 @@ struct PyLoader {
 #[pymethods]
 impl PyLoader {
     #[new]
-    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, even, pad_tail, rank, world_size, skip_errors, tta, channels_last, float32, stats, mix=None, transform=None))]
+    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, even, pad_tail, rank, world_size, skip_errors, tta, channels_last, float32, stats, mix=None, transform=None, exclude=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         data: sources::DataArg<'_>,
@@ -239,6 +238,7 @@ impl PyLoader {
         stats: Option<([f32; 3], [f32; 3])>,
         mix: Option<(Option<f64>, Option<f64>, f64, f64)>,
         transform: Option<(Py<PyAny>, Py<PyAny>)>,
+        exclude: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         let (mut pipeline, decode) = build_pipeline(pipeline, overrides)?;
         if let Some((func, runner)) = transform {
@@ -273,11 +273,7 @@ impl PyLoader {
         } else {
             Split::Val
         };
-        let source = match data {
-            sources::DataArg::Source(s) => s.source.clone(),
-            // A path, not text: file names that are not UTF-8 arrive as surrogate escapes.
-            sources::DataArg::Path(p) => open_dataset(&p, split).map_err(load_err)?,
-        };
+        let source = sources::open(data, split, exclude)?;
         let fingerprint = augloader::source::fingerprint(source.as_ref());
         let mut builder = Loader::builder(source, pipeline);
         if let Some(cfg) = tta {

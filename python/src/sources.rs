@@ -25,6 +25,30 @@ pub enum DataArg<'py> {
     Path(PathBuf),
 }
 
+/// The dataset `data` names: a [`PySource`] as it is, or `split` of a path, less the samples
+/// an exclude list names.
+pub fn open(
+    data: DataArg<'_>,
+    split: augloader::Split,
+    exclude: Option<PathBuf>,
+) -> PyResult<Arc<dyn Source>> {
+    Ok(match data {
+        DataArg::Source(s) => s.source.clone(),
+        // A path, not text: file names that are not UTF-8 arrive as surrogate escapes.
+        DataArg::Path(p) => {
+            let s = augloader::open_dataset(&p, split).map_err(load_err)?;
+            match exclude {
+                Some(list) => {
+                    augloader::source::exclude(s, &p, &list)
+                        .map_err(load_err)?
+                        .0
+                }
+                None => s,
+            }
+        }
+    })
+}
+
 /// The targets Python passes: ("class", [int]), ("multilabel", [[int]], classes) or
 /// ("regression", [float] row-major, width).
 fn targets(kind: &str, labels: &Bound<'_, PyAny>, width: usize) -> PyResult<Targets> {

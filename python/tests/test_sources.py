@@ -1,6 +1,7 @@
 """Samples given as data (pairs, paths with labels, uint8 images in memory, CSV lists) and targets
 beyond one class (multi-label, regression), with the loader's guarantees; workers=0."""
 
+import os
 import pickle
 import shutil
 import threading
@@ -182,3 +183,15 @@ def test_workers_zero_builds_batches_in_the_calling_thread(dataset):
 
     list(augloader.Loader(dataset, batch_size=5, workers=0, transform=note))
     assert threads == {threading.get_ident()}
+
+
+def test_exclude_leaves_listed_files_out(tmp_path, dataset):
+    shutil.copytree(dataset, tmp_path / "d")
+    full = augloader.Loader(tmp_path / "d", batch_size=8)
+    names = [p for p, _ in full.samples][:3]
+    (tmp_path / "bad.txt").write_text("".join(os.path.relpath(n, tmp_path / "d") + "\n" for n in names))
+    less = augloader.Loader(tmp_path / "d", batch_size=8, exclude=tmp_path / "bad.txt")
+    assert len(less.samples) == len(full.samples) - 3
+    assert not set(names) & {p for p, _ in less.samples}
+    with pytest.raises(ValueError, match="exclude="):
+        augloader.Loader(np.zeros((2, 8, 8, 3), np.uint8), labels=[0, 1], exclude=tmp_path / "bad.txt")

@@ -404,6 +404,43 @@ pub fn fingerprint(source: &dyn Source) -> String {
     fingerprint_of(source, Fingerprint::Layout)
 }
 
+/// The name by which an exclude list ([`exclude`]) names sample `index` of `source` opened from
+/// `data`: its name relative to `data` where it lies below it (`train/cat/1.jpg`), else as is.
+pub fn exclude_name(source: &dyn Source, data: &Path, index: usize) -> String {
+    let name = source.name(index);
+    let root = data.display().to_string();
+    let root = root.trim_end_matches('/');
+    match name.strip_prefix(root).and_then(|r| r.strip_prefix('/')) {
+        Some(rel) if !root.is_empty() => rel.to_string(),
+        _ => name,
+    }
+}
+
+/// `source` without the samples an exclude list names ([`exclude_name`]'s names, one per line;
+/// empty lines and `#` comments skipped). Returns the source and how many samples went (a list
+/// may name samples of other splits).
+pub fn exclude(
+    source: Arc<dyn Source>,
+    data: &Path,
+    list: &Path,
+) -> Result<(Arc<dyn Source>, usize), SourceError> {
+    let text = crate::file::read_to_string(list, crate::file::FileKind::List)
+        .map_err(|e| SourceError::io(list, e))?;
+    let names: std::collections::HashSet<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let keep: Vec<usize> = (0..source.len())
+        .filter(|&i| {
+            let n = exclude_name(source.as_ref(), data, i);
+            !(names.contains(n.as_str()) || names.contains(source.name(i).as_str()))
+        })
+        .collect();
+    let gone = source.len() - keep.len();
+    Ok((Arc::new(Subset::new(source, keep)), gone))
+}
+
 /// A view of some samples of another source (e.g. a small subset to overfit).
 #[derive(Debug)]
 pub struct Subset {
