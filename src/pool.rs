@@ -58,6 +58,14 @@ pub(crate) fn take_empty(cap: usize) -> Vec<u8> {
     v
 }
 
+/// As [`take_empty`], failing instead of aborting when the memory is not there.
+pub(crate) fn try_take_empty(cap: usize) -> Result<Vec<u8>, std::collections::TryReserveError> {
+    let mut v = take_any(cap);
+    v.clear();
+    v.try_reserve_exact(cap)?;
+    Ok(v)
+}
+
 /// A free buffer with its contents (so that `resize` initialises only what it adds): the
 /// smallest that holds `cap` bytes, else the largest, else a new one.
 fn take_any(cap: usize) -> Vec<u8> {

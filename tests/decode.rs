@@ -109,6 +109,41 @@ fn pixel_limit_is_checked_from_the_header() {
     ));
 }
 
+#[test]
+fn with_the_pixel_limit_lifted_a_huge_image_is_an_error_not_an_abort() {
+    // bomb.png's header declaring 2^30 x 2^30 pixels (3 EiB of RGB), its checksum redone.
+    let mut bytes = std::fs::read(fixture("bomb.png")).unwrap();
+    bytes[16..24].copy_from_slice(&[0x40, 0, 0, 0, 0x40, 0, 0, 0]);
+    let crc = crc32(&bytes[12..29]).to_be_bytes();
+    bytes[29..33].copy_from_slice(&crc);
+    let lifted = DecodeOptions {
+        max_pixels: u64::MAX,
+        ..Default::default()
+    };
+    // Refused by the memory probe, or by the PNG decoder's own allocation limit.
+    match decode_rgb8(&bytes, &lifted) {
+        Err(DecodeError::OutOfMemory { bytes, .. }) => assert!(bytes > 1 << 34),
+        Err(DecodeError::Decoder(image::ImageError::Limits(_))) => {}
+        other => panic!("{:?}", other.map(|i| i.dimensions())),
+    }
+}
+
+/// PNG's chunk checksum (CRC-32, polynomial 0xEDB88320).
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in data {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
 mod fuzz {
     use super::*;
     use proptest::prelude::*;

@@ -65,6 +65,16 @@ pub enum DecodeError {
         /// Pixel values (bytes of the RGB decode) that would differ.
         changed: usize,
     },
+    /// The pixels do not fit in memory (the allocation failed; the process goes on).
+    #[error("{width}x{height} image needs {bytes} bytes of pixels, which could not be allocated")]
+    OutOfMemory {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// The bytes asked for.
+        bytes: u64,
+    },
     /// This build has no libjpeg-turbo, which the operation needs.
     #[error("this build has no libjpeg-turbo (needed to {0})")]
     NoLibjpeg(&'static str),
@@ -221,8 +231,26 @@ pub fn read_header(bytes: &[u8], opts: &DecodeOptions) -> Result<Header, DecodeE
     if pixels == 0 {
         return Err(DecodeError::ZeroSized);
     }
+    // Past a size that may not fit (the pixel limit lifted), ask for the memory first: a
+    // failed allocation is an error naming the size, never an abort of the process.
+    if pixels > PROBE_PIXELS {
+        let bytes = pixels.saturating_mul(3);
+        let fits = usize::try_from(bytes)
+            .ok()
+            .is_some_and(|b| Vec::<u8>::new().try_reserve_exact(b).is_ok());
+        if !fits {
+            return Err(DecodeError::OutOfMemory {
+                width,
+                height,
+                bytes,
+            });
+        }
+    }
     Ok(header)
 }
+
+/// Images above this many pixels have their memory asked for before decoding (48 MB and up).
+const PROBE_PIXELS: u64 = 16 << 20;
 
 /// Decodes JPEG (baseline, progressive, grayscale, CMYK), PNG (8/16-bit, gray, RGBA), BMP, WebP,
 /// TIFF or PNM (PPM/PGM/PBM) to RGB8. The pixel limit is checked from the header before the pixel buffer is allocated.
@@ -504,7 +532,11 @@ mod libjpeg {
         };
         // The left edge may move down by up to one iMCU (at most 32 columns).
         let cap = (w as usize + 32) * h as usize * 3;
-        let mut buf = crate::pool::take_empty(cap);
+        let mut buf = crate::pool::try_take_empty(cap).map_err(|_| DecodeError::OutOfMemory {
+            width: w,
+            height: h,
+            bytes: cap as u64,
+        })?;
         let (mut out_x, mut out_w) = (0, 0);
         let mut msg = [0 as c_char; MSG_LEN];
         // SAFETY: `buf` has room for `cap` bytes; the C side writes at most `cap` bytes (it checks
