@@ -242,7 +242,11 @@ impl LoaderBuilder {
                 produce,
                 // At most `prefetch` batches are in flight, and the consumer holds one or two.
                 buffers: BatchBuffers::new(prefetch + 2),
-                images: Arc::default(),
+                // Each batch in flight holds its images until collated; each worker holds
+                // a sample's few buffers (file bytes, decoded window, crop, output).
+                images: Arc::new(pool::ImagePool::with_keep(
+                    (prefetch + 2) * self.batch_size + 8 * self.workers.max(1) + 16,
+                )),
                 mix: self.mix,
                 classes,
                 rank: self.rank,

@@ -18,10 +18,30 @@ const IMAGE_KEEP: usize = 4096;
 /// Bytes an [`ImagePool`] keeps at most; past that the smallest buffers are freed.
 const IMAGE_BYTES: usize = 256 << 20;
 
-/// Free image buffers shared by one loader's worker threads.
-#[derive(Debug, Default)]
+/// Free image buffers shared by one loader's worker threads, at most `keep` of them: the
+/// loader's working set (the images of the batches in flight and of the samples being built),
+/// so that buffers made outside the pool and given to it (by an op that returns a new image)
+/// do not pile up over an epoch.
+#[derive(Debug)]
 pub(crate) struct ImagePool {
     free: Mutex<Vec<Vec<u8>>>,
+    keep: usize,
+}
+
+impl Default for ImagePool {
+    fn default() -> Self {
+        Self::with_keep(IMAGE_KEEP)
+    }
+}
+
+impl ImagePool {
+    /// A pool keeping at most `keep` free buffers (and never more than [`IMAGE_KEEP`]).
+    pub(crate) fn with_keep(keep: usize) -> Self {
+        Self {
+            free: Mutex::new(Vec::new()),
+            keep: keep.clamp(1, IMAGE_KEEP),
+        }
+    }
 }
 
 thread_local! {
@@ -39,8 +59,11 @@ pub(crate) fn swap(pool: Option<Arc<ImagePool>>) -> Option<Arc<ImagePool>> {
     CURRENT.replace(pool)
 }
 
-fn with_pool<T>(f: impl FnOnce(&mut Vec<Vec<u8>>) -> T) -> Option<T> {
-    CURRENT.with_borrow(|p| Some(f(&mut *p.as_ref()?.free.lock().ok()?)))
+fn with_pool<T>(f: impl FnOnce(&mut Vec<Vec<u8>>, usize) -> T) -> Option<T> {
+    CURRENT.with_borrow(|p| {
+        let pool = p.as_ref()?;
+        Some(f(&mut *pool.free.lock().ok()?, pool.keep))
+    })
 }
 
 /// A buffer of `len` initialised bytes (of unspecified value).
@@ -69,7 +92,7 @@ pub(crate) fn try_take_empty(cap: usize) -> Result<Vec<u8>, std::collections::Tr
 /// A free buffer with its contents (so that `resize` initialises only what it adds): the
 /// smallest that holds `cap` bytes, else the largest, else a new one.
 fn take_any(cap: usize) -> Vec<u8> {
-    with_pool(|free| {
+    with_pool(|free, _| {
         let fits = (0..free.len())
             .filter(|&i| free[i].capacity() >= cap)
             .min_by_key(|&i| free[i].capacity());
@@ -85,11 +108,11 @@ pub(crate) fn give(v: Vec<u8>) {
     if v.capacity() == 0 || v.capacity() > IMAGE_BYTES {
         return;
     }
-    with_pool(|free| {
+    with_pool(|free, keep| {
         free.push(v);
         // Over the bounds: free the smallest buffers first, they are the cheapest to remake.
         let mut bytes: usize = free.iter().map(Vec::capacity).sum();
-        while free.len() > IMAGE_KEEP || bytes > IMAGE_BYTES {
+        while free.len() > keep || bytes > IMAGE_BYTES {
             let i = (0..free.len())
                 .min_by_key(|&i| free[i].capacity())
                 .expect("not empty");
@@ -251,6 +274,12 @@ mod tests {
         assert_eq!((v.len(), v.capacity()), (1 << 19, 1 << 20));
         let e = take_empty(10);
         assert!(e.is_empty() && e.capacity() >= 10);
+        // A loader's pool keeps its working set only.
+        enter(Arc::new(ImagePool::with_keep(8)));
+        for _ in 0..100 {
+            give(vec![0u8; 1 << 10]);
+        }
+        assert_eq!(with_pool(|f, _| f.len()), Some(8));
         CURRENT.set(None);
     }
 }

@@ -88,6 +88,8 @@ pub fn run(a: CheckArgs) -> Result<()> {
         found.sort();
         for (i, why) in found {
             let name = exclude_name(src.as_ref(), &a.data, i);
+            // One line per file, whatever the decoder's message holds.
+            let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
             crate::out::out!("{name}: {why}");
             bad.push(name);
         }
