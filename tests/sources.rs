@@ -303,3 +303,28 @@ fn shared_corpus_loads_completely() {
         assert!(img.width() > 0 && img.height() > 0);
     }
 }
+
+#[test]
+fn an_image_past_path_max_is_named_not_left_out() {
+    let d = tempfile::tempdir().unwrap();
+    let class = d.path().join("c");
+    touch_image(&class.join("near.jpg"));
+    // 20 nested folders of 250 bytes: past PATH_MAX (4096), made with relative steps.
+    let name = "d".repeat(250);
+    let script = format!(
+        "cd '{}' && for i in $(seq 20); do mkdir {name} && cd -P {name} || exit 1; done && cp '{}' deep.jpg",
+        class.display(),
+        util::fixture("baseline.jpg").display()
+    );
+    let ok = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let e = ImageFolder::open(d.path()).unwrap_err().to_string();
+    assert!(
+        e.contains(&name) && e.to_lowercase().contains("too long"),
+        "{e}"
+    );
+}

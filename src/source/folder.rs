@@ -46,15 +46,31 @@ fn is_image(p: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
+/// The entries of `dir` (hidden ones left out) in sorted order, each with whether it is a
+/// folder. The kind comes from the directory entry (a symbolic link's from its target), so a
+/// folder whose path is too long to resolve is an error naming it, never taken for a file and
+/// silently left out.
+fn sorted_entries(dir: &Path) -> Result<Vec<(PathBuf, bool)>, SourceError> {
     let rd = std::fs::read_dir(dir).map_err(|e| SourceError::io(dir, e))?;
     let mut out = Vec::new();
     for entry in rd {
         let entry = entry.map_err(|e| SourceError::io(dir, e))?;
         let p = entry.path();
-        if !is_hidden(&p) {
-            out.push(p);
+        if is_hidden(&p) {
+            continue;
         }
+        let kind = entry.file_type().map_err(|e| SourceError::io(&p, e))?;
+        let is_dir = if kind.is_symlink() {
+            match std::fs::metadata(&p) {
+                Ok(m) => m.is_dir(),
+                // A dangling link: a file that fails by name when read.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) => return Err(SourceError::io(&p, e)),
+            }
+        } else {
+            kind.is_dir()
+        };
+        out.push((p, is_dir));
     }
     out.sort();
     Ok(out)
@@ -71,7 +87,7 @@ impl ImageFolder {
         let mut files = Vec::new();
         let class_dirs: Vec<PathBuf> = sorted_entries(&root)?
             .into_iter()
-            .filter(|p| p.is_dir())
+            .filter_map(|(p, dir)| dir.then_some(p))
             .collect();
         // Every folder is known by its real path; the root and the class folders count as
         // visited from the start, so which links are skipped does not depend on the walk order.
@@ -87,8 +103,8 @@ impl ImageFolder {
             let mut stack = vec![dir.clone()];
             let mut found = Vec::new();
             while let Some(d) = stack.pop() {
-                for p in sorted_entries(&d)? {
-                    if p.is_dir() {
+                for (p, is_dir) in sorted_entries(&d)? {
+                    if is_dir {
                         if visited.insert(real(&p)?) {
                             stack.push(p);
                         }
