@@ -125,6 +125,18 @@ pub fn run(a: EvalArgs) -> Result<()> {
             &[("--checkpoint", &a.checkpoint), ("--data", &dir)],
         )
         .map_err(anyhow::Error::msg)?;
+        // Only an earlier per-image CSV is replaced: never a model, checkpoint or other file.
+        if out.exists() {
+            let head = augloader::file::read(out, augloader::file::FileKind::Report)
+                .map(|b| b.starts_with(b"index,name,label,prediction"))
+                .unwrap_or(false);
+            anyhow::ensure!(
+                head,
+                "--per-image {} exists and is not a per-image CSV: an output never replaces \
+                 another kind of file; choose another path",
+                out.display()
+            );
+        }
     }
     let (tensors, meta) = trainer::read_model_file(&a.checkpoint)?;
     let meta = eval_model_meta(&a, val.as_ref(), meta)?;

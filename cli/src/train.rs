@@ -28,7 +28,7 @@ pub enum ScheduleArg {
 pub struct TrainArgs {
     /// Dataset folder with train and val splits (default: the synthetic dataset).
     #[arg(long)]
-    data: Option<PathBuf>,
+    pub data: Option<PathBuf>,
     /// Model (see the list below).
     #[arg(long, default_value = "resnet20", value_parser = ranges::model, long_help = ranges::model_help())]
     pub model: String,

@@ -38,6 +38,10 @@ pub fn run(mut a: TuneArgs) -> Result<()> {
         anyhow::ensure!((1..=6).contains(&s), "--step must be 1..=6, got {s}");
     }
     let out = a.train.out.clone();
+    if let Some(d) = &a.train.data {
+        augloader::output::check_distinct(("--out", &out), &[("--data", d)])
+            .map_err(anyhow::Error::msg)?;
+    }
     let final_epochs = a.final_epochs.unwrap_or(a.train.epochs);
     let s = setup(&a.train)?;
     let console = Console::new(!a.train.quiet);

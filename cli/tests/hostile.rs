@@ -960,3 +960,114 @@ fn check_lists_damaged_files_and_exclude_leaves_them_out() {
     let (code, _, err) = run(&["check", "--data", dd, "--write-exclude", dd], None);
     assert!(code == Some(1) && err.contains("never replaces"), "{err}");
 }
+
+/// Every file under `dir` with its bytes (what a refused command must leave as it was).
+#[cfg(feature = "torch")]
+fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if !p.ends_with(".lock") {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Commands whose output flag names one of their inputs (`inputs`: data, run folder, model,
+/// checkpoint, an image of the data), with what the refusal says.
+#[cfg(feature = "torch")]
+fn output_on_input_cases(inputs: [&str; 5]) -> Vec<(Vec<String>, &'static str)> {
+    let [dd, rd, model, ckpt, img] = inputs;
+    let quick = "--epochs 1 --quiet --model resnet8 --threads 1";
+    let eval =
+        |out: &str| format!("eval --quiet --checkpoint {model} --data {dd} --per-image {out}");
+    let table = [
+        (eval(model), "never replaces"),
+        (eval(ckpt), "never replaces"),
+        (eval(rd), "never replaces"),
+        (eval(dd), "never replaces"),
+        (
+            format!("train --data {dd} --out {dd} {quick}"),
+            "never replaces",
+        ),
+        (
+            format!("train --data {dd} --out {rd} --init-from {model} --overwrite {quick}"),
+            "never replaces",
+        ),
+        (format!("augment --in {img} --out {img}"), "never replaces"),
+        (format!("preview --data {dd} --out {dd}"), "never replaces"),
+        (format!("shard --data {dd} --out {dd}"), "overlap"),
+        (
+            format!("check --data {dd} --write-exclude {dd}"),
+            "never replaces",
+        ),
+        (
+            format!("experiment augmentation --data {dd} --out {dd}"),
+            "never replaces",
+        ),
+        (
+            format!("experiment bn --data {dd} --plot {dd}"),
+            "never replaces",
+        ),
+        (
+            format!("experiment init --data {dd} --plot {dd}"),
+            "never replaces",
+        ),
+        (
+            format!("experiment all --data {dd} --out {dd}"),
+            "never replaces",
+        ),
+        (format!("tune --data {dd} --out {dd}"), "never replaces"),
+    ];
+    // The temporary folder's paths hold no spaces.
+    table
+        .into_iter()
+        .map(|(line, says)| (line.split(' ').map(String::from).collect(), says))
+        .collect()
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn every_output_flag_pointed_at_every_input_is_refused_with_nothing_changed() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    train_data(&data);
+    let run_dir = d.path().join("run");
+    let a = train_args(&data, &run_dir, &["--epochs", "1"]);
+    let (code, _, err) = run(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>(), None);
+    assert_eq!(code, Some(0), "{err}");
+    let class = std::fs::read_dir(data.join("train"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let img = std::fs::read_dir(class)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let (model, ckpt) = (
+        run_dir.join("model.safetensors"),
+        run_dir.join("checkpoint.safetensors"),
+    );
+    let inputs = [&data, &run_dir, &model, &ckpt, &img].map(|p| p.to_str().unwrap());
+    let before = snapshot(d.path());
+    for (args, says) in output_on_input_cases(inputs) {
+        let words: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let (code, _, err) = run(&words, None);
+        assert!(
+            code == Some(1) && err.contains(says),
+            "{words:?}: {code:?} {err}"
+        );
+        assert!(snapshot(d.path()) == before, "{words:?} changed a file");
+    }
+}

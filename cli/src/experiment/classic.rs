@@ -68,6 +68,10 @@ const DEPTH_SERIES: [&str; 6] = [
 
 pub fn init(a: InitArgs) -> Result<Finding> {
     let start = std::time::Instant::now();
+    if let Some(d) = &a.data {
+        augloader::output::check_distinct(("--plot", &a.plot), &[("--data", d)])
+            .map_err(anyhow::Error::msg)?;
+    }
     let source = open_split(&data_dir(&a.data)?, Split::Train)?;
     let loader = Loader::builder(source, Pipeline::eval().with_size(32))
         .batch_size(a.batch)

@@ -185,6 +185,12 @@ impl Lab {
             .plot
             .clone()
             .unwrap_or_else(|| out.join(format!("{name}.png")));
+        if let Some(d) = &c.data {
+            for output in [("--out", out.as_path()), ("--plot", plot.as_path())] {
+                augloader::output::check_distinct(output, &[("--data", d)])
+                    .map_err(anyhow::Error::msg)?;
+            }
+        }
         Ok(Lab {
             name,
             setup,
