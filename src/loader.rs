@@ -661,6 +661,7 @@ fn finish_batch(
         };
         (targets, p)
     });
+    check_batch_memory(&images, shared.collate.dtype, number)?;
     let mut batch = Batch::collate_in(&shared.buffers, &images, labels, used, shared.collate);
     images.into_iter().for_each(|i| pool::give(i.into_raw()));
     batch.skipped = skipped;
@@ -674,6 +675,26 @@ fn finish_batch(
         batch.mix = p;
     }
     Ok(batch)
+}
+
+/// Batches above this many bytes have their memory asked for before collation.
+const PROBE_BATCH_BYTES: usize = 64 << 20;
+
+/// A large batch's buffer asked for first: a failed allocation is an error naming the batch
+/// and its size, never an abort of the process.
+fn check_batch_memory(images: &[RgbImage], dtype: Dtype, batch: usize) -> Result<(), LoadError> {
+    let values: usize = images.iter().map(|i| i.len()).sum();
+    let bytes = match dtype {
+        Dtype::U8 => values,
+        Dtype::F32 => values.saturating_mul(4),
+    };
+    if bytes > PROBE_BATCH_BYTES && Vec::<u8>::new().try_reserve_exact(bytes).is_err() {
+        return Err(LoadError::OutOfMemory {
+            batch,
+            bytes: bytes as u64,
+        });
+    }
+    Ok(())
 }
 
 /// The multi-label or regression rows of samples `used` (none for class labels).

@@ -49,6 +49,14 @@ pub enum LoadError {
         /// The first error.
         first: String,
     },
+    /// A batch's memory could not be allocated (the process goes on).
+    #[error("batch {batch}: its {bytes} bytes could not be allocated (a smaller batch size or image size fits)")]
+    OutOfMemory {
+        /// The batch number in the epoch.
+        batch: usize,
+        /// The bytes asked for.
+        bytes: u64,
+    },
     /// An invalid loader setting.
     #[error("invalid loader setting: {0}")]
     Config(String),

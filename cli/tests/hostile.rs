@@ -1071,3 +1071,50 @@ fn every_output_flag_pointed_at_every_input_is_refused_with_nothing_changed() {
         assert!(snapshot(d.path()) == before, "{words:?} changed a file");
     }
 }
+
+#[test]
+fn a_jpeg_declaring_more_pixels_than_memory_is_an_error_not_an_abort() {
+    let d = tempfile::tempdir().unwrap();
+    util::tiny_folder(&d.path().join("data"), 1, 2, 40);
+    // One image's header says 65500 x 65500 (12.9 GB of RGB), decoded whole: more than the
+    // 4 GiB of address space the command gets below (this aborted before, as the issue saw).
+    let img = d.path().join("data/c0/000.jpg");
+    let mut bytes = std::fs::read(&img).unwrap();
+    let sof = bytes
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .expect("baseline SOF0");
+    bytes[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xDC, 0xFF, 0xDC]);
+    std::fs::write(&img, bytes).unwrap();
+    let script = format!(
+        "ulimit -v 4194304 && exec '{}' bench --data '{}' --epochs 1 --workers 1 --batch 1 --pipeline decode --max-pixels 10000000000",
+        BIN,
+        d.path().join("data").display()
+    );
+    let o = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("could not be allocated") && err.contains("000.jpg"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_data_value_starting_with_a_dash_stays_a_value_in_experiment_all() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("o");
+    let (code, _, err) = run(
+        &[
+            "experiment",
+            "all",
+            "--data=-ds",
+            &format!("--out={}", out.display()),
+        ],
+        Some(d.path()),
+    );
+    assert!(
+        code == Some(1) && err.contains("-ds") && !err.contains("unexpected argument"),
+        "{err}"
+    );
+}

@@ -233,7 +233,8 @@ pub fn read_header(bytes: &[u8], opts: &DecodeOptions) -> Result<Header, DecodeE
     }
     // Past a size that may not fit (the pixel limit lifted), ask for the memory first: a
     // failed allocation is an error naming the size, never an abort of the process.
-    if pixels > PROBE_PIXELS {
+    // (libjpeg-turbo's path reserves only its window's buffer, fallibly, itself.)
+    if pixels > PROBE_PIXELS && !header.libjpeg {
         let bytes = pixels.saturating_mul(3);
         let fits = usize::try_from(bytes)
             .ok()
