@@ -328,3 +328,22 @@ fn an_image_past_path_max_is_named_not_left_out() {
         "{e}"
     );
 }
+
+#[test]
+fn fingerprints_tell_apart_names_that_differ_in_bytes_that_are_not_utf8() {
+    use augloader::source::{fingerprint_of, Fingerprint};
+    use std::os::unix::ffi::OsStrExt;
+    let print = |byte: u8| {
+        let d = tempfile::tempdir().unwrap();
+        touch_image(&d.path().join("c").join(std::ffi::OsStr::from_bytes(&[
+            b'a', byte, b'.', b'j', b'p', b'g',
+        ])));
+        fingerprint_of(&ImageFolder::open(d.path()).unwrap(), Fingerprint::Samples)
+    };
+    assert_ne!(print(0xe9), print(0xe8));
+    assert_eq!(
+        print(0xe9),
+        print(0xe9),
+        "and do not depend on where the folder is"
+    );
+}

@@ -1100,6 +1100,7 @@ fn a_jpeg_declaring_more_pixels_than_memory_is_an_error_not_an_abort() {
     );
 }
 
+#[cfg(feature = "torch")]
 #[test]
 fn a_data_value_starting_with_a_dash_stays_a_value_in_experiment_all() {
     let d = tempfile::tempdir().unwrap();

@@ -250,6 +250,9 @@ impl Source for ListFile {
     fn name(&self, index: usize) -> String {
         self.0.name(index)
     }
+    fn name_bytes(&self, index: usize) -> Vec<u8> {
+        self.0.name_bytes(index)
+    }
     fn read(&self, index: usize) -> Result<Payload, SourceError> {
         self.0.read(index)
     }

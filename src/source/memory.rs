@@ -99,6 +99,13 @@ impl Source for Samples {
             Items::Images(_) => format!("image #{index}"),
         }
     }
+    fn name_bytes(&self, index: usize) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        match &self.items {
+            Items::Files(p) => p[index].as_os_str().as_bytes().to_vec(),
+            Items::Images(_) => self.name(index).into_bytes(),
+        }
+    }
     fn read(&self, index: usize) -> Result<Payload, SourceError> {
         match &self.items {
             Items::Files(p) => super::read_image_file(&p[index]).map(Payload::Encoded),

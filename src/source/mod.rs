@@ -17,6 +17,10 @@ macro_rules! files_source {
             fn name(&self, index: usize) -> String {
                 self.files[index].0.display().to_string()
             }
+            fn name_bytes(&self, index: usize) -> Vec<u8> {
+                use std::os::unix::ffi::OsStrExt;
+                self.files[index].0.as_os_str().as_bytes().to_vec()
+            }
             fn read(
                 &self,
                 index: usize,
@@ -206,6 +210,11 @@ pub trait Source: Send + Sync {
     fn classes(&self) -> &[String];
     /// A human-readable name of sample `index`, used in errors: a path, or file#record.
     fn name(&self, index: usize) -> String;
+    /// The name's bytes as they are (a path that is not UTF-8 included): what fingerprints
+    /// cover, so that names differing only in such bytes stay apart.
+    fn name_bytes(&self, index: usize) -> Vec<u8> {
+        self.name(index).into_bytes()
+    }
     /// Reads the payload of sample `index`.
     fn read(&self, index: usize) -> Result<Payload, SourceError>;
     /// The kind of target beyond the class label: class labels only by default; multi-label
@@ -249,6 +258,9 @@ impl<S: Source + ?Sized> Source for Arc<S> {
     }
     fn write_target(&self, index: usize, out: &mut [f32]) {
         (**self).write_target(index, out)
+    }
+    fn name_bytes(&self, index: usize) -> Vec<u8> {
+        (**self).name_bytes(index)
     }
 }
 
@@ -360,7 +372,7 @@ pub fn fingerprint_of(source: &dyn Source, what: Fingerprint) -> String {
     let common = if names { common_folder(source) } else { 0 };
     for i in 0..source.len() {
         if names {
-            h.update(&source.name(i).as_bytes()[common..]);
+            h.update(&source.name_bytes(i)[common..]);
         }
         h.update(&(source.label(i) as u64).to_le_bytes());
     }
@@ -382,17 +394,17 @@ fn common_folder(source: &dyn Source) -> usize {
     if source.is_empty() {
         return 0;
     }
-    let first = source.name(0);
+    let first = source.name_bytes(0);
     let mut len = first.len();
     for i in 1..source.len() {
-        let n = source.name(i);
-        len = first.as_bytes()[..len]
+        let n = source.name_bytes(i);
+        len = first[..len]
             .iter()
-            .zip(n.as_bytes())
+            .zip(&n)
             .take_while(|(a, b)| a == b)
             .count();
     }
-    first.as_bytes()[..len]
+    first[..len]
         .iter()
         .rposition(|&b| b == b'/')
         .map_or(0, |p| p + 1)
@@ -476,5 +488,8 @@ impl Source for Subset {
     }
     fn write_target(&self, index: usize, out: &mut [f32]) {
         self.inner.write_target(self.indices[index], out)
+    }
+    fn name_bytes(&self, index: usize) -> Vec<u8> {
+        self.inner.name_bytes(self.indices[index])
     }
 }
