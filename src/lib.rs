@@ -4,7 +4,9 @@
 //! torchvision-exact ResNet-style augmentation, multi-crop test-time augmentation and (feature
 //! `torch`) a libtorch VGG/ResNet trainer.
 //!
-//! Data flows one way: a [`source::Source`] (ImageFolder, CIFAR binaries, CSV list) ->
+//! Data flows one way: a [`source::Source`] (ImageFolder, CIFAR binaries, CSV list, tar
+//! shards, or samples given as data: files or images with class, multi-label or regression
+//! targets) ->
 //! a sampler (shuffle per epoch, shards, resume cursor) -> worker threads that decode
 //! ([`decode`]) and augment ([`transform::Pipeline`], randomness from (seed, epoch, index)) ->
 //! [`batch::Batch`] (one contiguous NCHW buffer) -> a bounded queue delivering batches in order

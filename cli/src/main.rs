@@ -67,7 +67,8 @@ enum Cmd {
     /// Run the hyperparameter recipe and write a report (initial loss, overfit, LR finder, grids).
     #[cfg(feature = "torch")]
     Tune(Box<tune::TuneArgs>),
-    /// Measure what the lecture notes teach: initialisation (init) and depth (degradation).
+    /// Measure what the lecture notes teach: init, degradation, bn, dropout, activation,
+    /// stack3x3, transfer, augmentation, or all of them into one report.
     #[cfg(feature = "torch")]
     Experiment(Box<experiment::ExperimentArgs>),
 }
