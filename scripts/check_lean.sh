@@ -31,7 +31,7 @@ env -u LIBTORCH -u LIBTORCH_USE_PYTORCH -u LIBTORCH_LIB -u LIBTORCH_INCLUDE -u L
     set -euo pipefail
     cd "$1"
     tree="$(cargo tree --offline -e normal --prefix none)"
-    if grep -E "^(clap|anyhow|indicatif|plotters|nalgebra|imageproc|tch|torch-sys|pyo3) " <<<"$tree"; then
+    if grep -E "^(clap|anyhow|indicatif|plotters|nalgebra|imageproc|tch|torch-sys|safetensors|pyo3|augloader-train) " <<<"$tree"; then
       echo "check_lean: a default augloader dependency pulls in the crates above" >&2
       exit 1
     fi

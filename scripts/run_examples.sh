@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Runs every example on a small synthetic dataset (scripts/test.sh calls this after the tests).
-# They are built with the packages and features of the test step (`-p augloader -p augloader-cli
-# --features augloader/torch`), so that Cargo resolves the same features and reuses its build:
-# `cargo run -p augloader --example` alone would resolve a narrower `image` and rebuild.
+# They are built with the packages of the test step (`-p augloader -p augloader-train -p
+# augloader-cli`), so that Cargo resolves the same features and reuses its build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-cargo build --quiet -p augloader -p augloader-cli --features augloader/torch --bins --examples
+cargo build --quiet -p augloader -p augloader-train -p augloader-cli --bins --examples
 bin=target/debug
 ex=target/debug/examples
 "$bin/augloader" synth --out "$tmp/data" --classes 3 --train-per-class 32 --val-per-class 8 --size 48

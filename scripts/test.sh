@@ -20,11 +20,13 @@ scripts/check_lean.sh
 AUGLOADER_NO_LIBJPEG=1 cargo test --quiet -p augloader -p augloader-cli --no-default-features \
   --lib --bins --tests
 
-# Tier 2: libtorch (PyTorch 2.13.0 wheels) and the Python reference, installed on first use.
+# Tier 2: libtorch (PyTorch 2.13.0 wheels) and the Python reference, installed on first use: the
+# trainer crate (augloader-train) and the command line with its libtorch commands.
 source scripts/env.sh
 export AUGLOADER_REQUIRE_PYTHON=1
-cargo clippy --quiet -p augloader -p augloader-cli --features augloader/torch --all-targets -- "${lint[@]}"
-cargo test --quiet -p augloader -p augloader-cli --features augloader/torch
+cargo clippy --quiet -p augloader -p augloader-train -p augloader-cli --all-targets -- "${lint[@]}"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p augloader-train
+cargo test --quiet -p augloader -p augloader-train -p augloader-cli
 scripts/run_examples.sh
 # The Python package as users get it: the manylinux_2_28 wheel (auditwheel checks its tag).
 wheel="$(scripts/build_wheel.sh | tail -1)"
@@ -32,6 +34,7 @@ scripts/check_wheel.sh "$wheel"
 python -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$wheel"
 AUGLOADER_BIN="$PWD/target/debug/augloader" python -m pytest -q python/tests
 # The SIMD kernels (collation, colour, flip) on their portable twins.
-AUGLOADER_PORTABLE_SIMD=1 cargo test --quiet -p augloader --features augloader/torch --lib --test transforms --test loader
-AUGLOADER_PORTABLE_SIMD=1 cargo test --quiet -p augloader-cli --features augloader/torch --test torchvision
+AUGLOADER_PORTABLE_SIMD=1 cargo test --quiet -p augloader --lib --test transforms --test loader
+AUGLOADER_PORTABLE_SIMD=1 cargo test --quiet -p augloader-train --test tensors
+AUGLOADER_PORTABLE_SIMD=1 cargo test --quiet -p augloader-cli --test torchvision
 echo "all tests passed"

@@ -1,4 +1,6 @@
-//! Defaults from the data: the sizes of a sample of images choose the input size and the
+//! Defaults: the one table of loader settings that the library's builder, the command line and
+//! the Python package share ([`BATCH_SIZE`], [`workers`], [`PREFETCH_PER_WORKER`], [`SEED`]),
+//! and defaults from the data: the sizes of a sample of images choose the input size and the
 //! training and validation presets, so that 32 px digits are not trained as 224 px photos.
 
 use serde::{Deserialize, Serialize};
@@ -6,6 +8,29 @@ use serde::{Deserialize, Serialize};
 use crate::decode;
 use crate::source::{Payload, Source};
 use crate::transform::Pipeline;
+
+/// Samples per batch, everywhere: the loader's builder, `augloader train`, `eval`, `bench` and
+/// `tune`, and Python's `Loader(batch_size=)`.
+pub const BATCH_SIZE: usize = 64;
+
+/// Batches in flight per worker thread (prefetch = this x workers).
+pub const PREFETCH_PER_WORKER: usize = 2;
+
+/// The seed of shuffles and augmentation.
+pub const SEED: u64 = 0;
+
+/// Worker threads: the machine's cores (2 when they cannot be read), shared among the processes
+/// of this node when a launcher says how many there are (`LOCAL_WORLD_SIZE`, as torchrun sets
+/// it), at least 1.
+pub fn workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let local = std::env::var("LOCAL_WORLD_SIZE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1);
+    (cores / local).max(1)
+}
 
 /// Images whose headers are read to profile a dataset (spread evenly over it).
 pub const PROFILE_SAMPLES: usize = 64;

@@ -1,8 +1,9 @@
 //! # augloader
 //!
 //! A deterministic, multi-threaded, prefetching image loader for CNN training, with
-//! torchvision-exact ResNet-style augmentation, multi-crop test-time augmentation and (feature
-//! `torch`) a libtorch VGG/ResNet trainer.
+//! torchvision-exact augmentation (ResNet-style crops, colour, RandAugment and its kin, MixUp and
+//! CutMix) and multi-crop test-time augmentation views. No libtorch: the trainer and TTA
+//! evaluation are the crate `augloader-train`.
 //!
 //! Data flows one way: a [`source::Source`] (ImageFolder, CIFAR binaries, CSV list, tar
 //! shards, or samples given as data: files or images with class, multi-label or regression
@@ -48,8 +49,6 @@ mod sampler;
 #[cfg(target_arch = "x86_64")]
 mod simd;
 pub mod source;
-#[cfg(feature = "torch")]
-pub mod train;
 pub mod transform;
 pub mod tta;
 

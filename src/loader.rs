@@ -15,6 +15,7 @@ use image::RgbImage;
 
 use crate::batch::{Batch, BatchBuffers, Collate, Dtype, Layout, Skipped};
 use crate::decode::DecodeOptions;
+use crate::defaults;
 use crate::pool;
 pub use crate::sample::LoadError;
 use crate::sample::{Augment, Produce, SampleAt};
@@ -31,13 +32,16 @@ pub enum ErrorPolicy {
     Fail,
     /// The sample is replaced (deterministically, by another sample of its batch) and counted.
     Skip,
+    /// The sample is left out (its batch is one shorter) and listed in [`Batch::skipped`]: for
+    /// evaluation, where a replacement would count another sample twice.
+    Omit,
 }
 
 /// Most worker threads a loader starts (each holds a decode buffer and a thread stack).
 pub const MAX_WORKERS: usize = 1024;
 
-/// Builds a [`Loader`]. By default: batch 256, workers = available cores, prefetch = 2 x
-/// workers, seed 0, shuffled, keeping the last partial batch, rank 0 of 1, fail on errors,
+/// Builds a [`Loader`]. By default (the table of [`crate::defaults`]): batch 64, workers =
+/// available cores, prefetch = 2 x workers, seed 0, shuffled, keeping the last partial batch, rank 0 of 1, fail on errors,
 /// u8 output, 100-megapixel decode limit, one augmented image per sample.
 #[derive(Debug)]
 pub struct LoaderBuilder {
@@ -214,7 +218,9 @@ impl LoaderBuilder {
         produce
             .check(self.policy == ErrorPolicy::Skip)
             .map_err(LoadError::Config)?;
-        let prefetch = self.prefetch.unwrap_or(2 * self.workers.max(1));
+        let prefetch = self
+            .prefetch
+            .unwrap_or(defaults::PREFETCH_PER_WORKER * self.workers.max(1));
         let collate = Collate {
             dtype: self.dtype,
             layout: self.layout,
@@ -287,14 +293,13 @@ pub struct Loader {
 impl Loader {
     /// Starts building a loader over `source` with `pipeline`.
     pub fn builder(source: Arc<dyn Source>, pipeline: Pipeline) -> LoaderBuilder {
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         LoaderBuilder {
             source,
             pipeline,
-            batch_size: 256,
-            workers,
+            batch_size: defaults::BATCH_SIZE,
+            workers: defaults::workers(),
             prefetch: None,
-            seed: 0,
+            seed: defaults::SEED,
             shuffle: true,
             drop_last: false,
             even: true,
@@ -611,7 +616,7 @@ fn finish_batch(
     resize: &mut Resize,
 ) -> Result<Batch, LoadError> {
     let fatal = |e: &LoadError| matches!(e, LoadError::WorkerPanic { .. } | LoadError::Cancelled);
-    let skip = shared.policy == ErrorPolicy::Skip;
+    let skip = shared.policy != ErrorPolicy::Fail;
     let first_error = slots
         .iter()
         .position(|s| s.as_ref().is_err_and(|e| !skip || fatal(e)));
@@ -632,6 +637,8 @@ fn finish_batch(
     let mut used = indices.to_vec();
     let skipped = if failed.is_empty() {
         Vec::new()
+    } else if shared.policy == ErrorPolicy::Omit {
+        omit_failed(src, &mut images, &mut labels, &mut used, failed)
     } else {
         let mut slots = Slots {
             indices,
@@ -641,10 +648,7 @@ fn finish_batch(
         };
         replace_failed(shared, epoch, &mut slots, failed, resize)?
     };
-    let mut images: Vec<RgbImage> = images
-        .into_iter()
-        .flat_map(|i| i.expect("filled"))
-        .collect();
+    let mut images: Vec<RgbImage> = images.into_iter().flatten().flatten().collect();
     let rows = float_targets(src, &used);
     let mixed = shared.mix.map(|m| {
         let key = ((shared.rank as u64) << 40) ^ number as u64;
@@ -675,6 +679,29 @@ fn finish_batch(
         batch.mix = p;
     }
     Ok(batch)
+}
+
+/// Under [`ErrorPolicy::Omit`]: the failed slots taken out of the batch, and listed.
+fn omit_failed(
+    src: &dyn Source,
+    images: &mut Vec<Option<Vec<RgbImage>>>,
+    labels: &mut Vec<i64>,
+    used: &mut Vec<usize>,
+    failed: Vec<(usize, LoadError)>,
+) -> Vec<Skipped> {
+    let mut skipped = Vec::with_capacity(failed.len());
+    for (slot, err) in failed.into_iter().rev() {
+        images.remove(slot);
+        labels.remove(slot);
+        let index = used.remove(slot);
+        skipped.push(Skipped {
+            index,
+            name: src.name(index),
+            reason: err.to_string(),
+        });
+    }
+    skipped.reverse();
+    skipped
 }
 
 /// Batches above this many bytes have their memory asked for before collation.

@@ -240,9 +240,10 @@ pub fn sample_views(
     }
 }
 
-/// A loader built with `.produce(cfg)` delivers each sample's views: the crop modes only,
-/// whose views share one size; a failed sample cannot be replaced (its views would be another
-/// image's), so the skip policy is refused.
+/// A loader built with `.produce(cfg)` delivers each sample's views, `V` images per sample
+/// (views of several sizes in the multi-scale modes: see [`Batch::sizes`](crate::Batch)); a
+/// failed sample cannot be replaced (its views would be another image's), so the skip policy
+/// is refused (omit leaves it out).
 impl Produce for TtaConfig {
     fn produce(
         &self,
@@ -256,12 +257,6 @@ impl Produce for TtaConfig {
     }
 
     fn check(&self, skip: bool) -> Result<(), String> {
-        if !fixed_size(self) {
-            return Err(format!(
-                "TTA mode {} makes views of several sizes: batches of views need one size",
-                self.mode.name()
-            ));
-        }
         if skip {
             return Err("TTA views and the skip policy do not go together: use fail".into());
         }

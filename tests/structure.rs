@@ -1,7 +1,8 @@
-//! The library's shape: no two of its modules import each other, directly or around a loop
-//! (data flows one way: sources -> decode -> transforms -> sample -> loader -> batch -> train).
-//! Module edges come from `crate::` and `super::` paths in src/; a module's own submodules and
-//! parents do not count (a parent re-exports its children).
+//! The workspace's shape: its crates are layered (loader <- trainer <- command line; loader <-
+//! Python binding) and in no crate do two modules import each other, directly or around a loop
+//! (data flows one way: sources -> decode -> transforms -> sample -> loader -> batch, then the
+//! trainer's tensors -> step -> tta). Module edges come from `crate::` and `super::` paths; a
+//! module's own submodules and parents do not count (a parent re-exports its children).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -110,8 +111,9 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
     None
 }
 
-fn library_graph() -> BTreeMap<String, BTreeSet<String>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+/// The module graph of the crate whose sources are in `src` (relative to the workspace root).
+fn module_graph(src: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(src);
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     let modules: Vec<(String, String)> = files
@@ -141,15 +143,81 @@ fn library_graph() -> BTreeMap<String, BTreeSet<String>> {
 }
 
 #[test]
-fn no_two_library_modules_import_each_other() {
-    let g = library_graph();
+fn no_two_modules_of_a_crate_import_each_other() {
+    let g = module_graph("src");
     assert!(
         g.contains_key("loader") && g["loader"].contains("sample"),
         "{g:?}"
     );
-    if let Some(cycle) = find_cycle(&g) {
-        panic!("import cycle: {}", cycle.join(" -> "));
+    let t = module_graph("train/src");
+    assert!(t.contains_key("tta") && t["tta"].contains("step"), "{t:?}");
+    for (src, g) in [
+        ("src", g),
+        ("train/src", t),
+        ("cli/src", module_graph("cli/src")),
+        ("python/src", module_graph("python/src")),
+    ] {
+        if let Some(cycle) = find_cycle(&g) {
+            panic!("import cycle in {src}: {}", cycle.join(" -> "));
+        }
     }
+}
+
+/// The workspace's members and the members each depends on, from their Cargo.toml files.
+fn crate_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let members = [".", "train", "cli", "python"];
+    let name = |dir: &str| {
+        let toml = std::fs::read_to_string(root.join(dir).join("Cargo.toml")).unwrap();
+        let package = toml.split("[package]").nth(1).unwrap();
+        let line = package.lines().find(|l| l.starts_with("name = ")).unwrap();
+        line.trim_start_matches("name = ")
+            .trim_matches('"')
+            .to_string()
+    };
+    let names: Vec<String> = members.iter().map(|m| name(m)).collect();
+    members
+        .iter()
+        .zip(&names)
+        .map(|(dir, n)| {
+            let toml = std::fs::read_to_string(root.join(dir).join("Cargo.toml")).unwrap();
+            // Normal dependencies only: the [dependencies] table up to the next table.
+            let deps = toml
+                .split("\n[dependencies]\n")
+                .nth(1)
+                .map(|d| d.split("\n[").next().unwrap().to_string())
+                .unwrap_or_default();
+            let uses = names
+                .iter()
+                .filter(|other| {
+                    *other != n
+                        && deps.lines().any(|l| {
+                            l.starts_with(&format!("{other} "))
+                                || l.starts_with(&format!("{other}."))
+                        })
+                })
+                .cloned()
+                .collect();
+            (n.clone(), uses)
+        })
+        .collect()
+}
+
+/// One crate per concern, layered: the loader depends on no other member (no libtorch), the
+/// trainer on the loader, the command line on both, the Python binding on the loader only.
+#[test]
+fn the_crates_are_layered_without_a_cycle() {
+    let g = crate_graph();
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(g["augloader"], set(&[]), "{g:?}");
+    assert_eq!(g["augloader-train"], set(&["augloader"]), "{g:?}");
+    assert_eq!(
+        g["augloader-cli"],
+        set(&["augloader", "augloader-train"]),
+        "{g:?}"
+    );
+    assert_eq!(g["augloader-python"], set(&["augloader"]), "{g:?}");
+    assert!(find_cycle(&g).is_none());
 }
 
 #[test]

@@ -179,17 +179,17 @@ pub struct LoaderArgs {
     /// writes them: paths relative to --data).
     #[arg(long)]
     pub exclude: Option<PathBuf>,
-    /// Worker threads (default: available cores).
+    /// Worker threads (default: the machine's cores, shared by LOCAL_WORLD_SIZE).
     #[arg(long, value_parser = ranges::workers)]
     pub workers: Option<usize>,
     /// Batch size.
-    #[arg(long, default_value_t = 64, value_parser = ranges::count)]
+    #[arg(long, default_value_t = augloader::defaults::BATCH_SIZE, value_parser = ranges::count)]
     pub batch: usize,
     /// Batches in flight at most (default: 2 x workers).
     #[arg(long, value_parser = ranges::count)]
     pub prefetch: Option<usize>,
     /// Seed for shuffling and augmentation.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = augloader::defaults::SEED)]
     pub seed: u64,
     /// What to do with unreadable or corrupt images.
     #[arg(long, value_enum, default_value = "fail")]
@@ -230,10 +230,9 @@ impl LoaderArgs {
         Ok(Arc::new(ListFile::open_as(dir, false, kind)?))
     }
 
-    /// The worker count (default: available cores).
+    /// The worker count (default: [`augloader::defaults::workers`]).
     pub fn workers(&self) -> usize {
-        self.workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        self.workers.unwrap_or_else(augloader::defaults::workers)
     }
 
     /// The error policy.

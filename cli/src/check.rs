@@ -47,9 +47,7 @@ pub fn run(a: CheckArgs) -> Result<()> {
         dct_scaling: false,
         restart_cuts: false,
     };
-    let workers = a
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let workers = a.workers.unwrap_or_else(augloader::defaults::workers);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(workers)
         .build()

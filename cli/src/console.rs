@@ -10,7 +10,7 @@ use augloader::observe::{Event, Observer};
 use super::curves;
 use super::panels::{plot_panels, Panel};
 #[cfg(feature = "torch")]
-use augloader::train::trainer::EpochMetrics;
+use augloader_train::trainer::EpochMetrics;
 
 /// Shows [`Event`]s on the terminal; with `bars` off (`--quiet`), lines only.
 pub struct Console {

@@ -7,12 +7,12 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use augloader::defaults::DataDefaults;
-use augloader::train::meta::ModelMeta;
-use augloader::train::trainer;
-use augloader::train::tta::{evaluate_tta, TtaConfig, TtaMode};
 use augloader::Split;
+use augloader_train::meta::ModelMeta;
+use augloader_train::trainer;
+use augloader_train::tta::{evaluate_tta, EvalLoading, TtaConfig, TtaMode};
 
-use super::args::{data_dir, excluding, open_split};
+use super::args::{data_dir, excluding, open_split, OnError};
 use super::console::Console;
 use super::ranges;
 
@@ -52,9 +52,17 @@ pub struct EvalArgs {
     /// Average logits instead of softmax probabilities.
     #[arg(long)]
     mean_logits: bool,
-    /// Images whose views are built in parallel at a time (bounds memory).
-    #[arg(long, default_value_t = 64, value_parser = ranges::count)]
-    chunk: usize,
+    /// Images per batch (each with its views; bounds memory). The loader builds the views in
+    /// its workers, as training builds its batches.
+    #[arg(long, alias = "chunk", default_value_t = augloader::defaults::BATCH_SIZE, value_parser = ranges::count)]
+    batch: usize,
+    /// Loader worker threads (default: the machine's cores, shared by LOCAL_WORLD_SIZE).
+    #[arg(long, value_parser = ranges::workers)]
+    workers: Option<usize>,
+    /// What to do with an unreadable image: fail, or skip it (it is left out of the accuracy
+    /// and listed; never replaced by another image).
+    #[arg(long, value_enum, default_value = "fail")]
+    on_error: OnError,
     /// Device.
     #[arg(long, default_value = "auto", value_parser = ranges::device())]
     device: String,
@@ -114,32 +122,33 @@ fn eval_model_meta(
     })
 }
 
-/// Runs the command.
-pub fn run(a: EvalArgs) -> Result<()> {
-    let dir = data_dir(&a.data)?;
-    let val = excluding(open_split(&dir, Split::Val)?, &dir, a.exclude.as_deref())?;
-    let mode = TtaMode::parse(&a.tta).context("--tta takes the names of TTA_MODES")?;
-    if let Some(out) = &a.per_image {
-        augloader::output::check_distinct(
-            ("--per-image", out),
-            &[("--checkpoint", &a.checkpoint), ("--data", &dir)],
-        )
-        .map_err(anyhow::Error::msg)?;
-        // Only an earlier per-image CSV is replaced: never a model, checkpoint or other file.
-        if out.exists() {
-            let head = augloader::file::read(out, augloader::file::FileKind::Report)
-                .map(|b| b.starts_with(b"index,name,label,prediction"))
-                .unwrap_or(false);
-            anyhow::ensure!(
-                head,
-                "--per-image {} exists and is not a per-image CSV: an output never replaces \
-                 another kind of file; choose another path",
-                out.display()
-            );
-        }
+/// `--per-image` may replace only an earlier per-image CSV, and names no input.
+fn check_per_image(a: &EvalArgs, dir: &std::path::Path) -> Result<()> {
+    let Some(out) = &a.per_image else {
+        return Ok(());
+    };
+    augloader::output::check_distinct(
+        ("--per-image", out),
+        &[("--checkpoint", &a.checkpoint), ("--data", dir)],
+    )
+    .map_err(anyhow::Error::msg)?;
+    // Only an earlier per-image CSV is replaced: never a model, checkpoint or other file.
+    if out.exists() {
+        let head = augloader::file::read(out, augloader::file::FileKind::Report)
+            .map(|b| b.starts_with(b"index,name,label,prediction"))
+            .unwrap_or(false);
+        anyhow::ensure!(
+            head,
+            "--per-image {} exists and is not a per-image CSV: an output never replaces \
+             another kind of file; choose another path",
+            out.display()
+        );
     }
-    let (tensors, meta) = trainer::read_model_file(&a.checkpoint)?;
-    let meta = eval_model_meta(&a, val.as_ref(), meta)?;
+    Ok(())
+}
+
+/// The views of `mode` inside the model's trained geometry, with the flags' changes.
+fn tta_config(a: &EvalArgs, meta: &ModelMeta, mode: TtaMode) -> Result<TtaConfig> {
     let mut cfg = TtaConfig::from_training(mode, &meta.train_pipeline, &meta.val_pipeline);
     cfg.mean_logits = a.mean_logits;
     if let Some(r) = a.resize {
@@ -166,18 +175,42 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if !a.scales.is_empty() {
         cfg.scales = a.scales.clone();
     }
+    Ok(cfg)
+}
+
+/// Runs the command.
+pub fn run(a: EvalArgs) -> Result<()> {
+    let dir = data_dir(&a.data)?;
+    let val = excluding(open_split(&dir, Split::Val)?, &dir, a.exclude.as_deref())?;
+    let mode = TtaMode::parse(&a.tta).context("--tta takes the names of TTA_MODES")?;
+    check_per_image(&a, &dir)?;
+    let (tensors, meta) = trainer::read_model_file(&a.checkpoint)?;
+    let meta = eval_model_meta(&a, val.as_ref(), meta)?;
+    let cfg = tta_config(&a, &meta, mode)?;
     let device = trainer::parse_device(&a.device)?;
     let mut net = trainer::Net::new(&meta.model, meta.classes.len(), device, 0, false)?;
-    augloader::train::checkpoint::load_into(&mut net.vs, &a.checkpoint, &tensors, &|_| false)?;
+    augloader_train::checkpoint::load_into(&mut net.vs, &a.checkpoint, &tensors, &|_| false)?;
+    let loading = EvalLoading {
+        batch: a.batch,
+        workers: a.workers.unwrap_or_else(augloader::defaults::workers),
+        policy: match a.on_error {
+            OnError::Fail => augloader::ErrorPolicy::Fail,
+            OnError::Skip => augloader::ErrorPolicy::Omit,
+        },
+        ..EvalLoading::default()
+    };
     let report = evaluate_tta(
         net.model.as_ref(),
-        val.as_ref(),
+        val,
         &cfg,
         device,
-        a.chunk,
+        &loading,
         a.per_image.as_deref(),
         &Console::new(!a.quiet),
     )?;
+    for s in &report.skipped {
+        crate::out::note!("skipped {s}");
+    }
     if a.json {
         crate::out::out!("{}", serde_json::to_string(&report)?);
     } else {

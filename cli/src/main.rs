@@ -33,9 +33,9 @@ mod tune_report;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Subcommand};
 
-#[derive(Parser)]
+#[derive(clap::Parser)]
 #[command(name = "augloader", version, about = "Deterministic image loading and augmentation for CNN training", long_about = None)]
 struct Cli {
     #[command(subcommand)]
@@ -75,7 +75,9 @@ enum Cmd {
 
 /// Parses the command line, runs the command, and turns an error into a message and exit code 1.
 fn main() -> ExitCode {
-    let result = match Cli::parse().cmd {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let result = match cli.cmd {
         Cmd::Synth(a) => synth::run(a),
         Cmd::Augment(a) => augment::run(a),
         Cmd::Bench(a) => bench::run(a),
@@ -84,7 +86,7 @@ fn main() -> ExitCode {
         Cmd::Shard(a) => shard::run(a),
         Cmd::Check(a) => check::run(a),
         #[cfg(feature = "torch")]
-        Cmd::Train(a) => train::run(*a),
+        Cmd::Train(a) => train::run(*a, &given_flags(&matches, "train")),
         #[cfg(feature = "torch")]
         Cmd::Eval(a) => eval::run(*a),
         #[cfg(feature = "torch")]
@@ -99,6 +101,21 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The long flags of subcommand `sub` that were given on the command line (not defaults).
+#[cfg(feature = "torch")]
+fn given_flags(matches: &clap::ArgMatches, sub: &str) -> Vec<String> {
+    let cmd = Cli::command();
+    let (Some(m), Some(c)) = (matches.subcommand_matches(sub), cmd.find_subcommand(sub)) else {
+        return Vec::new();
+    };
+    c.get_arguments()
+        .filter(|a| {
+            m.value_source(a.get_id().as_str()) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect()
 }
 
 /// The error and its causes, joined by ": ". Library errors already quote their cause in their

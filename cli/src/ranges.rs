@@ -213,10 +213,10 @@ pub fn presets() -> clap::builder::PossibleValuesParser {
         .into()
 }
 
-/// A model of the registry [`augloader::train::MODELS`].
+/// A model of the registry [`augloader_train::MODELS`].
 #[cfg(feature = "torch")]
 pub fn model(s: &str) -> Result<String, String> {
-    augloader::train::family(s)
+    augloader_train::family(s)
         .map(|_| s.to_string())
         .map_err(|e| e.to_string())
 }
@@ -225,24 +225,24 @@ pub fn model(s: &str) -> Result<String, String> {
 #[cfg(feature = "torch")]
 pub fn model_help() -> String {
     let mut h = "Model. Known:".to_string();
-    for f in &augloader::train::MODELS {
+    for f in &augloader_train::MODELS {
         h += &format!("\n  - {}", f.names);
     }
     h
 }
 
-/// A device of [`augloader::train::trainer::DEVICES`].
+/// A device of [`augloader_train::trainer::DEVICES`].
 #[cfg(feature = "torch")]
 pub fn device() -> clap::builder::PossibleValuesParser {
-    augloader::train::trainer::DEVICES
+    augloader_train::trainer::DEVICES
         .map(|(name, help)| clap::builder::PossibleValue::new(name).help(help))
         .into()
 }
 
-/// A mode of [`augloader::train::tta::TTA_MODES`].
+/// A mode of [`augloader_train::tta::TTA_MODES`].
 #[cfg(feature = "torch")]
 pub fn tta_mode() -> clap::builder::PossibleValuesParser {
-    augloader::train::tta::TTA_MODES
+    augloader_train::tta::TTA_MODES
         .map(|(_, name, help)| clap::builder::PossibleValue::new(name).help(help))
         .into()
 }

@@ -8,10 +8,10 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
 use augloader::defaults::DataDefaults;
-use augloader::train::sgd::{LrPolicy, Schedule};
-use augloader::train::trainer::{self, TrainConfig};
 use augloader::transform::Mix;
 use augloader::{Pipeline, Source, Split};
+use augloader_train::sgd::{LrPolicy, Schedule};
+use augloader_train::trainer::{self, TrainConfig};
 
 use super::args::{data_dir, excluding, open_split, MixArgs, PipelineArgs};
 use super::console::Console;
@@ -36,7 +36,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 16, value_parser = ranges::count)]
     pub epochs: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 32, value_parser = ranges::count)]
+    #[arg(long, default_value_t = augloader::defaults::BATCH_SIZE, value_parser = ranges::count)]
     batch: usize,
     /// Peak learning rate.
     #[arg(long, default_value_t = 0.05, value_parser = ranges::positive, allow_hyphen_values = true)]
@@ -67,9 +67,9 @@ pub struct TrainArgs {
     /// Zero-initialise each residual branch's last BN.
     #[arg(long)]
     zero_init_residual: bool,
-    /// Loader worker threads.
-    #[arg(long, default_value_t = 2, value_parser = ranges::workers)]
-    workers: usize,
+    /// Loader worker threads (default: the machine's cores, shared by LOCAL_WORLD_SIZE).
+    #[arg(long, value_parser = ranges::workers)]
+    workers: Option<usize>,
     /// libtorch intra-op threads (default: libtorch's choice).
     #[arg(long, value_parser = ranges::threads)]
     threads: Option<i32>,
@@ -212,7 +212,7 @@ pub fn setup(a: &TrainArgs) -> Result<Setup> {
         label_smoothing,
         mix,
         zero_init_residual: a.zero_init_residual,
-        workers: a.workers,
+        workers: a.workers.unwrap_or_else(augloader::defaults::workers),
         seed: a.seed,
         train_pipeline,
         val_pipeline,
@@ -254,16 +254,14 @@ const RESUME_FLAGS: [&str; 7] = [
     "--out",
 ];
 
-/// Runs the command.
-pub fn run(mut a: TrainArgs) -> Result<()> {
+/// Runs the command; `given` names the flags given on the command line (clap's value sources).
+pub fn run(mut a: TrainArgs, given: &[String]) -> Result<()> {
     let run_dir = match &a.resume {
         Some(r) => {
-            let given: Vec<String> = std::env::args_os()
-                .skip(2)
-                .map(|x| x.to_string_lossy().into_owned())
-                .filter(|x| x.starts_with("--"))
-                .map(|x| x.split('=').next().unwrap_or_default().to_string())
-                .filter(|x| !RESUME_FLAGS.contains(&x.as_str()))
+            let given: Vec<&str> = given
+                .iter()
+                .map(String::as_str)
+                .filter(|x| !RESUME_FLAGS.contains(x))
                 .collect();
             if !given.is_empty() {
                 anyhow::bail!(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use augloader::train::tune::{tune, TuneReport, TuneSetup};
+use augloader_train::tune::{tune, TuneReport, TuneSetup};
 
 use super::console::Console;
 use super::train::{setup, TrainArgs};

@@ -1,7 +1,7 @@
 //! DIR/report.md of `augloader tune`: the library's report said for a person, with the
 //! recommendation as an `augloader train` command.
 
-use augloader::train::tune::{Trial, TuneReport};
+use augloader_train::tune::{Trial, TuneReport};
 
 /// The report as Markdown: one section per step, the recommendation as a command.
 pub fn markdown(r: &TuneReport) -> String {

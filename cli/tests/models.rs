@@ -11,9 +11,9 @@ use std::path::Path;
 use std::process::Command;
 
 use augloader::observe::Silent;
-use augloader::train::checkpoint;
-use augloader::train::sgd::Sgd;
-use augloader::train::trainer::{load_weights, Net};
+use augloader_train::checkpoint;
+use augloader_train::sgd::Sgd;
+use augloader_train::trainer::{load_weights, Net};
 use tch::{Device, Kind, Reduction, Tensor};
 
 fn step_changes_weights_and_loss_is_finite(name: &str, size: i64) {
@@ -278,7 +278,7 @@ fn assert_same_run(a: &Path, b: &Path) {
 
 #[test]
 fn tta_crops_equal_torchvision_five_and_ten_crop() {
-    use augloader::train::tta::{views, TtaConfig, TtaMode};
+    use augloader::tta::{views, TtaConfig, TtaMode};
     let Some(py) = util::python() else { return };
     let dir = tempfile::tempdir().unwrap();
     // Pixels encode their coordinates, so any shifted box shows. 341 x 256: resizing the shorter
@@ -321,8 +321,8 @@ fn tta_crops_equal_torchvision_five_and_ten_crop() {
 
 #[test]
 fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
-    use augloader::train::trainer::{train, Start, TrainJob, Transfer};
     use augloader::{ImageFolder, Source};
+    use augloader_train::trainer::{train, Start, TrainJob, Transfer};
     use std::sync::Arc;
 
     let data = tempfile::tempdir().unwrap();
@@ -340,7 +340,7 @@ fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
     let frozen = Transfer {
         init_from: Some(init.clone()),
         reinit_head: true,
-        head_init: augloader::train::trainer::HeadInit::Kaiming,
+        head_init: augloader_train::trainer::HeadInit::Kaiming,
         freeze_backbone: true,
         unfreeze_after: None,
         backbone_lr_mult: 0.1,
@@ -392,12 +392,12 @@ fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
 
 /// A resnet8 run on 32 px images with the transfer settings `transfer`.
 fn transfer_config(
-    transfer: augloader::train::trainer::Transfer,
+    transfer: augloader_train::trainer::Transfer,
     epochs: usize,
-) -> augloader::train::trainer::TrainConfig {
-    use augloader::train::sgd::{LrPolicy, Schedule};
+) -> augloader_train::trainer::TrainConfig {
     use augloader::Pipeline;
-    augloader::train::trainer::TrainConfig {
+    use augloader_train::sgd::{LrPolicy, Schedule};
+    augloader_train::trainer::TrainConfig {
         model: "resnet8".into(),
         epochs,
         batch: 8,
@@ -489,6 +489,54 @@ fn eval_command_reports_json_and_a_per_image_csv() {
         })
         .count();
     assert!((correct as f64 / 15.0 - top1).abs() < 1e-9);
+    eval_leaves_out_an_unreadable_image_with_skip(data.path(), &run.join("model.safetensors"));
+}
+
+/// An unreadable image: a named error, or with `--on-error skip` left out and listed (never
+/// replaced: evaluation counts each image once).
+fn eval_leaves_out_an_unreadable_image_with_skip(data: &Path, model: &Path) {
+    let bin = env!("CARGO_BIN_EXE_augloader");
+    let class = std::fs::read_dir(data.join("val"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    let bad = std::fs::read_dir(&class)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&bad, b"not an image").unwrap();
+    let eval = |extra: &[&str]| {
+        Command::new(bin)
+            .args(["eval", "--data"])
+            .arg(data)
+            .args(["--json", "--quiet", "--tta", "multiscale", "--checkpoint"])
+            .arg(model)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let failed = eval(&[]);
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        !failed.status.success() && err.contains(&*bad.to_string_lossy()),
+        "{err}"
+    );
+    let skipped = eval(&["--on-error", "skip"]);
+    let err = String::from_utf8_lossy(&skipped.stderr);
+    assert!(skipped.status.success(), "{err}");
+    assert!(
+        err.contains("skipped") && err.contains(&*bad.to_string_lossy()),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&skipped.stdout).unwrap();
+    assert_eq!(
+        (v["images"].as_u64(), v["views_per_image"].as_u64()),
+        (Some(14), Some(6))
+    );
+    assert_eq!(v["skipped"].as_array().unwrap().len(), 1);
 }
 
 #[test]
@@ -632,7 +680,7 @@ fn foreign_metadata_and_mixed_normalisation_are_refused(d: &Path, model: &Path) 
     let tensors: Vec<(String, Tensor)> = tensors.into_iter().collect();
     let foreign = d.join("foreign.safetensors");
     let meta = std::collections::HashMap::from([(
-        augloader::train::meta::META_KEY.to_string(),
+        augloader_train::meta::META_KEY.to_string(),
         "[1, 2]".to_string(),
     )]);
     checkpoint::write(&foreign, &tensors, Some(meta)).unwrap();

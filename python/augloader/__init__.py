@@ -56,6 +56,11 @@ PIPELINES: Dict[str, str] = dict(_augloader.presets())
 #: defines them.
 OVERRIDES = tuple(_augloader.override_names())
 
+#: The loader's defaults, shared with the Rust library and the command line: batch size,
+#: worker threads (the machine's cores shared among the processes of this node, by
+#: ``LOCAL_WORLD_SIZE``), batches in flight per worker, seed.
+DEFAULTS: Dict[str, int] = dict(_augloader.defaults())
+
 #: What iterating yields: ``(images, labels)``, or ``(images, labels, indices)`` with
 #: ``return_indices`` (numpy arrays in place of tensors without torch).
 Batch = Tuple["torch.Tensor", "torch.Tensor"]
@@ -517,10 +522,10 @@ class Loader:
         *,
         split: str = "train",
         pipeline: Optional[str] = None,
-        batch_size: int = 64,
-        workers: int = 2,
-        prefetch_factor: int = 2,
-        seed: Optional[int] = 0,
+        batch_size: int = DEFAULTS["batch_size"],
+        workers: int = DEFAULTS["workers"],
+        prefetch_factor: int = DEFAULTS["prefetch_factor"],
+        seed: Optional[int] = DEFAULTS["seed"],
         shuffle: Optional[bool] = None,
         drop_last: bool = False,
         even_batches: Optional[bool] = None,

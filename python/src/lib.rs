@@ -265,7 +265,15 @@ impl PyLoader {
                     ))
                 })?;
                 // Views inside the pipeline's own geometry (for eval: resize 256, crops 224).
-                Some(TtaConfig::from_training(mode, &pipeline, &pipeline))
+                let cfg = TtaConfig::from_training(mode, &pipeline, &pipeline);
+                // Batches here are tensors [B, V, 3, H, W]: every view of one size.
+                if !augloader::tta::fixed_size(&cfg) {
+                    return Err(value_err(format!(
+                        "tta `{name}` makes views of several sizes: batches of views need one \
+                         size (use a crop mode)"
+                    )));
+                }
+                Some(cfg)
             }
         };
         let split = if split == "train" {
@@ -749,6 +757,19 @@ fn presets() -> Vec<(&'static str, &'static str)> {
     PRESETS.iter().map(|p| (p.name, p.about)).collect()
 }
 
+/// The loader's defaults (the one table of `augloader::defaults`): batch size, workers,
+/// prefetch per worker, seed.
+#[pyfunction]
+fn defaults() -> Vec<(&'static str, u64)> {
+    use augloader::defaults as d;
+    vec![
+        ("batch_size", d::BATCH_SIZE as u64),
+        ("workers", d::workers() as u64),
+        ("prefetch_factor", d::PREFETCH_PER_WORKER as u64),
+        ("seed", d::SEED),
+    ]
+}
+
 #[pymodule]
 fn _augloader(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -769,5 +790,6 @@ fn _augloader(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(apply_pixel_op, m)?)?;
     m.add_function(wrap_pyfunction!(override_names, m)?)?;
     m.add_function(wrap_pyfunction!(add_restart_markers, m)?)?;
+    m.add_function(wrap_pyfunction!(defaults, m)?)?;
     Ok(())
 }

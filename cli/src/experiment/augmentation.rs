@@ -6,10 +6,10 @@
 use anyhow::Result;
 use clap::Args;
 
-use augloader::train::trainer::TrainConfig;
-use augloader::train::trainer::{load_weights, Net};
-use augloader::train::tta::{evaluate_tta, TtaConfig, TtaMode};
 use augloader::transform::{ColorJitter, Cutout, Mix, Pipeline, Policy, RandomErasing};
+use augloader_train::trainer::TrainConfig;
+use augloader_train::trainer::{load_weights, Net};
+use augloader_train::tta::{evaluate_tta, EvalLoading, TtaConfig, TtaMode};
 
 use super::super::ranges;
 use super::{bar_panel, per_class, Common, Finding, Lab};
@@ -275,10 +275,10 @@ fn tta(lab: &Lab, a: &AugmentationArgs, best: usize) -> Result<Vec<(String, f64,
         let cfg = TtaConfig::from_training(mode, &train_pipeline, &s.cfg.val_pipeline);
         let r = evaluate_tta(
             net.model.as_ref(),
-            s.val.as_ref(),
+            s.val.clone(),
             &cfg,
             s.device,
-            64,
+            &EvalLoading::default(),
             None,
             &lab.console,
         )?;

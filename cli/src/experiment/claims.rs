@@ -1,16 +1,17 @@
 //! Claims about the parts of a net: batch normalisation, dropout, activations, 3x3 stacks.
-//! Every arm is a `lab-...` net (see `augloader::train::lab`) trained by the trainer.
+//! Every arm is a `lab-...` net (see `augloader_train::lab`) trained by the trainer.
 
 use anyhow::{Context, Result};
 use clap::Args;
 use tch::nn::VarStore;
 
-use augloader::train::experiment::ModelRun;
-use augloader::train::lab::{
+use augloader::Loader;
+use augloader_train::experiment::ModelRun;
+use augloader_train::lab::{
     conv_grads, dropout_eval_scale, stack_probe, ConvGrad, LabNet, LabSpec,
 };
-use augloader::train::trainer::{evaluate, load_weights, Net};
-use augloader::Loader;
+use augloader_train::trainer::{evaluate, load_weights, Net};
+use augloader_train::BatchTensors;
 
 use super::super::ranges;
 use super::{bar_panel, by_arm, curves, epoch_panel, per_class, said, Common, Finding, Lab};
@@ -113,8 +114,8 @@ fn lab_net(model: &str, classes: usize, run_dir: &std::path::Path) -> Result<(Va
     let mut vs = VarStore::new(tch::Device::Cpu);
     let net = LabNet::new(&vs.root(), &spec, classes as i64);
     let path = run_dir.join("model.safetensors");
-    let (tensors, _) = augloader::train::checkpoint::read(&path)?;
-    augloader::train::checkpoint::load_into(&mut vs, &path, &tensors, &|_| false)?;
+    let (tensors, _) = augloader_train::checkpoint::read(&path)?;
+    augloader_train::checkpoint::load_into(&mut vs, &path, &tensors, &|_| false)?;
     Ok((vs, net))
 }
 

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use augloader::train::experiment::{activation_stds, degradation as train_all, ModelRun, INITS};
 use augloader::{Loader, Pipeline, Split};
+use augloader_train::experiment::{activation_stds, degradation as train_all, ModelRun, INITS};
+use augloader_train::BatchTensors;
 
 use super::super::args::{data_dir, open_split};
 use super::super::ranges;

@@ -18,8 +18,8 @@ use clap::{Args, Parser, Subcommand};
 
 use augloader::observe::EpochMetrics;
 use augloader::source::{Source, Subset};
-use augloader::train::experiment::{run_arm, ModelRun};
-use augloader::train::trainer::{Start, TrainConfig, TrainJob};
+use augloader_train::experiment::{run_arm, ModelRun};
+use augloader_train::trainer::{Start, TrainConfig, TrainJob};
 
 use super::console::Console;
 use super::panels::{plot_panels, Panel};
@@ -75,11 +75,11 @@ pub struct Common {
     #[arg(long = "input-size", default_value_t = 32, value_parser = ranges::side)]
     input_size: u32,
     /// Batch size.
-    #[arg(long, default_value_t = 64, value_parser = ranges::count)]
+    #[arg(long, default_value_t = augloader::defaults::BATCH_SIZE, value_parser = ranges::count)]
     batch: usize,
-    /// Loader worker threads.
-    #[arg(long, default_value_t = 2, value_parser = ranges::workers)]
-    workers: usize,
+    /// Loader worker threads (default: the machine's cores, shared by LOCAL_WORLD_SIZE).
+    #[arg(long, value_parser = ranges::workers)]
+    workers: Option<usize>,
     /// Folder of the runs, one per arm (default: runs/experiment/NAME).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -167,10 +167,12 @@ impl Lab {
             ("--batch", c.batch.to_string()),
             ("--lr", lr.to_string()),
             ("--input-size", c.input_size.to_string()),
-            ("--workers", c.workers.to_string()),
             ("--seed", c.seed.to_string()),
         ] {
             flags.extend([flag.into(), value.into()]);
+        }
+        if let Some(w) = c.workers {
+            flags.extend(["--workers".into(), w.to_string().into()]);
         }
         if let Some(d) = &c.data {
             flags.push(report::flag("data", d.as_os_str()));

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use augloader::source::Source;
-use augloader::train::trainer::HeadInit;
+use augloader_train::trainer::HeadInit;
 
 use super::super::ranges;
 use super::super::synth::{cache_dir, ensure, SynthConfig};

@@ -2,6 +2,7 @@
 //! checkpoints each epoch, resume). Settings are in `config`, the step and evaluation in
 //! `step`, the run folder's files in `run_dir`; this module re-exports their public items.
 
+use crate::tensor::BatchTensors;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,11 +19,11 @@ use super::run_dir::{
     clear_stale_run_files, lock_run_dir, prepare_run_files, save_checkpoint, start_state, State,
 };
 use super::sgd::Sgd;
-use crate::loader::Loader;
-pub use crate::observe::EpochMetrics;
-use crate::observe::{Event, Observer};
-use crate::rng::{mix, stream};
-use crate::source::Source;
+use augloader::loader::Loader;
+pub use augloader::observe::EpochMetrics;
+use augloader::observe::{Event, Observer};
+use augloader::rng::{mix, stream};
+use augloader::source::Source;
 
 pub use super::config::{parse_device, DatasetId, HeadInit, TrainConfig, Transfer, DEVICES};
 pub use super::error::TrainError;
@@ -424,7 +425,7 @@ fn loaders(
         .drop_last(true);
     if let Some(m) = cfg.mix {
         // Smoothing goes into the soft targets; the loss then takes them as they are.
-        train = train.mix(crate::transform::Mix {
+        train = train.mix(augloader::transform::Mix {
             label_smoothing: cfg.label_smoothing,
             ..m
         });

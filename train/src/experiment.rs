@@ -11,8 +11,8 @@ use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 use super::trainer::{train, EpochMetrics, Start, TrainConfig, TrainError, TrainJob};
-use crate::observe::{Event, Observer};
-use crate::source::Source;
+use augloader::observe::{Event, Observer};
+use augloader::source::Source;
 
 /// A weight initialisation of the init experiment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -191,7 +191,7 @@ mod tests {
     fn small_init_vanishes_and_kaiming_holds_in_a_deep_plain_net() {
         // Wide layers: narrow ones make the std wander whatever the initialisation.
         // A fixed input: torch's global generator is shared with the tests running beside.
-        let mut rng = crate::rng::rng_for(0, crate::rng::stream::TRAIN, 0, 0);
+        let mut rng = augloader::rng::rng_for(0, augloader::rng::stream::TRAIN, 0, 0);
         let v: Vec<f32> = (0..8 * 3 * 8 * 8)
             .map(|_| rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng))
             .collect();

@@ -1,14 +1,15 @@
 //! One step and one evaluation: the model with its variables, an SGD step on a batch, and
 //! validation over a loader.
 
+use crate::tensor::BatchTensors;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Reduction, Tensor};
 
 use super::error::{torch_call, TrainError};
 use super::sgd::Sgd;
 use super::{build_model, Model};
-use crate::loader::Loader;
-use crate::rng::{mix, stream};
+use augloader::loader::Loader;
+use augloader::rng::{mix, stream};
 
 /// Validation results.
 #[derive(Clone, Copy, Debug, Default)]
@@ -24,7 +25,7 @@ pub struct EvalResult {
 }
 
 /// Number of correct predictions in the top `k`.
-pub(super) fn topk_correct(logits: &Tensor, y: &Tensor, k: i64) -> i64 {
+pub(crate) fn topk_correct(logits: &Tensor, y: &Tensor, k: i64) -> i64 {
     let k = k.min(logits.size()[1]);
     let (_, idx) = logits.topk(k, 1, true, true);
     idx.eq_tensor(&y.unsqueeze(1))

@@ -5,10 +5,10 @@
 //! usage: cargo run --release --example tta_eval -- RUN/model.safetensors DATA
 
 use augloader::observe::Silent;
-use augloader::train::checkpoint;
-use augloader::train::trainer::{read_model_file, Net};
-use augloader::train::tta::{evaluate_tta, TtaConfig, TtaMode};
 use augloader::{open_dataset, Split};
+use augloader_train::checkpoint;
+use augloader_train::trainer::{read_model_file, Net};
+use augloader_train::tta::{evaluate_tta, EvalLoading, TtaConfig, TtaMode};
 use tch::Device;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,10 +29,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let cfg = TtaConfig::from_training(mode, &meta.train_pipeline, &meta.val_pipeline);
         let r = evaluate_tta(
             net.model.as_ref(),
-            val.as_ref(),
+            val.clone(),
             &cfg,
             device,
-            64,
+            &EvalLoading::default(),
             None,
             &Silent,
         )?;

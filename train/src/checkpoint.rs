@@ -115,11 +115,12 @@ pub fn write(
 
 /// Reads every tensor and the metadata of a safetensors file.
 pub fn read(path: &Path) -> Result<(Tensors, HashMap<String, String>), CheckpointError> {
-    let bytes =
-        crate::file::read(path, crate::file::FileKind::Model).map_err(|e| CheckpointError::Io {
+    let bytes = augloader::file::read(path, augloader::file::FileKind::Model).map_err(|e| {
+        CheckpointError::Io {
             path: path.to_path_buf(),
             cause: e,
-        })?;
+        }
+    })?;
     let fmt = |reason: String| CheckpointError::Format {
         path: path.to_path_buf(),
         reason,

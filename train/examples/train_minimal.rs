@@ -4,9 +4,10 @@
 //! usage: cargo run --release --example train_minimal -- DATA [EPOCHS]
 //! (DATA holds train/ and val/ ImageFolders, e.g. from `augloader synth --out DATA`.)
 
-use augloader::train::sgd::Sgd;
-use augloader::train::trainer::{evaluate, train_step, Net};
 use augloader::{open_dataset, Loader, Pipeline, Split};
+use augloader_train::sgd::Sgd;
+use augloader_train::trainer::{evaluate, train_step, Net};
+use augloader_train::BatchTensors;
 use tch::Device;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

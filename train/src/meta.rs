@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::CheckpointError;
-use crate::defaults::DataDefaults;
-use crate::transform::{Normalize, Pipeline};
+use augloader::defaults::DataDefaults;
+use augloader::transform::{Normalize, Pipeline};
 
 /// The metadata key (safetensors metadata is a map of strings; PyTorch ignores it).
 pub const META_KEY: &str = "augloader.model";
@@ -35,7 +35,7 @@ pub struct ModelMeta {
     pub data_defaults: Option<DataDefaults>,
     /// MixUp / CutMix of the training batches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mix: Option<crate::transform::Mix>,
+    pub mix: Option<augloader::transform::Mix>,
     /// Label smoothing of the training loss.
     #[serde(default)]
     pub label_smoothing: f64,
@@ -77,11 +77,11 @@ impl ModelMeta {
         if self.classes.is_empty() {
             return bad("no classes".into());
         }
-        if !(1..=crate::transform::pipeline::MAX_SIDE).contains(&self.input_size) {
+        if !(1..=augloader::transform::pipeline::MAX_SIDE).contains(&self.input_size) {
             return bad(format!(
                 "input size {} is outside 1..={}",
                 self.input_size,
-                crate::transform::pipeline::MAX_SIDE
+                augloader::transform::pipeline::MAX_SIDE
             ));
         }
         if let Err(e) = self.normalize.validate() {

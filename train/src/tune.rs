@@ -3,6 +3,7 @@
 //! decay, and a diagnosis. Each step rewrites DIR/report.json (and hands the report to the
 //! caller), so an interrupted run leaves a usable partial report.
 
+use crate::tensor::BatchTensors;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,9 +15,9 @@ use super::sgd::{LrPolicy, Schedule, Sgd};
 use super::trainer::{
     train, train_step, EpochMetrics, Net, Start, TrainConfig, TrainError, TrainJob,
 };
-use crate::loader::Loader;
-use crate::observe::{Event, Observer};
-use crate::source::{Source, Subset};
+use augloader::loader::Loader;
+use augloader::observe::{Event, Observer};
+use augloader::source::{Source, Subset};
 
 /// One grid trial.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -498,10 +499,11 @@ fn refine_step(
 pub fn tune(setup: &TuneSetup) -> Result<TuneReport, TrainError> {
     std::fs::create_dir_all(&setup.out).map_err(io(&setup.out))?;
     let json = setup.out.join("report.json");
-    let mut r: TuneReport = crate::file::read_to_string(&json, crate::file::FileKind::Report)
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
+    let mut r: TuneReport =
+        augloader::file::read_to_string(&json, augloader::file::FileKind::Report)
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
     r.model = setup.base.model.clone();
     r.classes = setup.train.classes().len();
     r.ln_classes = (r.classes as f64).ln();

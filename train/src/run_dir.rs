@@ -11,7 +11,7 @@ use super::error::{io_err, TrainError};
 use super::meta::ModelMeta;
 use super::sgd::Sgd;
 use super::step::Net;
-use crate::observe::EpochMetrics;
+use augloader::observe::EpochMetrics;
 
 /// Checkpoint state kept in the safetensors metadata.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -118,7 +118,7 @@ fn write_metrics(run_dir: &Path, history: &[EpochMetrics]) -> Result<(), TrainEr
         log.push('\n');
     }
     let metrics_path = run_dir.join("metrics.jsonl");
-    crate::output::write_replacing(&metrics_path, log.as_bytes()).map_err(io_err(&metrics_path))
+    augloader::output::write_replacing(&metrics_path, log.as_bytes()).map_err(io_err(&metrics_path))
 }
 
 /// At an overwriting run's first checkpoint: the earlier run's model and curves go, and
@@ -138,7 +138,7 @@ pub(super) fn clear_stale_run_files(run_dir: &Path) -> Result<(), TrainError> {
 /// a second writer is refused with the holder's pid.
 pub(super) fn lock_run_dir(run_dir: &Path) -> Result<std::fs::File, TrainError> {
     let path = run_dir.join(".lock");
-    match crate::output::lock(&path, false).map_err(io_err(&path))? {
+    match augloader::output::lock(&path, false).map_err(io_err(&path))? {
         Ok(f) => Ok(f),
         Err(holder) => Err(TrainError::Invalid(format!(
             "{}: another training process (pid {holder}) is writing this run folder",

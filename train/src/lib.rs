@@ -1,5 +1,13 @@
-//! The libtorch trainer (feature `torch`): models with torchvision's parameter names, SGD with
-//! schedules, checkpoints, training and evaluation runs.
+//! # augloader-train
+//!
+//! The libtorch side of augloader: models with torchvision's parameter names, SGD with
+//! schedules, checkpoints, training runs, test-time-augmentation evaluation, tuning and
+//! experiments. Batches come from the `augloader` loader and become tensors through
+//! [`BatchTensors`].
+#![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
+#![warn(clippy::too_many_lines)]
 
 pub mod checkpoint;
 mod config;
@@ -13,12 +21,15 @@ pub mod resnet;
 mod run_dir;
 pub mod sgd;
 mod step;
+pub mod tensor;
 pub mod trainer;
 pub mod tta;
 pub mod tune;
 pub mod vgg;
 
 use tch::nn::{self, ModuleT};
+
+pub use tensor::{normalize_u8, BatchTensors};
 
 /// One entry of the model registry: a family of architectures, how its names read, where its
 /// final layer is (for `--reinit-head` and `--freeze-backbone`) and how it is built.

@@ -10,9 +10,9 @@ use tch::Device;
 use super::error::TrainError;
 use super::meta::ModelMeta;
 use super::sgd::LrPolicy;
-use crate::defaults::DataDefaults;
-use crate::source::{fingerprint_of, Fingerprint, Source};
-use crate::transform::Pipeline;
+use augloader::defaults::DataDefaults;
+use augloader::source::{fingerprint_of, Fingerprint, Source};
+use augloader::transform::Pipeline;
 
 /// Everything that defines a training run (saved in checkpoints, so `--resume` needs no flags).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -33,7 +33,7 @@ pub struct TrainConfig {
     pub label_smoothing: f64,
     /// MixUp / CutMix of the training batches (the loss then takes soft targets).
     #[serde(default)]
-    pub mix: Option<crate::transform::Mix>,
+    pub mix: Option<augloader::transform::Mix>,
     /// Zero-initialise each residual branch's last BN.
     pub zero_init_residual: bool,
     /// Loader worker threads.
