@@ -10,13 +10,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 lint=(-D warnings -W clippy::too_many_lines)
 
-# Tier 1: no libtorch. nasm, which the Python binding's bundled libjpeg-turbo requires.
+# Tier 1: no libtorch. README's headline numbers against the docs' tables (scripts/headline.py). nasm, which the Python binding's bundled libjpeg-turbo requires.
 source scripts/nasm.sh
 cargo fmt --all -- --check
 cargo clippy --quiet -p augloader -p augloader-cli --no-default-features --all-targets -- "${lint[@]}"
 cargo clippy --quiet -p augloader-python -- "${lint[@]}"
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p augloader
 scripts/check_lean.sh
+python3 scripts/headline.py
 AUGLOADER_NO_LIBJPEG=1 cargo test --quiet -p augloader -p augloader-cli --no-default-features \
   --lib --bins --tests
 
