@@ -4,18 +4,21 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use image::RgbImage;
 
-use augloader::batch::{Batch, Dtype};
+use augloader::augment_encoded;
+use augloader::decode::{decode_rgb8, DecodeOptions};
 use augloader::rng::sample_rng;
-use augloader::sample::augment_encoded;
-use augloader::transform::color::{
-    adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation, apply_color, apply_lighting,
-    ColorJitter, Lighting,
+use augloader::transform::functional::apply_color;
+use augloader::transform::functional::apply_cutout;
+use augloader::transform::functional::apply_geometry;
+use augloader::transform::functional::hflip;
+use augloader::transform::functional::{
+    adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation, apply_lighting,
 };
-use augloader::transform::crop::{apply_geometry, Geometry};
-use augloader::transform::cutout::{apply_cutout, Cutout};
-use augloader::transform::flip::hflip;
+use augloader::transform::Cutout;
+use augloader::transform::Geometry;
+use augloader::transform::{ColorJitter, Lighting};
 use augloader::transform::{Normalize, Pipeline, Resize};
-use augloader::{decode_rgb8, DecodeOptions};
+use augloader::{Batch, Dtype};
 
 fn input() -> (Vec<u8>, RgbImage) {
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -98,7 +101,7 @@ fn geometry_ops(g: &mut Group, bytes: &[u8], img: &RgbImage) {
 
 /// Every policy op (torchvision's names) on the 224x224 crop, at a mid magnitude, nearest.
 fn policy_ops(g: &mut Group, crop: &RgbImage) {
-    use augloader::transform::policy::apply_op;
+    use augloader::transform::functional::apply_op;
     use augloader::transform::{Interpolation, OpName, PolicyOp};
     let ops = [
         (OpName::ShearX, Some(0.3)),

@@ -5,8 +5,9 @@
 //! usage: cargo run --example custom_op -- DATA   (DATA/train, DATA/val ImageFolders, ...)
 
 use augloader::rng::SampleRng;
+use augloader::source::{open_dataset, Split};
 use augloader::transform::{Op, Pipeline};
-use augloader::{open_dataset, Loader, Split};
+use augloader::Loader;
 use image::RgbImage;
 use rand::Rng;
 

@@ -4,12 +4,12 @@
 //!
 //! usage: cargo run --example custom_pipeline -- IMAGE OUT.png
 
+use augloader::decode::{decode_rgb8, DecodeOptions};
 use augloader::rng::sample_rng;
-use augloader::transform::color::apply_jitter;
-use augloader::transform::crop::apply_geometry;
-use augloader::transform::cutout::apply_cutout;
+use augloader::transform::functional::apply_cutout;
+use augloader::transform::functional::apply_geometry;
+use augloader::transform::functional::apply_jitter;
 use augloader::transform::{ColorJitter, Cutout, Geometry, Pipeline, Resize};
-use augloader::{decode_rgb8, DecodeOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

@@ -5,7 +5,8 @@
 
 use std::time::Instant;
 
-use augloader::{decode_rgb8, DecodeOptions, ImageFolder, Source};
+use augloader::decode::{decode_rgb8, DecodeOptions};
+use augloader::source::{ImageFolder, Source};
 
 fn main() {
     let root = std::env::args().nth(1).expect("usage: decode_rate ROOT");

@@ -5,7 +5,9 @@
 //!
 //! usage: cargo run --release --example resume -- DATA
 
-use augloader::{open_dataset, Loader, Pipeline, Split};
+use augloader::source::{open_dataset, Split};
+use augloader::transform::Pipeline;
+use augloader::Loader;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = std::env::args().nth(1).ok_or("usage: resume DATA")?;

@@ -35,16 +35,16 @@
 #![warn(clippy::too_many_lines)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-pub mod batch;
+pub(crate) mod batch;
 pub mod decode;
 pub mod defaults;
 pub mod file;
-pub mod loader;
+pub(crate) mod loader;
 pub mod observe;
 pub mod output;
-pub mod pool;
+pub(crate) mod pool;
 pub mod rng;
-pub mod sample;
+pub(crate) mod sample;
 mod sampler;
 #[cfg(target_arch = "x86_64")]
 mod simd;
@@ -56,10 +56,10 @@ pub mod tta;
 #[cfg(feature = "bundled-jpeg")]
 use mozjpeg_sys as _;
 
-pub use batch::{Batch, BatchData, Collate, Dtype, Layout};
-pub use decode::{decode_rgb8, DecodeError, DecodeOptions};
-pub use loader::{ErrorPolicy, LoadError, Loader, LoaderBuilder};
-pub use source::{
-    open_dataset, Cifar, CifarKind, ImageFolder, ListFile, Source, SourceError, Split,
+// The loading core, at the root; everything else by its module (one path per name).
+pub use batch::{Batch, BatchData, Collate, Dtype, Layout, Skipped};
+pub use loader::{EpochIter, ErrorPolicy, Loader, LoaderBuilder, MAX_WORKERS};
+pub use pool::Pooled;
+pub use sample::{
+    augment_encoded, augment_sample, load_image, Augment, LoadError, PerSample, SampleAt,
 };
-pub use transform::{Params, Pipeline};

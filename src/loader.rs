@@ -18,7 +18,7 @@ use crate::decode::DecodeOptions;
 use crate::defaults;
 use crate::pool;
 pub use crate::sample::LoadError;
-use crate::sample::{Augment, Produce, SampleAt};
+use crate::sample::{Augment, PerSample, SampleAt};
 use crate::sampler::Sampler;
 use crate::source::Source;
 use crate::transform::mix::{apply_mix, Mix};
@@ -62,15 +62,15 @@ pub struct LoaderBuilder {
     dtype: Dtype,
     layout: Layout,
     decode: DecodeOptions,
-    produce: Option<Arc<dyn Produce>>,
+    per_sample: Option<Arc<dyn PerSample>>,
 }
 
 impl LoaderBuilder {
     /// What each sample becomes instead of one image augmented by the pipeline: for example
     /// the test-time augmentation views of a [`crate::tta::TtaConfig`], a batch then holding
     /// `B x V` images with the views of each sample together (see [`Batch::views`]).
-    pub fn produce(mut self, p: impl Produce + 'static) -> Self {
-        self.produce = Some(Arc::new(p));
+    pub fn per_sample(mut self, p: impl PerSample + 'static) -> Self {
+        self.per_sample = Some(Arc::new(p));
         self
     }
 
@@ -178,7 +178,7 @@ impl LoaderBuilder {
                     self.source.target_kind()
                 ));
             }
-            if self.produce.is_some() || self.pipeline.output_size().is_none() {
+            if self.per_sample.is_some() || self.pipeline.output_size().is_none() {
                 return bad(
                     "MixUp / CutMix need one image of a fixed size per sample (a cropping \
                      pipeline, no TTA views)"
@@ -212,10 +212,10 @@ impl LoaderBuilder {
         }
         self.pipeline.validate().map_err(LoadError::Pipeline)?;
         let classes = self.target_width()?;
-        let produce = self
-            .produce
+        let per_sample = self
+            .per_sample
             .unwrap_or_else(|| Arc::new(Augment(self.pipeline.clone())));
-        produce
+        per_sample
             .check(self.policy == ErrorPolicy::Skip)
             .map_err(LoadError::Config)?;
         let prefetch = self
@@ -245,7 +245,7 @@ impl LoaderBuilder {
                 policy: self.policy,
                 collate,
                 decode: self.decode,
-                produce,
+                per_sample,
                 // At most `prefetch` batches are in flight, and the consumer holds one or two.
                 buffers: BatchBuffers::new(prefetch + 2),
                 // Each batch in flight holds its images until collated; each worker holds
@@ -271,7 +271,7 @@ struct Shared {
     policy: ErrorPolicy,
     collate: Collate,
     decode: DecodeOptions,
-    produce: Arc<dyn Produce>,
+    per_sample: Arc<dyn PerSample>,
     buffers: BatchBuffers,
     images: Arc<pool::ImagePool>,
     mix: Option<Mix>,
@@ -311,7 +311,7 @@ impl Loader {
             dtype: Dtype::U8,
             layout: Layout::Nchw,
             decode: DecodeOptions::default(),
-            produce: None,
+            per_sample: None,
         }
     }
 
@@ -346,7 +346,7 @@ impl Loader {
     }
 
     /// Sample `index` as this loader makes it in `epoch` (the images of
-    /// [`LoaderBuilder::produce`], uncollated): one sample of a batch, on its own.
+    /// [`LoaderBuilder::per_sample`], uncollated): one sample of a batch, on its own.
     pub fn sample(&self, epoch: u64, index: usize) -> Result<Vec<RgbImage>, LoadError> {
         let s = &self.shared;
         if index >= s.source.len() {
@@ -357,12 +357,12 @@ impl Loader {
         }
         let at = SampleAt {
             index,
-            stream: index,
+            rng_index: index,
             seed: s.seed,
             epoch,
         };
-        s.produce
-            .produce(s.source.as_ref(), at, &s.decode, &mut Resize::new())
+        s.per_sample
+            .images(s.source.as_ref(), at, &s.decode, &mut Resize::new())
     }
 
     /// The batches of `epoch`, in order.
@@ -587,7 +587,7 @@ fn guarded<T>(batch: usize, f: impl FnOnce() -> Result<T, LoadError>) -> Result<
     })
 }
 
-/// Sample `index` of batch `batch`: what the loader's [`Produce`] makes of it.
+/// Sample `index` of batch `batch`: what the loader's [`PerSample`] makes of it.
 fn build_slot(w: &EpochWork, batch: usize, index: usize, resize: &mut Resize) -> SlotOut {
     if w.cancel.load(Ordering::Relaxed) {
         return Err(LoadError::Cancelled);
@@ -595,14 +595,14 @@ fn build_slot(w: &EpochWork, batch: usize, index: usize, resize: &mut Resize) ->
     let shared = &w.shared;
     let at = SampleAt {
         index,
-        stream: index,
+        rng_index: index,
         seed: shared.seed,
         epoch: w.epoch,
     };
     guarded(w.cursor + batch, || {
         shared
-            .produce
-            .produce(shared.source.as_ref(), at, &shared.decode, resize)
+            .per_sample
+            .images(shared.source.as_ref(), at, &shared.decode, resize)
     })
 }
 
@@ -819,14 +819,14 @@ fn replacement(
     let split = (0..SPLIT_TRIES.min(len))
         .map(|k| (start as usize).wrapping_add(k) % len)
         .filter(|j| !failed.contains(j) && !good.contains(j));
-    let make = |index: usize, stream: usize, resize: &mut Resize| {
+    let make = |index: usize, rng_index: usize, resize: &mut Resize| {
         let at = SampleAt {
             index,
-            stream,
+            rng_index,
             seed: shared.seed,
             epoch,
         };
-        shared.produce.produce(src, at, &shared.decode, resize)
+        shared.per_sample.images(src, at, &shared.decode, resize)
     };
     for j in good.iter().copied().chain(split) {
         match make(j, indices[slot], resize) {
@@ -850,7 +850,7 @@ impl std::fmt::Debug for Loader {
         f.debug_struct("Loader")
             .field("source", &self.shared.source)
             .field("pipeline", &self.shared.pipeline.name)
-            .field("produce", &self.shared.produce)
+            .field("per_sample", &self.shared.per_sample)
             .field("sampler", &self.sampler)
             .field("workers", &self.workers)
             .field("prefetch", &self.prefetch)

@@ -1,7 +1,7 @@
 //! One sample, from its bytes to what goes into a batch: read, decode (only the window the
 //! sampled parameters need), augment. The loader, test-time augmentation, the command line and
 //! the Python binding all go through these functions; what the loader makes of each sample is a
-//! [`Produce`] handed to it ([`Augment`] here, TTA views in [`crate::tta`]).
+//! [`PerSample`] handed to it ([`Augment`] here, TTA views in [`crate::tta`]).
 
 use std::fmt;
 
@@ -70,12 +70,12 @@ pub enum LoadError {
 
 /// What the loader makes of each sample of a batch: one augmented image ([`Augment`]) or several
 /// views of it ([`crate::tta::TtaConfig`]). Implementations draw all randomness from
-/// (seed, epoch, stream), so batches do not depend on worker count or timing.
-pub trait Produce: Send + Sync + fmt::Debug {
+/// (seed, epoch, [`SampleAt::rng_index`]), so batches do not depend on worker count or timing.
+pub trait PerSample: Send + Sync + fmt::Debug {
     /// The images of sample `index` in batch order, drawn with the random stream of sample
-    /// `stream` (`index` itself, except for a skipped sample's replacement, which keeps the
-    /// skipped sample's stream).
-    fn produce(
+    /// `at.rng_index` (`at.index` itself, except for a skipped sample's replacement, which draws
+    /// the skipped sample's randomness).
+    fn images(
         &self,
         source: &dyn Source,
         at: SampleAt,
@@ -97,7 +97,7 @@ pub struct SampleAt {
     /// The sample read.
     pub index: usize,
     /// The sample whose random stream is used.
-    pub stream: usize,
+    pub rng_index: usize,
     /// The loader's seed.
     pub seed: u64,
     /// The epoch.
@@ -108,8 +108,8 @@ pub struct SampleAt {
 #[derive(Clone, Debug)]
 pub struct Augment(pub Pipeline);
 
-impl Produce for Augment {
-    fn produce(
+impl PerSample for Augment {
+    fn images(
         &self,
         source: &dyn Source,
         at: SampleAt,
@@ -148,7 +148,7 @@ pub fn augment_sample(
 ) -> Result<(RgbImage, Params), LoadError> {
     let at = SampleAt {
         index,
-        stream: index,
+        rng_index: index,
         seed,
         epoch,
     };
@@ -163,7 +163,7 @@ fn augment_at(
     opts: &DecodeOptions,
     resize: &mut Resize,
 ) -> Result<(RgbImage, Params), LoadError> {
-    let mut rng = sample_rng(at.seed, at.epoch, at.stream as u64);
+    let mut rng = sample_rng(at.seed, at.epoch, at.rng_index as u64);
     match source.read(at.index)? {
         Payload::Rgb(img) => {
             let params = pipeline.sample(&mut rng, img.width(), img.height());

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::decode::DecodeOptions;
 use crate::rng::sample_rng;
-use crate::sample::{augment_sample, load_image, LoadError, Produce, SampleAt};
+use crate::sample::{augment_sample, load_image, LoadError, PerSample, SampleAt};
 use crate::source::Source;
 use crate::transform::crop::{five_crop_boxes, pad_image};
 use crate::transform::flip::hflip;
@@ -67,10 +67,6 @@ impl TtaMode {
     }
 }
 
-/// A side of 0 in a [`TtaConfig`]: the image's own size (models trained and validated on
-/// images as they are).
-pub const OWN_SIZE: u32 = 0;
-
 /// View settings.
 #[derive(Clone, Debug)]
 pub struct TtaConfig {
@@ -79,14 +75,15 @@ pub struct TtaConfig {
     /// The single view of `none` (and the unflipped one of `flip`): the validation pipeline,
     /// applied exactly as during training's validation. Its normalisation is the network's.
     pub base: Pipeline,
-    /// Shorter side before cropping (the crop modes); [`OWN_SIZE`]: the image as it is.
-    pub resize: u32,
-    /// Crop side; [`OWN_SIZE`]: the image's own (with `shift`).
-    pub crop: u32,
+    /// Shorter side before cropping (the crop modes); `None`: the image as it is (models trained
+    /// and validated on images at their own size).
+    pub resize: Option<u32>,
+    /// Crop side; `None`: the image's own (with `shift`).
+    pub crop: Option<u32>,
     /// For models trained with pad-and-crop: the crop modes translate the image at its own size
     /// by this many pixels (zero fill) instead of cropping a resized image.
     pub shift: Option<u32>,
-    /// Shorter sides for the multi-scale modes.
+    /// Shorter sides for the multi-scale modes; none: the image at its own size only.
     pub scales: Vec<u32>,
     /// Average logits instead of softmax probabilities.
     pub mean_logits: bool,
@@ -104,10 +101,10 @@ impl TtaConfig {
             return TtaConfig {
                 mode,
                 base: val.clone(),
-                resize: OWN_SIZE,
-                crop: OWN_SIZE,
+                resize: None,
+                crop: None,
                 shift: Some(2),
-                scales: vec![OWN_SIZE],
+                scales: Vec::new(),
                 mean_logits: false,
             };
         };
@@ -135,8 +132,8 @@ impl TtaConfig {
         TtaConfig {
             mode,
             base: val.clone(),
-            resize,
-            crop,
+            resize: Some(resize),
+            crop: Some(crop),
             shift,
             scales,
             mean_logits: false,
@@ -165,11 +162,10 @@ fn five(r: &RgbImage, c: u32, shift: Option<u32>) -> Vec<RgbImage> {
 /// The views of one image for `cfg`, grouped by size: every group's images share one size, so
 /// each group is one batch through the network.
 pub fn views(img: &RgbImage, cfg: &TtaConfig, resize: &mut Resize) -> Vec<Vec<RgbImage>> {
-    let c = cfg.crop;
-    let at = |s: u32, resize: &mut Resize| {
-        if s == OWN_SIZE {
+    let at = |s: Option<u32>, resize: &mut Resize| {
+        let Some(s) = s else {
             return img.clone();
-        }
+        };
         let (w, h) = shorter_side_size(img.width(), img.height(), s);
         if (w, h) == img.dimensions() {
             img.clone()
@@ -177,16 +173,23 @@ pub fn views(img: &RgbImage, cfg: &TtaConfig, resize: &mut Resize) -> Vec<Vec<Rg
             resize.resize(img, w, h)
         }
     };
+    // Without a crop side, crops are the scaled image's shorter side.
+    let side = |r: &RgbImage| cfg.crop.unwrap_or(r.width().min(r.height()));
     let ten = |r: &RgbImage| -> Vec<RgbImage> {
         let mut m = r.clone();
         hflip(&mut m);
-        let mut out = five(r, c, cfg.shift);
-        out.extend(five(&m, c, cfg.shift));
+        let mut out = five(r, side(r), cfg.shift);
+        out.extend(five(&m, side(r), cfg.shift));
         out
     };
     let crop_scale = |resize: &mut Resize| match cfg.shift {
         Some(_) => img.clone(),
         None => at(cfg.resize, resize),
+    };
+    let scales: Vec<Option<u32>> = if cfg.scales.is_empty() {
+        vec![None]
+    } else {
+        cfg.scales.iter().map(|&s| Some(s)).collect()
     };
     match cfg.mode {
         TtaMode::None | TtaMode::Flip => {
@@ -196,17 +199,25 @@ pub fn views(img: &RgbImage, cfg: &TtaConfig, resize: &mut Resize) -> Vec<Vec<Rg
             let centre = cfg.base.apply(img, &p, resize);
             vec![with_mirror(centre, cfg.mode == TtaMode::Flip)]
         }
-        TtaMode::FiveCrop => vec![five(&crop_scale(resize), c, cfg.shift)],
+        TtaMode::FiveCrop => {
+            let r = crop_scale(resize);
+            vec![five(&r, side(&r), cfg.shift)]
+        }
         TtaMode::TenCrop => vec![ten(&crop_scale(resize))],
-        TtaMode::Multiscale => cfg
-            .scales
+        TtaMode::Multiscale => scales
             .iter()
             .map(|&s| with_mirror(at(s, resize), true))
             .collect(),
-        TtaMode::MultiscaleTenCrop => cfg
-            .scales
+        TtaMode::MultiscaleTenCrop => scales
             .iter()
-            .map(|&s| ten(&at(if cfg.shift.is_some() { s } else { s.max(c) }, resize)))
+            .map(|&s| {
+                // Never below the crop (unless the model crops by translation).
+                let s = match (cfg.shift, s, cfg.crop) {
+                    (None, Some(s), Some(c)) => Some(s.max(c)),
+                    _ => s,
+                };
+                ten(&at(s, resize))
+            })
             .collect(),
     }
 }
@@ -240,12 +251,12 @@ pub fn sample_views(
     }
 }
 
-/// A loader built with `.produce(cfg)` delivers each sample's views, `V` images per sample
+/// A loader built with `.per_sample(cfg)` delivers each sample's views, `V` images per sample
 /// (views of several sizes in the multi-scale modes: see [`Batch::sizes`](crate::Batch)); a
 /// failed sample cannot be replaced (its views would be another image's), so the skip policy
 /// is refused (omit leaves it out).
-impl Produce for TtaConfig {
-    fn produce(
+impl PerSample for TtaConfig {
+    fn images(
         &self,
         source: &dyn Source,
         at: SampleAt,
@@ -271,8 +282,8 @@ pub fn views_per_image(cfg: &TtaConfig) -> usize {
         TtaMode::Flip => 2,
         TtaMode::FiveCrop => 5,
         TtaMode::TenCrop => 10,
-        TtaMode::Multiscale => 2 * cfg.scales.len(),
-        TtaMode::MultiscaleTenCrop => 10 * cfg.scales.len(),
+        TtaMode::Multiscale => 2 * cfg.scales.len().max(1),
+        TtaMode::MultiscaleTenCrop => 10 * cfg.scales.len().max(1),
     }
 }
 
@@ -307,6 +318,7 @@ mod tests {
             let cfg = TtaConfig::from_training(mode, &own, &own);
             let v: Vec<RgbImage> = views(&img, &cfg, &mut Resize::new()).concat();
             assert_eq!(v.len(), n, "{mode:?}");
+            assert_eq!(views_per_image(&cfg), n, "{mode:?}");
             assert!(v.iter().all(|x| x.dimensions() == (20, 20)), "{mode:?}");
         }
         let cfg = TtaConfig::from_training(TtaMode::FiveCrop, &own, &own);
@@ -329,7 +341,7 @@ mod tests {
         );
         assert_eq!(
             (cfg.shift, cfg.crop, cfg.scales.clone()),
-            (Some(2), 32, vec![32])
+            (Some(2), Some(32), vec![32])
         );
         let img = RgbImage::from_fn(32, 32, |x, y| image::Rgb([x as u8 + 1, y as u8 + 1, 7]));
         let v = views(&img, &cfg, &mut Resize::new());
@@ -351,7 +363,7 @@ mod tests {
             TtaConfig::from_training(TtaMode::Multiscale, &train, &Pipeline::eval().with_size(32));
         assert_eq!(
             (cfg.resize, cfg.shift, cfg.scales.clone()),
-            (37, None, vec![32, 36, 40])
+            (Some(37), None, vec![32, 36, 40])
         );
         // ImageNet presets: 256 px crops and the scales 256..480.
         let cfg = TtaConfig::from_training(
@@ -361,13 +373,13 @@ mod tests {
         );
         assert_eq!(
             (cfg.resize, cfg.crop, cfg.scales),
-            (256, 224, vec![256, 368, 480])
+            (Some(256), Some(224), vec![256, 368, 480])
         );
         let cfg = TtaConfig::from_training(
             TtaMode::FiveCrop,
             &Pipeline::inception_train(),
             &Pipeline::eval(),
         );
-        assert_eq!((cfg.resize, cfg.scales), (256, vec![256, 320, 384]));
+        assert_eq!((cfg.resize, cfg.scales), (Some(256), vec![256, 320, 384]));
     }
 }

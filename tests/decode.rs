@@ -2,7 +2,7 @@
 
 mod util;
 
-use augloader::{decode_rgb8, DecodeError, DecodeOptions};
+use augloader::decode::{decode_rgb8, DecodeError, DecodeOptions};
 use util::{fixture, gradient, mad};
 
 fn decode(name: &str) -> Result<image::RgbImage, DecodeError> {

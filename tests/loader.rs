@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use augloader::source::Payload;
-use augloader::{
-    Batch, BatchData, Dtype, ErrorPolicy, ImageFolder, Layout, LoadError, Loader, Pipeline, Source,
-    SourceError,
-};
+use augloader::source::{ImageFolder, Source, SourceError};
+use augloader::transform::Pipeline;
+use augloader::{Batch, BatchData, Dtype, ErrorPolicy, Layout, LoadError, Loader};
 
 fn folder(classes: usize, per_class: usize) -> (tempfile::TempDir, Arc<dyn Source>) {
     let d = tempfile::tempdir().unwrap();
@@ -329,7 +328,7 @@ fn invalid_settings_are_errors() {
     let (_d, src) = folder(1, 2);
     for b in [
         Loader::builder(src.clone(), pipeline()).batch_size(0),
-        Loader::builder(src.clone(), pipeline()).workers(augloader::loader::MAX_WORKERS + 1),
+        Loader::builder(src.clone(), pipeline()).workers(augloader::MAX_WORKERS + 1),
         Loader::builder(src.clone(), pipeline()).shard(3, 3),
         Loader::builder(src.clone(), pipeline()).prefetch(0),
     ] {

@@ -14,12 +14,12 @@ use std::time::Instant;
 
 use mutate::run;
 
+use augloader::augment_encoded;
 use augloader::decode::{decode_rgb8, DecodeOptions};
 use augloader::rng::sample_rng;
-use augloader::sample::augment_encoded;
+use augloader::source::Source;
 use augloader::source::{ListFile, TarShards};
 use augloader::transform::{Pipeline, Resize};
-use augloader::Source;
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(

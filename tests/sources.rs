@@ -4,10 +4,10 @@ mod util;
 
 use std::path::Path;
 
-use augloader::sample::load_image;
-use augloader::{
-    open_dataset, Cifar, CifarKind, DecodeOptions, ImageFolder, ListFile, Source, SourceError,
-    Split,
+use augloader::decode::DecodeOptions;
+use augloader::load_image;
+use augloader::source::{
+    open_dataset, Cifar, CifarKind, ImageFolder, ListFile, Source, SourceError, Split,
 };
 use util::{fixture, tiny_folder};
 
@@ -109,10 +109,10 @@ fn the_decoders_error_is_the_source_of_a_decode_error() {
     let e = load_image(&f, 0, &DecodeOptions::default()).unwrap_err();
     let chain = causes(&e);
     let decode = chain[0]
-        .downcast_ref::<augloader::DecodeError>()
+        .downcast_ref::<augloader::decode::DecodeError>()
         .unwrap_or_else(|| panic!("{e:?}"));
     assert!(
-        matches!(decode, augloader::DecodeError::Decoder(_)),
+        matches!(decode, augloader::decode::DecodeError::Decoder(_)),
         "{decode:?}"
     );
     assert!(

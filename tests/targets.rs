@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use augloader::source::{fingerprint, Samples, TargetKind, Targets};
+use augloader::source::{ListFile, Source, SourceError};
 use augloader::transform::Mix;
-use augloader::{Batch, ListFile, LoadError, Loader, Pipeline, Source, SourceError};
+use augloader::transform::Pipeline;
+use augloader::{Batch, LoadError, Loader};
 use image::RgbImage;
 
 fn pipeline() -> Pipeline {

@@ -1,10 +1,11 @@
 //! Properties of the augmentation ops over random inputs and parameters.
 
 use augloader::rng::sample_rng;
-use augloader::transform::color::{adjust_brightness, adjust_contrast, adjust_saturation};
-use augloader::transform::crop::{random_resized_crop_box, Geometry, GeometryParams};
-use augloader::transform::cutout::Cutout;
-use augloader::transform::flip::hflip;
+use augloader::transform::functional::hflip;
+use augloader::transform::functional::random_resized_crop_box;
+use augloader::transform::functional::{adjust_brightness, adjust_contrast, adjust_saturation};
+use augloader::transform::Cutout;
+use augloader::transform::{Geometry, GeometryParams};
 use augloader::transform::{Pipeline, Resize, PRESETS};
 use image::RgbImage;
 use proptest::prelude::*;
@@ -98,8 +99,8 @@ proptest! {
 /// window is the same, expressed relative to a different origin).
 #[test]
 fn partial_decoding_gives_the_full_decode_result() {
+    use augloader::augment_encoded;
     use augloader::decode::{decode_rgb8, DecodeOptions};
-    use augloader::sample::augment_encoded;
     let exact = DecodeOptions {
         dct_scaling: false,
         ..Default::default()
@@ -155,8 +156,8 @@ fn partial_decoding_gives_the_full_decode_result() {
 /// shorter-side resize that would be billions of pixels long is an error, not an allocation.
 #[test]
 fn extreme_aspect_ratios_end_in_an_image_or_an_error() {
+    use augloader::augment_encoded;
     use augloader::decode::{DecodeError, DecodeOptions};
-    use augloader::sample::augment_encoded;
     let thin = image::RgbImage::from_fn(1, 2_000_000, |_, y| image::Rgb([y as u8, 0, 0]));
     let mut png = Vec::new();
     thin.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
+use augloader::decode::DecodeOptions;
 use augloader::source::TargetKind;
+use augloader::source::{open_dataset, ListFile, Source, Split};
 use augloader::transform::{Mix, Pipeline, PipelineError, PipelineOverrides};
-use augloader::{open_dataset, DecodeOptions, ErrorPolicy, ListFile, Source, Split};
+use augloader::ErrorPolicy;
 
 use super::{ranges, synth};
 

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use augloader::decode::DecodeOptions;
 use augloader::transform::Resize;
-use augloader::DecodeOptions;
 
 use super::args::PipelineArgs;
 
@@ -47,7 +47,7 @@ pub fn run(a: AugmentArgs) -> Result<()> {
         ..Default::default()
     };
     let (out, params) =
-        augloader::sample::augment_encoded(&bytes, &pipeline, &mut rng, &opts, &mut Resize::new())
+        augloader::augment_encoded(&bytes, &pipeline, &mut rng, &opts, &mut Resize::new())
             .with_context(|| format!("decoding {}", a.input.display()))?;
     out.save(&a.out)
         .with_context(|| format!("writing {}", a.out.display()))?;

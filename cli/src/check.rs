@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
-use augloader::sample::load_image;
+use augloader::decode::DecodeOptions;
+use augloader::load_image;
 use augloader::source::{exclude_name, has_split};
-use augloader::{open_dataset, DecodeOptions, Split};
+use augloader::source::{open_dataset, Split};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;

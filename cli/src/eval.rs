@@ -7,10 +7,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use augloader::defaults::DataDefaults;
-use augloader::Split;
+use augloader::source::Split;
+use augloader::tta::{TtaConfig, TtaMode};
 use augloader_train::meta::ModelMeta;
 use augloader_train::trainer;
-use augloader_train::tta::{evaluate_tta, EvalLoading, TtaConfig, TtaMode};
+use augloader_train::tta::{evaluate_tta, EvalLoading};
 
 use super::args::{data_dir, excluding, open_split, OnError};
 use super::console::Console;
@@ -81,7 +82,7 @@ pub struct EvalArgs {
 /// data; or, for weights without metadata, the flags and defaults from the data.
 fn eval_model_meta(
     a: &EvalArgs,
-    val: &dyn augloader::Source,
+    val: &dyn augloader::source::Source,
     meta: Option<ModelMeta>,
 ) -> Result<ModelMeta> {
     let file = a.checkpoint.display();
@@ -152,17 +153,14 @@ fn tta_config(a: &EvalArgs, meta: &ModelMeta, mode: TtaMode) -> Result<TtaConfig
     let mut cfg = TtaConfig::from_training(mode, &meta.train_pipeline, &meta.val_pipeline);
     cfg.mean_logits = a.mean_logits;
     if let Some(r) = a.resize {
-        anyhow::ensure!(
-            cfg.crop != augloader::tta::OWN_SIZE,
-            "--resize needs a crop side: this model's pipelines keep images at their own size \
-             (its crop modes translate the image by --shift pixels instead)"
-        );
-        anyhow::ensure!(
-            r >= cfg.crop,
-            "--resize {r} is smaller than the crop {}",
-            cfg.crop
-        );
-        (cfg.resize, cfg.shift) = (r, None);
+        let Some(crop) = cfg.crop else {
+            anyhow::bail!(
+                "--resize needs a crop side: this model's pipelines keep images at their own \
+                 size (its crop modes translate the image by --shift pixels instead)"
+            );
+        };
+        anyhow::ensure!(r >= crop, "--resize {r} is smaller than the crop {crop}");
+        (cfg.resize, cfg.shift) = (Some(r), None);
     }
     if let Some(t) = a.shift {
         anyhow::ensure!(

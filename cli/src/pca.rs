@@ -8,8 +8,9 @@ use clap::Args;
 use nalgebra::{Matrix3, SymmetricEigen};
 use serde::Serialize;
 
-use augloader::sample::{load_image, LoadError};
-use augloader::{DecodeOptions, Source, Split};
+use augloader::decode::DecodeOptions;
+use augloader::source::{Source, Split};
+use augloader::{load_image, LoadError};
 
 use super::args::{data_dir, open_split};
 use super::ranges;

@@ -6,9 +6,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use image::{imageops, Rgb, RgbImage};
 
-use augloader::sample::{augment_sample, load_image, LoadError};
+use augloader::decode::DecodeOptions;
+use augloader::source::{Source, Split};
 use augloader::transform::{Pipeline, Resize};
-use augloader::{DecodeOptions, Source, Split};
+use augloader::{augment_sample, load_image, LoadError};
 
 use super::args::{data_dir, open_split, PipelineArgs};
 use super::ranges;

@@ -1,9 +1,9 @@
 //! Value parsers for numeric flags: every range is checked here, at parse time, so a bad value
 //! is refused with the flag's name (clap adds it) instead of panicking or misleading later.
 
-use augloader::transform::pipeline::MAX_CUTOUT_HOLES;
+use augloader::transform::MAX_CUTOUT_HOLES;
 /// Largest crop or resize side accepted (a 4096 px batch of 64 is already 3 GB).
-pub use augloader::transform::pipeline::MAX_SIDE;
+pub use augloader::transform::MAX_SIDE;
 
 fn number<T: std::str::FromStr>(s: &str) -> Result<T, String> {
     s.trim()
@@ -61,7 +61,7 @@ pub fn index_to<const MAX: usize>(s: &str) -> Result<usize, String> {
 /// Worker threads: 1..=MAX_WORKERS (the loader's limit).
 pub fn workers(s: &str) -> Result<usize, String> {
     let v = count(s)?;
-    let max = augloader::loader::MAX_WORKERS;
+    let max = augloader::MAX_WORKERS;
     if v <= max {
         Ok(v)
     } else {
@@ -174,7 +174,7 @@ pub fn policies() -> clap::builder::PossibleValuesParser {
 /// `--ra-ops`: 0..=16.
 pub fn policy_ops(s: &str) -> Result<u32, String> {
     let v: u32 = number(s)?;
-    let max = augloader::transform::policy::MAX_POLICY_OPS;
+    let max = augloader::transform::MAX_POLICY_OPS;
     if v <= max {
         Ok(v)
     } else {
@@ -239,10 +239,10 @@ pub fn device() -> clap::builder::PossibleValuesParser {
         .into()
 }
 
-/// A mode of [`augloader_train::tta::TTA_MODES`].
+/// A mode of [`augloader::tta::TTA_MODES`].
 #[cfg(feature = "torch")]
 pub fn tta_mode() -> clap::builder::PossibleValuesParser {
-    augloader_train::tta::TTA_MODES
+    augloader::tta::TTA_MODES
         .map(|(_, name, help)| clap::builder::PossibleValue::new(name).help(help))
         .into()
 }

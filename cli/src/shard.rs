@@ -13,8 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use augloader::source::{open_dataset, Source, Split};
 use augloader::source::{CifarKind, Payload};
-use augloader::{open_dataset, Source, Split};
 
 #[derive(Args)]
 pub struct ShardArgs {
@@ -266,7 +266,7 @@ fn member(
             Ok(ImageFormat::Jpeg) => return Ok((bytes, "jpg")),
             Ok(ImageFormat::Png) => return Ok((bytes, "png")),
             Ok(ImageFormat::WebP) => return Ok((bytes, "webp")),
-            _ => augloader::decode_rgb8(&bytes, &Default::default())
+            _ => augloader::decode::decode_rgb8(&bytes, &Default::default())
                 .with_context(|| source.name(i))?,
         },
         Payload::Rgb(img) => img,

@@ -8,8 +8,9 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
 use augloader::defaults::DataDefaults;
+use augloader::source::{Source, Split};
 use augloader::transform::Mix;
-use augloader::{Pipeline, Source, Split};
+use augloader::transform::Pipeline;
 use augloader_train::sgd::{LrPolicy, Schedule};
 use augloader_train::trainer::{self, TrainConfig};
 

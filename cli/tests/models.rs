@@ -293,12 +293,12 @@ fn tta_crops_equal_torchvision_five_and_ten_crop() {
         (TtaMode::TenCrop, "ten", 10),
     ] {
         let cfg = TtaConfig {
-            resize: 256,
-            crop: 224,
+            resize: Some(256),
+            crop: Some(224),
             ..TtaConfig::from_training(
                 mode,
-                &augloader::Pipeline::resnet_train(),
-                &augloader::Pipeline::eval(),
+                &augloader::transform::Pipeline::resnet_train(),
+                &augloader::transform::Pipeline::eval(),
             )
         };
         let v = views(&img, &cfg, &mut r);
@@ -321,7 +321,7 @@ fn tta_crops_equal_torchvision_five_and_ten_crop() {
 
 #[test]
 fn frozen_backbone_keeps_weights_and_bn_statistics_while_the_head_learns() {
-    use augloader::{ImageFolder, Source};
+    use augloader::source::{ImageFolder, Source};
     use augloader_train::trainer::{train, Start, TrainJob, Transfer};
     use std::sync::Arc;
 
@@ -395,7 +395,7 @@ fn transfer_config(
     transfer: augloader_train::trainer::Transfer,
     epochs: usize,
 ) -> augloader_train::trainer::TrainConfig {
-    use augloader::Pipeline;
+    use augloader::transform::Pipeline;
     use augloader_train::sgd::{LrPolicy, Schedule};
     augloader_train::trainer::TrainConfig {
         model: "resnet8".into(),

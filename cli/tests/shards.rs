@@ -9,7 +9,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use augloader::source::Payload;
-use augloader::{open_dataset, Batch, ErrorPolicy, Loader, Pipeline, Source, Split};
+use augloader::source::{open_dataset, Source, Split};
+use augloader::transform::Pipeline;
+use augloader::{Batch, ErrorPolicy, Loader};
 
 fn augloader() -> Command {
     Command::new(env!("CARGO_BIN_EXE_augloader"))
@@ -101,7 +103,7 @@ fn checksums_equal_across_worker_counts_and_match_the_folder() {
     assert_eq!(checksum(&data, 2, &[]), one);
 }
 
-fn collect(it: augloader::loader::EpochIter) -> Vec<Batch> {
+fn collect(it: augloader::EpochIter) -> Vec<Batch> {
     it.map(|b| b.unwrap()).collect()
 }
 

@@ -12,16 +12,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
-use augloader::loader::EpochIter;
-use augloader::pool::Pooled;
+use augloader::augment_encoded;
+use augloader::decode::DecodeOptions;
 use augloader::rng::sample_rng;
-use augloader::sample::augment_encoded;
+use augloader::source::{Source, Split};
 use augloader::transform::Normalize;
 use augloader::transform::{Params, Pipeline, PipelineOverrides, Resize, PRESETS};
 use augloader::tta::{TtaConfig, TtaMode, TTA_MODES};
-use augloader::{
-    Batch, BatchData, DecodeOptions, Dtype, ErrorPolicy, Layout, Loader, Source, Split,
-};
+use augloader::EpochIter;
+use augloader::Pooled;
+use augloader::{Batch, BatchData, Dtype, ErrorPolicy, Layout, Loader};
 use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
@@ -285,7 +285,7 @@ impl PyLoader {
         let fingerprint = augloader::source::fingerprint(source.as_ref());
         let mut builder = Loader::builder(source, pipeline);
         if let Some(cfg) = tta {
-            builder = builder.produce(cfg);
+            builder = builder.per_sample(cfg);
         }
         if let Some((mixup, cutmix, switch_prob, label_smoothing)) = mix {
             builder = builder.mix(augloader::transform::Mix {
@@ -655,7 +655,8 @@ fn apply_op(
     interpolation: &str,
     fill: Option<[u8; 3]>,
 ) -> PyResult<Buffer> {
-    use augloader::transform::{policy, Interpolation, OpName};
+    use augloader::transform::functional::apply_op;
+    use augloader::transform::{Interpolation, OpName, PolicyOp};
     let name: OpName = serde_json::from_value(serde_json::Value::from(op))
         .map_err(|_| value_err(format!("unknown op `{op}`")))?;
     let interp = Interpolation::parse(interpolation).ok_or_else(|| {
@@ -668,12 +669,11 @@ fn apply_op(
     }
     let img = image::RgbImage::from_raw(width, height, data)
         .ok_or_else(|| value_err("image bytes do not match its shape"))?;
-    let step = policy::PolicyOp {
+    let step = PolicyOp {
         op: name,
         magnitude,
     };
-    let out =
-        py.allow_threads(|| policy::apply_op(img, &step, interp, fill.map(|f| f.map(f32::from))));
+    let out = py.allow_threads(|| apply_op(img, &step, interp, fill.map(|f| f.map(f32::from))));
     let shape = vec![out.height() as usize, out.width() as usize, 3];
     Ok(buffer_u8(out.into_raw().into(), shape))
 }
@@ -691,7 +691,7 @@ fn apply_pixel_op(
     kernel: (usize, usize),
     sigma: (f32, f32),
 ) -> PyResult<Buffer> {
-    use augloader::transform::pixel;
+    use augloader::transform::functional as pixel;
     let mut img = image::RgbImage::from_raw(width, height, data)
         .ok_or_else(|| value_err("image bytes do not match its shape"))?;
     match op {

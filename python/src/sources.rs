@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use augloader::source::{ListFile, Source};
 use augloader::source::{Samples, TargetKind, Targets};
-use augloader::{ListFile, Source};
 use image::RgbImage;
 use pyo3::prelude::*;
 
@@ -29,14 +29,14 @@ pub enum DataArg<'py> {
 /// an exclude list names.
 pub fn open(
     data: DataArg<'_>,
-    split: augloader::Split,
+    split: augloader::source::Split,
     exclude: Option<PathBuf>,
 ) -> PyResult<Arc<dyn Source>> {
     Ok(match data {
         DataArg::Source(s) => s.source.clone(),
         // A path, not text: file names that are not UTF-8 arrive as surrogate escapes.
         DataArg::Path(p) => {
-            let s = augloader::open_dataset(&p, split).map_err(load_err)?;
+            let s = augloader::source::open_dataset(&p, split).map_err(load_err)?;
             match exclude {
                 Some(list) => {
                     augloader::source::exclude(s, &p, &list)

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use augloader::{ImageFolder, Loader, Pipeline};
+use augloader::source::ImageFolder;
+use augloader::Loader;
+use augloader::transform::Pipeline;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args().nth(1).ok_or("usage: lean DIR")?;

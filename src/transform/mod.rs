@@ -1,28 +1,36 @@
 //! Augmentation ops. Every random op samples plain parameters first and applies them with a pure
 //! function, so parameters can be printed, replayed (e.g. in torchvision) and tested.
 
-pub mod affine;
-pub mod color;
-pub mod crop;
-pub mod cutout;
-pub mod erase;
-pub mod flip;
-pub mod mix;
-pub mod normalize;
-pub mod pipeline;
-pub mod pixel;
-pub mod policy;
-pub mod resize;
-pub mod user;
+pub(crate) mod affine;
+pub(crate) mod color;
+pub(crate) mod crop;
+pub(crate) mod cutout;
+pub(crate) mod erase;
+pub(crate) mod flip;
+pub mod functional;
+pub(crate) mod mix;
+pub(crate) mod normalize;
+pub(crate) mod pipeline;
+pub(crate) mod pixel;
+pub(crate) mod policy;
+pub(crate) mod resize;
+pub(crate) mod user;
 
 pub use affine::Interpolation;
-pub use color::{ColorJitter, Lighting};
+pub use color::{
+    ColorJitter, JitterParams, Lighting, LightingParams, IMAGENET_EIGVAL, IMAGENET_EIGVEC,
+};
 pub use crop::{Geometry, GeometryParams};
-pub use cutout::Cutout;
-pub use erase::{EraseValue, RandomErasing};
+pub use cutout::{Cutout, CutoutBox};
+pub use erase::{EraseParams, EraseValue, RandomErasing};
 pub use mix::{Mix, MixParams};
 pub use normalize::Normalize;
-pub use pipeline::{Params, Pipeline, PipelineError, PipelineOverrides, PRESETS};
-pub use policy::{OpName, Policy, PolicyKind, PolicyOp, POLICY_NAMES};
+pub use pipeline::{
+    Params, Pipeline, PipelineError, PipelineOverrides, Preset, MAX_CUTOUT_HOLES, MAX_SIDE, PRESETS,
+};
+pub use policy::{
+    AugMixParams, AutoAugmentTable, Drawn, OpName, Policy, PolicyKind, PolicyOp, MAX_POLICY_OPS,
+    POLICY_NAMES,
+};
 pub use resize::Resize;
-pub use user::{Op, UserParams};
+pub use user::{Op, UserOps, UserParams};

@@ -164,7 +164,7 @@ pub struct PipelineOverrides {
     pub cutout_holes: Option<u32>,
     /// Horizontal flip probability.
     pub flip: Option<f64>,
-    /// Decode exactly: no reduced-size DCT decoding (see [`crate::DecodeOptions::dct_scaling`]).
+    /// Decode exactly: no reduced-size DCT decoding (see [`crate::decode::DecodeOptions::dct_scaling`]).
     pub exact_decode: Option<bool>,
     /// Automatic augmentation policy after the flip: a name of [`super::POLICY_NAMES`], or
     /// `none`.
@@ -189,7 +189,10 @@ impl PipelineOverrides {
     }
 
     /// Decoding options with `exact_decode` applied to `d`.
-    pub fn decode_options(&self, mut d: crate::DecodeOptions) -> crate::DecodeOptions {
+    pub fn decode_options(
+        &self,
+        mut d: crate::decode::DecodeOptions,
+    ) -> crate::decode::DecodeOptions {
         if let Some(exact) = self.exact_decode {
             d.dct_scaling = !exact;
         }

@@ -4,7 +4,9 @@
 //! usage: cargo run --release --example train_minimal -- DATA [EPOCHS]
 //! (DATA holds train/ and val/ ImageFolders, e.g. from `augloader synth --out DATA`.)
 
-use augloader::{open_dataset, Loader, Pipeline, Split};
+use augloader::source::{open_dataset, Split};
+use augloader::transform::Pipeline;
+use augloader::Loader;
 use augloader_train::sgd::Sgd;
 use augloader_train::trainer::{evaluate, train_step, Net};
 use augloader_train::BatchTensors;

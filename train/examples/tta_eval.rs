@@ -5,10 +5,11 @@
 //! usage: cargo run --release --example tta_eval -- RUN/model.safetensors DATA
 
 use augloader::observe::Silent;
-use augloader::{open_dataset, Split};
+use augloader::source::{open_dataset, Split};
+use augloader::tta::{TtaConfig, TtaMode};
 use augloader_train::checkpoint;
 use augloader_train::trainer::{read_model_file, Net};
-use augloader_train::tta::{evaluate_tta, EvalLoading, TtaConfig, TtaMode};
+use augloader_train::tta::{evaluate_tta, EvalLoading};
 use tch::Device;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

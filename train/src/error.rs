@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::checkpoint::CheckpointError;
 use super::UnknownModel;
-use augloader::loader::LoadError;
+use augloader::LoadError;
 
 /// A training error.
 #[derive(Debug, thiserror::Error)]

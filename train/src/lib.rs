@@ -13,15 +13,15 @@ pub mod checkpoint;
 mod config;
 mod error;
 pub mod experiment;
-pub mod lab;
 mod layers;
 pub mod meta;
+pub mod small_nets;
 
 pub mod resnet;
 mod run_dir;
 pub mod sgd;
 mod step;
-pub mod tensor;
+mod tensor;
 pub mod trainer;
 pub mod tta;
 pub mod tune;
@@ -103,10 +103,10 @@ pub const MODELS: [ModelFamily; 5] = [
                 `augloader experiment`: N conv layers in 3 stages of C/2C/4C channels)",
         head: "fc.",
         min_input: 8,
-        accepts: |n| lab::LabSpec::parse(n).is_some(),
+        accepts: |n| small_nets::LabSpec::parse(n).is_some(),
         build: |p, n, o| {
-            let spec = lab::LabSpec::parse(n).unwrap_or_default();
-            Box::new(lab::LabNet::new(p, &spec, o.classes))
+            let spec = small_nets::LabSpec::parse(n).unwrap_or_default();
+            Box::new(small_nets::LabNet::new(p, &spec, o.classes))
         },
     },
 ];

@@ -77,11 +77,11 @@ impl ModelMeta {
         if self.classes.is_empty() {
             return bad("no classes".into());
         }
-        if !(1..=augloader::transform::pipeline::MAX_SIDE).contains(&self.input_size) {
+        if !(1..=augloader::transform::MAX_SIDE).contains(&self.input_size) {
             return bad(format!(
                 "input size {} is outside 1..={}",
                 self.input_size,
-                augloader::transform::pipeline::MAX_SIDE
+                augloader::transform::MAX_SIDE
             ));
         }
         if let Err(e) = self.normalize.validate() {

@@ -8,8 +8,8 @@ use tch::{Device, Kind, Reduction, Tensor};
 use super::error::{torch_call, TrainError};
 use super::sgd::Sgd;
 use super::{build_model, Model};
-use augloader::loader::Loader;
 use augloader::rng::{mix, stream};
+use augloader::Loader;
 
 /// Validation results.
 #[derive(Clone, Copy, Debug, Default)]

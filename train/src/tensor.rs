@@ -1,8 +1,8 @@
 //! Batches as libtorch tensors: one copy from the loader's contiguous buffer, pinned when CUDA
 //! is available, u8 batches normalised on the device.
 
-use augloader::batch::{Batch, BatchData, Layout};
 use augloader::transform::Normalize;
+use augloader::{Batch, BatchData, Layout};
 use tch::{Device, Kind, Tensor};
 
 /// `(x / 255 - mean) / std` of a u8 NCHW tensor, as f32 on the tensor's device: the one

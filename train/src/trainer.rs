@@ -19,11 +19,11 @@ use super::run_dir::{
     clear_stale_run_files, lock_run_dir, prepare_run_files, save_checkpoint, start_state, State,
 };
 use super::sgd::Sgd;
-use augloader::loader::Loader;
 pub use augloader::observe::EpochMetrics;
 use augloader::observe::{Event, Observer};
 use augloader::rng::{mix, stream};
 use augloader::source::Source;
+use augloader::Loader;
 
 pub use super::config::{parse_device, DatasetId, HeadInit, TrainConfig, Transfer, DEVICES};
 pub use super::error::TrainError;

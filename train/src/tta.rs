@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use augloader::batch::{Batch, BatchData, Dtype, Skipped};
 use augloader::decode::DecodeOptions;
-use augloader::loader::{ErrorPolicy, Loader};
 use augloader::observe::{Event, Observer};
 use augloader::source::Source;
+use augloader::{Batch, BatchData, Dtype, Skipped};
+use augloader::{ErrorPolicy, Loader};
 use serde::Serialize;
 use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
@@ -22,7 +22,7 @@ use crate::step::topk_correct;
 use crate::tensor::normalize_u8;
 use crate::trainer::TrainError;
 
-pub use augloader::tta::{views_per_image, TtaConfig, TtaMode, TTA_MODES};
+use augloader::tta::{views_per_image, TtaConfig, TtaMode};
 
 /// Pixels per forward pass at most: 64 views of 320 x 320; large views go fewer at a time
 /// (a 4096 px view alone), so activation memory stays bounded whatever the model file says.
@@ -97,7 +97,7 @@ pub fn eval_loader(
         .on_error(loading.policy)
         .decode_options(loading.decode);
     if cfg.mode != TtaMode::None {
-        b = b.produce(cfg.clone());
+        b = b.per_sample(cfg.clone());
     }
     Ok(b.build()?)
 }

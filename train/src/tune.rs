@@ -15,9 +15,9 @@ use super::sgd::{LrPolicy, Schedule, Sgd};
 use super::trainer::{
     train, train_step, EpochMetrics, Net, Start, TrainConfig, TrainError, TrainJob,
 };
-use augloader::loader::Loader;
 use augloader::observe::{Event, Observer};
 use augloader::source::{Source, Subset};
+use augloader::Loader;
 
 /// One grid trial.
 #[derive(Clone, Debug, Serialize, Deserialize)]

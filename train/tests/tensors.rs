@@ -2,8 +2,8 @@
 //! `channels_last` strides, and u8 batches normalised on the device as f32 batches are
 //! normalised by the loader.
 
-use augloader::batch::{Batch, Collate, Dtype, Layout};
 use augloader::transform::Normalize;
+use augloader::{Batch, Collate, Dtype, Layout};
 use augloader_train::BatchTensors;
 use image::RgbImage;
 

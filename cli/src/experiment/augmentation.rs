@@ -7,9 +7,10 @@ use anyhow::Result;
 use clap::Args;
 
 use augloader::transform::{ColorJitter, Cutout, Mix, Pipeline, Policy, RandomErasing};
+use augloader::tta::{TtaConfig, TtaMode};
 use augloader_train::trainer::TrainConfig;
 use augloader_train::trainer::{load_weights, Net};
-use augloader_train::tta::{evaluate_tta, EvalLoading, TtaConfig, TtaMode};
+use augloader_train::tta::{evaluate_tta, EvalLoading};
 
 use super::super::ranges;
 use super::{bar_panel, per_class, Common, Finding, Lab};

@@ -1,5 +1,5 @@
 //! Claims about the parts of a net: batch normalisation, dropout, activations, 3x3 stacks.
-//! Every arm is a `lab-...` net (see `augloader_train::lab`) trained by the trainer.
+//! Every arm is a `lab-...` net (see `augloader_train::small_nets`) trained by the trainer.
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -7,7 +7,7 @@ use tch::nn::VarStore;
 
 use augloader::Loader;
 use augloader_train::experiment::ModelRun;
-use augloader_train::lab::{
+use augloader_train::small_nets::{
     conv_grads, dropout_eval_scale, stack_probe, ConvGrad, LabNet, LabSpec,
 };
 use augloader_train::trainer::{evaluate, load_weights, Net};

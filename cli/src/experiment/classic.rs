@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use augloader::{Loader, Pipeline, Split};
+use augloader::source::Split;
+use augloader::transform::Pipeline;
+use augloader::Loader;
 use augloader_train::experiment::{activation_stds, degradation as train_all, ModelRun, INITS};
 use augloader_train::BatchTensors;
 
