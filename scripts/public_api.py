@@ -101,6 +101,11 @@ def main():
         for k, n in sorted(counts.items()):
             print(f"{k:10} {n}")
         print(f"{'total':10} {len(found)}")
+        names = collections.Counter(
+            p.rsplit("::", 1)[1] for k, p in found if k not in ("method", "variant", "module")
+        )
+        several = sorted(n for n, c in names.items() if c > 1)
+        print(f"{'several paths':10} {len(several)} {' '.join(several)}")
     else:
         for k, p in found:
             print(f"{k:10} {p}")

@@ -202,7 +202,7 @@ impl Batch {
         self.labels.is_empty()
     }
 
-    /// Images per sample: 1, or the number of TTA views (`LoaderBuilder::tta`).
+    /// Images per sample: 1, or the number of TTA views ([`crate::LoaderBuilder::per_sample`] with a [`crate::tta::TtaConfig`]).
     pub fn views(&self) -> usize {
         self.sizes.len() / self.labels.len().max(1)
     }

@@ -58,7 +58,7 @@ impl FileKind {
 
 /// Opens `p` for reading if it is a regular file: opened without blocking (a FIFO would wait
 /// for a writer), then checked on the open file. Returns the file and its length.
-pub fn open_regular(p: &Path) -> io::Result<(File, u64)> {
+pub(crate) fn open_regular(p: &Path) -> io::Result<(File, u64)> {
     let mut opts = std::fs::OpenOptions::new();
     opts.read(true);
     #[cfg(unix)]
@@ -92,7 +92,7 @@ fn libc_nonblock() -> i32 {
 }
 
 /// Appends all of `p`, a regular file of at most `kind`'s limit, to `buf`.
-pub fn read_into(p: &Path, kind: FileKind, buf: &mut Vec<u8>) -> io::Result<()> {
+pub(crate) fn read_into(p: &Path, kind: FileKind, buf: &mut Vec<u8>) -> io::Result<()> {
     let (f, len) = open_regular(p)?;
     let limit = kind.limit();
     let over = |n: u64| {

@@ -10,11 +10,14 @@
 //! targets) ->
 //! a sampler (shuffle per epoch, shards, resume cursor) -> worker threads that decode
 //! ([`decode`]) and augment ([`transform::Pipeline`], randomness from (seed, epoch, index)) ->
-//! [`batch::Batch`] (one contiguous NCHW buffer) -> a bounded queue delivering batches in order
-//! ([`loader::Loader`]).
+//! [`Batch`] (one contiguous NCHW buffer) -> a bounded queue delivering batches in order
+//! ([`Loader`]). The loading core is at the root; everything else is named by its module, one
+//! path per name. The trainer and TTA evaluation are the crate `augloader-train`.
 //!
 //! ```no_run
-//! use augloader::{open_dataset, Loader, Pipeline, Split};
+//! use augloader::source::{open_dataset, Split};
+//! use augloader::transform::Pipeline;
+//! use augloader::Loader;
 //!
 //! let train = open_dataset("data".as_ref(), Split::Train)?;
 //! let loader = Loader::builder(train, Pipeline::resnet_train())

@@ -17,7 +17,7 @@ use crate::batch::{Batch, BatchBuffers, Collate, Dtype, Layout, Skipped};
 use crate::decode::DecodeOptions;
 use crate::defaults;
 use crate::pool;
-pub use crate::sample::LoadError;
+pub(crate) use crate::sample::LoadError;
 use crate::sample::{Augment, PerSample, SampleAt};
 use crate::sampler::Sampler;
 use crate::source::Source;

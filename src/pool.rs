@@ -123,14 +123,14 @@ pub(crate) fn give(v: Vec<u8>) {
 
 /// A pool of buffers shared by threads; hands out [`Pooled`] buffers that come back on drop.
 #[derive(Debug)]
-pub struct BufferPool<T> {
+pub(crate) struct BufferPool<T> {
     free: Arc<Mutex<Vec<Vec<T>>>>,
     keep: usize,
 }
 
 impl<T: Copy + Default> BufferPool<T> {
     /// A pool keeping at most `keep` free buffers.
-    pub fn new(keep: usize) -> Self {
+    pub(crate) fn new(keep: usize) -> Self {
         Self {
             free: Arc::new(Mutex::new(Vec::new())),
             keep,
@@ -139,7 +139,7 @@ impl<T: Copy + Default> BufferPool<T> {
 
     /// A buffer of `len` initialised elements of unspecified value: every element must be
     /// written before it is read.
-    pub fn take(&self, len: usize) -> Pooled<T> {
+    pub(crate) fn take(&self, len: usize) -> Pooled<T> {
         let reused = self.free.lock().ok().and_then(|mut f| {
             // The smallest that holds `len`, else the largest.
             let fits = (0..f.len())
@@ -158,7 +158,7 @@ impl<T: Copy + Default> BufferPool<T> {
     }
 }
 
-/// A buffer that returns to its [`BufferPool`] when dropped (if the pool still exists and has
+/// A buffer that returns to the loader's pool of batch buffers when dropped (if the pool still exists and has
 /// room). Dereferences to a slice.
 pub struct Pooled<T> {
     buf: Vec<T>,
@@ -168,7 +168,8 @@ pub struct Pooled<T> {
 
 impl<T> Pooled<T> {
     /// The buffer as a plain vector, leaving the pool.
-    pub fn into_vec(mut self) -> Vec<T> {
+    #[cfg(test)]
+    pub(crate) fn into_vec(mut self) -> Vec<T> {
         self.home = Weak::new();
         std::mem::take(&mut self.buf)
     }

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 pub type SampleRng = ChaCha8Rng;
 
 /// One SplitMix64 step (Steele, Lea & Flood 2014): a bijective, well-mixing 64-bit finaliser.
-pub fn splitmix64(mut z: u64) -> u64 {
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -31,17 +31,17 @@ pub fn mix(seed: u64, stream: u64, epoch: u64, index: u64) -> u64 {
 /// Stream ids for [`mix`].
 pub mod stream {
     /// Augmentation parameters of one sample.
-    pub const AUGMENT: u64 = 1;
+    pub(crate) const AUGMENT: u64 = 1;
     /// The shuffle of one epoch.
-    pub const SHUFFLE: u64 = 2;
+    pub(crate) const SHUFFLE: u64 = 2;
     /// Synthetic dataset generation.
     pub const SYNTH: u64 = 3;
     /// Model initialisation and training-time randomness.
     pub const TRAIN: u64 = 4;
     /// MixUp / CutMix of one batch.
-    pub const MIX: u64 = 5;
+    pub(crate) const MIX: u64 = 5;
     /// Where the replacements of a skipped sample are sought in the split.
-    pub const SKIP: u64 = 6;
+    pub(crate) const SKIP: u64 = 6;
 }
 
 /// The RNG for the augmentation of sample `index` in `epoch`.

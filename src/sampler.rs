@@ -7,7 +7,7 @@ use crate::rng::{rng_for, stream};
 
 /// Settings of the sampler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sampler {
+pub(crate) struct Sampler {
     /// Dataset size.
     pub len: usize,
     /// Shuffle each epoch (else sequential order).
@@ -39,7 +39,7 @@ impl Sampler {
     /// by repeating its first indices so that every rank gets the same count, as
     /// `torch.utils.data.DistributedSampler` (unless not `even`: then each sample once); with
     /// it, the tail is cut instead.
-    pub fn indices(&self, epoch: u64) -> Vec<usize> {
+    pub(crate) fn indices(&self, epoch: u64) -> Vec<usize> {
         self.indices_from(epoch, 0)
     }
 
@@ -47,7 +47,7 @@ impl Sampler {
     /// is left of an epoch of which `start` samples were delivered over all ranks, shared
     /// among this sampler's ranks (possibly another number of them). With `start` = 0, the
     /// whole epoch.
-    pub fn indices_from(&self, epoch: u64, start: usize) -> Vec<usize> {
+    pub(crate) fn indices_from(&self, epoch: u64, start: usize) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.len).collect();
         if self.shuffle {
             order.shuffle(&mut rng_for(self.seed, stream::SHUFFLE, epoch, 0));
@@ -95,7 +95,7 @@ impl Sampler {
     }
 
     /// Number of batches per epoch for this rank.
-    pub fn batches_per_epoch(&self) -> usize {
+    pub(crate) fn batches_per_epoch(&self) -> usize {
         let n = self.indices_len();
         if self.drop_last {
             n / self.batch_size
@@ -105,7 +105,7 @@ impl Sampler {
     }
 
     /// Samples per epoch on this rank.
-    pub fn indices_len(&self) -> usize {
+    pub(crate) fn indices_len(&self) -> usize {
         let world = self.world_size.max(1);
         if world == 1 {
             self.len
@@ -127,13 +127,13 @@ impl Sampler {
     }
 
     /// The batches of `epoch` from batch number `cursor` on.
-    pub fn batches(&self, epoch: u64, cursor: usize) -> Vec<Vec<usize>> {
+    pub(crate) fn batches(&self, epoch: u64, cursor: usize) -> Vec<Vec<usize>> {
         self.batches_of(self.indices(epoch), cursor)
     }
 
     /// The batches of the rest of `epoch` after global position `start` (see
     /// [`Sampler::indices_from`]).
-    pub fn batches_from(&self, epoch: u64, start: usize) -> Vec<Vec<usize>> {
+    pub(crate) fn batches_from(&self, epoch: u64, start: usize) -> Vec<Vec<usize>> {
         self.batches_of(self.indices_from(epoch, start), 0)
     }
 

@@ -53,7 +53,7 @@ fn mask(m: &[u8; 16]) -> __m128i {
 /// 8 RGB pixels -> the R, G and B bytes, each in the low 8 bytes of a register.
 #[inline]
 #[target_feature(enable = "ssse3")]
-pub fn deinterleave8(px: &[u8; 24]) -> [__m128i; 3] {
+pub(crate) fn deinterleave8(px: &[u8; 24]) -> [__m128i; 3] {
     // SAFETY: bytes 0..16 and 8..24 lie inside the 24-byte array.
     let (lo, hi) = unsafe {
         (
@@ -72,7 +72,7 @@ pub fn deinterleave8(px: &[u8; 24]) -> [__m128i; 3] {
 /// The inverse of [`deinterleave8`]: the low 8 bytes of each of R, G, B -> 8 RGB pixels.
 #[inline]
 #[target_feature(enable = "ssse3")]
-pub fn interleave8([r, g, b]: [__m128i; 3], px: &mut [u8; 24]) {
+pub(crate) fn interleave8([r, g, b]: [__m128i; 3], px: &mut [u8; 24]) {
     let rg = _mm_unpacklo_epi64(r, g);
     let part = |(mrg, mb): &([u8; 16], [u8; 16])| {
         _mm_or_si128(
@@ -118,7 +118,7 @@ fn split_planes_scalar(src: &[u8], r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
 /// Whether the SIMD paths may run: not when `AUGLOADER_PORTABLE_SIMD` is set (to anything but
 /// `0`), so that the portable paths can be tested on any host (scripts/test.sh runs the suite
 /// both ways). Read once.
-pub fn allowed() -> bool {
+pub(crate) fn allowed() -> bool {
     static ALLOWED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ALLOWED.get_or_init(|| {
         std::env::var_os("AUGLOADER_PORTABLE_SIMD").is_none_or(|v| v.is_empty() || v == "0")
@@ -126,7 +126,7 @@ pub fn allowed() -> bool {
 }
 
 /// HWC RGB bytes -> three planes (R, G, B), each `src.len() / 3` bytes.
-pub fn split_planes(src: &[u8], r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
+pub(crate) fn split_planes(src: &[u8], r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
     assert!(r.len() == src.len() / 3 && g.len() == r.len() && b.len() == r.len());
     if allowed() && is_x86_feature_detected!("ssse3") {
         // SAFETY: the CPU supports SSSE3 (checked above).
@@ -170,7 +170,7 @@ fn reverse_pixels_ssse3(src: &[u8], dst: &mut [u8]) {
 
 /// `dst` = the RGB pixels of `src` (both `3 * width` bytes) in reverse order, if the CPU has
 /// SSSE3 and SIMD is allowed; returns false (and does nothing) otherwise.
-pub fn reverse_pixels(src: &[u8], dst: &mut [u8]) -> bool {
+pub(crate) fn reverse_pixels(src: &[u8], dst: &mut [u8]) -> bool {
     assert!(src.len() == dst.len() && src.len().is_multiple_of(3));
     if allowed() && is_x86_feature_detected!("ssse3") {
         // SAFETY: the CPU supports SSSE3 (checked above).

@@ -1,7 +1,8 @@
 //! Test-time augmentation views: centre crop, flip, five/ten crop, and multi-scale views
 //! (the whole image at each scale, or ten crops at each scale), built inside the geometry a
-//! model was trained with. `augloader eval` scores them with libtorch (`train::tta`); the
-//! loader can deliver them as batches of views (`LoaderBuilder::tta`).
+//! model was trained with. The loader delivers them as batches of views
+//! ([`crate::LoaderBuilder::per_sample`] with a [`TtaConfig`]); `augloader_train::tta` scores
+//! those batches with libtorch (`augloader eval`).
 
 use image::RgbImage;
 use serde::Serialize;
@@ -235,7 +236,7 @@ fn with_mirror(v: RgbImage, mirror: bool) -> Vec<RgbImage> {
 
 /// The views of sample `i`: the single-view modes go through the loader's own path (window
 /// decoding included), so `none` sees exactly what training's validation saw.
-pub fn sample_views(
+pub(crate) fn sample_views(
     source: &dyn Source,
     i: usize,
     cfg: &TtaConfig,

@@ -797,7 +797,7 @@ class Loader:
 
     def _data_repr(self) -> str:
         data = self._args["data"]
-        return repr(data) if isinstance(data, str) else f"<{self.samples_in_epoch} samples>"
+        return repr(data) if isinstance(data, str) else f"<{self._inner.dataset_len()} samples>"
 
     def __repr__(self) -> str:
         return (

@@ -335,12 +335,8 @@ impl PyLoader {
         sources::kind_of(self.loader.source().as_ref())
     }
 
-    fn samples_in_epoch(&self) -> usize {
-        self.loader.source().len()
-    }
-
-    /// Samples per epoch on this rank.
-    fn rank_samples(&self) -> usize {
+    /// Samples per epoch on this rank (Rust's `Loader::samples_per_epoch`).
+    fn samples_per_epoch(&self) -> usize {
         self.loader.samples_per_epoch()
     }
 

@@ -57,6 +57,19 @@ def test_images_in_memory_arrive_as_given(as_tensor):
     assert torch.equal(img[:, 1], torch.from_numpy(x[:4, ..., 0]))
 
 
+def test_a_loader_over_data_shows_its_size_and_takes_the_shared_defaults():
+    import inspect
+    x, y = cifar_like()
+    loader = augloader.Loader(x, labels=y, pipeline="decode")
+    assert "<37 samples>" in repr(loader)
+    # One table of defaults with the Rust library and the command line.
+    params = inspect.signature(augloader.Loader).parameters
+    for name in ("batch_size", "workers", "prefetch_factor", "seed"):
+        assert params[name].default == augloader.DEFAULTS[name], name
+    assert augloader.DEFAULTS["batch_size"] == 64 and augloader.DEFAULTS["workers"] >= 1
+    assert loader.batch_size == 64
+
+
 def test_images_of_any_sizes_and_resume_and_ranks():
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 256, (20 + i % 7, 30 - i % 5, 3), dtype=np.uint8) for i in range(23)]

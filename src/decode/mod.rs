@@ -180,7 +180,7 @@ pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
 /// What a header says, checked against the limits. The loader reads it once per sample: the
 /// size to sample parameters from, then how the window they read can be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Header {
+pub(crate) struct Header {
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
@@ -192,7 +192,7 @@ pub struct Header {
 }
 
 /// Reads the header, refusing zero-sized images and images over the pixel limit.
-pub fn read_header(bytes: &[u8], opts: &DecodeOptions) -> Result<Header, DecodeError> {
+pub(crate) fn read_header(bytes: &[u8], opts: &DecodeOptions) -> Result<Header, DecodeError> {
     #[cfg(augloader_libjpeg)]
     let jpeg = is_jpeg(bytes).then(|| libjpeg::info(bytes)).transpose()?;
     #[cfg(not(augloader_libjpeg))]
@@ -259,7 +259,8 @@ pub fn decode_rgb8(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, Decod
     decode_region(bytes, opts, None).map(|d| d.image)
 }
 
-/// [`read_header`], then [`decode_window`].
+/// Decodes the window `region` of an image (all of it with `None`), at a reduced DCT scale where
+/// `opts` allows: the header first, then only the rows and columns the window needs.
 pub fn decode_region(
     bytes: &[u8],
     opts: &DecodeOptions,
@@ -271,7 +272,7 @@ pub fn decode_region(
 /// Decodes at least `region` of the image whose header is `header` (all of it for `None`),
 /// downscaled in the DCT by up to the region's `max_scale` when `opts.dct_scaling` allows.
 /// Formats and JPEGs that cannot be decoded partially come back whole, at full resolution.
-pub fn decode_window(
+pub(crate) fn decode_window(
     bytes: &[u8],
     header: &Header,
     opts: &DecodeOptions,
@@ -430,7 +431,7 @@ mod libjpeg {
         fn al_free(p: *mut u8);
     }
 
-    pub fn add_restarts(bytes: &[u8], interval: u16) -> Result<Vec<u8>, DecodeError> {
+    pub(super) fn add_restarts(bytes: &[u8], interval: u16) -> Result<Vec<u8>, DecodeError> {
         let (mut out, mut out_len) = (std::ptr::null_mut(), 0);
         let mut msg = [0 as c_char; MSG_LEN];
         // SAFETY: the pointers are valid for the call; the C side only reads `len` bytes of data
@@ -460,7 +461,7 @@ mod libjpeg {
         DecodeError::Corrupt(text.to_string_lossy().into_owned())
     }
 
-    pub fn info(bytes: &[u8]) -> Result<Info, DecodeError> {
+    pub(super) fn info(bytes: &[u8]) -> Result<Info, DecodeError> {
         let (mut w, mut h, mut ok, mut prog) = (0, 0, 0, 0);
         let mut msg = [0 as c_char; MSG_LEN];
         // SAFETY: the pointers are valid for the call; the C side only reads `len` bytes of data.
@@ -498,7 +499,7 @@ mod libjpeg {
     }
 
     /// Decodes a JPEG in a colour space libjpeg converts to RGB.
-    pub fn decode(
+    pub(super) fn decode(
         bytes: &[u8],
         (width, height): (u32, u32),
         region: Option<Region>,

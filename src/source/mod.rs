@@ -47,7 +47,7 @@ pub use cifar::{Cifar, CifarKind};
 pub use folder::{ImageFolder, IMAGE_EXTENSIONS};
 pub use list::{ListFile, MAX_LABEL};
 pub use memory::Samples;
-pub use shards::{expand_braces, shard_paths, split_key, TarShards, SHARD_IMAGE_EXTENSIONS};
+pub use shards::{shard_paths, TarShards, SHARD_IMAGE_EXTENSIONS};
 pub use target::{TargetKind, Targets};
 
 use image::RgbImage;

@@ -369,7 +369,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// (key, extension) of a member path: the key runs to the first dot of the base name.
-pub fn split_key(path: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_key(path: &str) -> Option<(&str, &str)> {
     let base = path.rfind('/').map_or(0, |i| i + 1);
     let dot = path[base..].find('.')? + base;
     Some((&path[..dot], &path[dot + 1..]))
@@ -633,7 +633,7 @@ fn read_small(file: &mut File, (offset, size): (u64, u64)) -> Result<String, Str
 }
 
 /// Expands brace groups: `{000..012}` (zero-padded to the first number's width) and `{a,b}`.
-pub fn expand_braces(pattern: &str) -> Result<Vec<String>, String> {
+pub(crate) fn expand_braces(pattern: &str) -> Result<Vec<String>, String> {
     let Some(open) = pattern.find('{') else {
         if pattern.contains('}') {
             return Err(format!("{pattern}: '}}' without '{{'"));

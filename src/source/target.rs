@@ -107,7 +107,7 @@ impl Targets {
 
     /// Class names for these targets: "0".."n-1" (`classes` given, or one past the largest
     /// label); none for regression.
-    pub fn class_names(&self) -> Vec<String> {
+    pub(crate) fn class_names(&self) -> Vec<String> {
         let n = match self {
             Targets::Class(l) => l.iter().max().map_or(0, |m| m + 1),
             Targets::MultiLabel { classes, .. } => *classes,

@@ -58,7 +58,7 @@ impl Affine {
 
 /// torchvision's `_get_inverse_affine_matrix` (inverted): output -> input, in coordinates whose
 /// origin is the image centre.
-pub fn inverse_matrix(
+pub(crate) fn inverse_matrix(
     center: [f64; 2],
     angle: f64,
     translate: [f64; 2],

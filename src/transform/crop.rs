@@ -217,7 +217,7 @@ pub fn apply_geometry(src: &RgbImage, p: &GeometryParams, resize: &mut Resize) -
 /// `crop_image(&pad_image(src, pad), crop)` without making the padded image: only the crop is
 /// allocated (a 1 x 99,000,000 input padded whole would take gigabytes), and the part of it
 /// that overlaps the input is copied row by row.
-pub fn padded_crop(src: &RgbImage, pad: u32, crop: [u32; 4]) -> RgbImage {
+pub(crate) fn padded_crop(src: &RgbImage, pad: u32, crop: [u32; 4]) -> RgbImage {
     let [top, left, h, w] = crop.map(u64::from);
     let (pad, sw, sh) = (
         u64::from(pad),
@@ -255,7 +255,7 @@ fn max_scale(factor: f64) -> u32 {
 impl GeometryParams {
     /// The window of a `width` x `height` input that applying these parameters reads (`None`:
     /// all of it), for decoding only that part.
-    pub fn region(&self, width: u32, height: u32) -> Option<Region> {
+    pub(crate) fn region(&self, width: u32, height: u32) -> Option<Region> {
         match *self {
             GeometryParams::ResizeCrop {
                 resize: [rh, rw],
@@ -308,7 +308,11 @@ impl GeometryParams {
 /// Applies sampled geometry parameters to a decoded image that may be only the
 /// [`GeometryParams::region`] of the input, possibly downscaled. At full scale the result equals
 /// [`apply_geometry`] on the whole image (within one grey level where resizing is involved).
-pub fn apply_geometry_decoded(d: Decoded, p: &GeometryParams, resize: &mut Resize) -> RgbImage {
+pub(crate) fn apply_geometry_decoded(
+    d: Decoded,
+    p: &GeometryParams,
+    resize: &mut Resize,
+) -> RgbImage {
     if d.is_full() {
         return match p {
             GeometryParams::Identity => d.image,

@@ -6,7 +6,7 @@ use rand::Rng;
 use crate::rng::SampleRng;
 
 /// Samples a flip with probability `p`.
-pub fn sample_flip(rng: &mut SampleRng, p: f64) -> bool {
+pub(crate) fn sample_flip(rng: &mut SampleRng, p: f64) -> bool {
     p > 0.0 && rng.random::<f64>() < p
 }
 

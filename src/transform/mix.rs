@@ -149,7 +149,7 @@ impl Mix {
 impl MixParams {
     /// Mixes float target rows (multi-hot or regression, `width` each) as the images were:
     /// `lam * row + (1 - lam) * previous row` (the batch rolled by one).
-    pub fn mix_rows(&self, rows: &[f32], width: usize) -> Vec<f32> {
+    pub(crate) fn mix_rows(&self, rows: &[f32], width: usize) -> Vec<f32> {
         let n = rows.len() / width.max(1);
         let lam = self.lam() as f32;
         let mut out = rows.to_vec();
@@ -166,7 +166,7 @@ impl MixParams {
 
 /// Mixes each image with the one before it (the batch rolled by one), in place; every image has
 /// the same size. MixUp rounds to the nearest level.
-pub fn apply_mix(images: &mut [RgbImage], p: &MixParams) {
+pub(crate) fn apply_mix(images: &mut [RgbImage], p: &MixParams) {
     let n = images.len();
     if n < 2 {
         return;

@@ -46,7 +46,7 @@ impl Normalize {
     /// Writes `(v / 255 - mean) / std` of an HWC u8 image into a CHW f32 slice: a block of
     /// pixels at a time, split into planes (SIMD), then each plane converted in a loop that the
     /// compiler vectorises.
-    pub fn hwc_u8_to_chw_f32(&self, src: &[u8], dst: &mut [f32]) {
+    pub(crate) fn hwc_u8_to_chw_f32(&self, src: &[u8], dst: &mut [f32]) {
         const BLOCK: usize = 2048;
         let plane = src.len() / 3;
         assert_eq!(dst.len(), 3 * plane, "destination size");
@@ -75,7 +75,7 @@ impl Normalize {
 
     /// As [`Normalize::hwc_u8_to_chw_f32`], keeping the HWC order: 16 pixels per step, whose
     /// per-value scale and shift (the channel pattern repeats every 3) are fixed arrays.
-    pub fn hwc_u8_to_hwc_f32(&self, src: &[u8], dst: &mut [f32]) {
+    pub(crate) fn hwc_u8_to_hwc_f32(&self, src: &[u8], dst: &mut [f32]) {
         assert_eq!(dst.len(), src.len(), "destination size");
         let (scale, shift) = self.affine();
         let sc: [f32; 48] = std::array::from_fn(|i| scale[i % 3]);

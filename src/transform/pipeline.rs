@@ -330,7 +330,7 @@ pub struct Preset {
 }
 
 /// The preset names, comma-separated.
-pub fn preset_names() -> String {
+pub(crate) fn preset_names() -> String {
     PRESETS.map(|p| p.name).join(", ")
 }
 
@@ -665,7 +665,7 @@ impl Pipeline {
     }
 
     /// As [`Pipeline::apply`], consuming the input: no copy when the geometry is the identity.
-    pub fn apply_owned(&self, src: RgbImage, p: &Params, resize: &mut Resize) -> RgbImage {
+    pub(crate) fn apply_owned(&self, src: RgbImage, p: &Params, resize: &mut Resize) -> RgbImage {
         let img = match p.geometry {
             GeometryParams::Identity => src,
             ref g => apply_geometry(&src, g, resize),
@@ -674,14 +674,14 @@ impl Pipeline {
     }
 
     /// The window of the input that applying `p` reads (`None`: all of it).
-    pub fn region(&self, p: &Params) -> Option<Region> {
+    pub(crate) fn region(&self, p: &Params) -> Option<Region> {
         let [h, w] = p.input_size;
         p.geometry.region(w, h)
     }
 
     /// As [`Pipeline::apply_owned`] on a decoded image that may be only [`Pipeline::region`]
     /// of the input, possibly downscaled in the DCT.
-    pub fn apply_decoded(&self, d: Decoded, p: &Params, resize: &mut Resize) -> RgbImage {
+    pub(crate) fn apply_decoded(&self, d: Decoded, p: &Params, resize: &mut Resize) -> RgbImage {
         self.finish(apply_geometry_decoded(d, &p.geometry, resize), p)
     }
 

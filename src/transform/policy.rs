@@ -328,14 +328,14 @@ impl Policy {
     }
 
     /// Applies ops one after the other.
-    pub fn apply_ops(&self, img: RgbImage, ops: &[PolicyOp]) -> RgbImage {
+    pub(crate) fn apply_ops(&self, img: RgbImage, ops: &[PolicyOp]) -> RgbImage {
         let fill = self.fill.map(|f| f.map(f32::from));
         ops.iter()
             .fold(img, |acc, op| apply_op(acc, op, self.interpolation, fill))
     }
 
     /// Applies an AugMix mixture.
-    pub fn apply_augmix(&self, img: RgbImage, p: &AugMixParams) -> RgbImage {
+    pub(crate) fn apply_augmix(&self, img: RgbImage, p: &AugMixParams) -> RgbImage {
         let fill = self.fill.map(|f| f.map(f32::from));
         apply_augmix(&img, p, self.interpolation, fill)
     }

@@ -50,7 +50,7 @@ impl Resize {
 
     /// Resamples the window (x, y, width, height; fractional, in `src` pixels) of `src` to
     /// `out_w` x `out_h`. The filter reads pixels around the window too, as a full resize would.
-    pub fn resize_window(
+    pub(crate) fn resize_window(
         &mut self,
         src: &RgbImage,
         [x0, y0, ww, wh]: [f64; 4],

@@ -268,7 +268,7 @@ pub(crate) mod path_serde {
         Bytes { bytes: Vec<u8> },
     }
 
-    pub fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
         match p.to_str() {
             Some(t) => Repr::Text(t.to_string()),
             None => Repr::Bytes {
@@ -278,7 +278,7 @@ pub(crate) mod path_serde {
         .serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
         Ok(match Repr::deserialize(d)? {
             Repr::Text(t) => PathBuf::from(t),
             Repr::Bytes { bytes } => PathBuf::from(OsString::from_vec(bytes)),

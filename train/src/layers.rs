@@ -6,7 +6,7 @@
 use tch::nn::{self, Init};
 
 /// Kaiming normal with std = sqrt(2 / fan_in).
-pub fn kaiming() -> Init {
+pub(crate) fn kaiming() -> Init {
     Init::Kaiming {
         dist: nn::init::NormalOrUniform::Normal,
         fan: nn::init::FanInOut::FanIn,
@@ -15,7 +15,7 @@ pub fn kaiming() -> Init {
 }
 
 /// A bias-free convolution, as in ResNet and torchvision.
-pub fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
+pub(crate) fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
     let cfg = nn::ConvConfig {
         stride,
         padding,
@@ -27,7 +27,7 @@ pub fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64, padding: i64) -> n
 }
 
 /// A convolution with bias (VGG), bias initialised to 0.
-pub fn conv_bias(p: nn::Path, i: i64, o: i64, k: i64, padding: i64) -> nn::Conv2D {
+pub(crate) fn conv_bias(p: nn::Path, i: i64, o: i64, k: i64, padding: i64) -> nn::Conv2D {
     let cfg = nn::ConvConfig {
         padding,
         ws_init: kaiming(),
@@ -38,7 +38,7 @@ pub fn conv_bias(p: nn::Path, i: i64, o: i64, k: i64, padding: i64) -> nn::Conv2
 }
 
 /// BatchNorm2d with weight 1 (or 0 for a zero-initialised residual branch) and bias 0.
-pub fn bn(p: nn::Path, c: i64, zero: bool) -> nn::BatchNorm {
+pub(crate) fn bn(p: nn::Path, c: i64, zero: bool) -> nn::BatchNorm {
     let cfg = nn::BatchNormConfig {
         ws_init: Init::Const(if zero { 0.0 } else { 1.0 }),
         bs_init: Init::Const(0.0),
@@ -48,7 +48,7 @@ pub fn bn(p: nn::Path, c: i64, zero: bool) -> nn::BatchNorm {
 }
 
 /// A linear layer with weight normal(0, std) and zero bias.
-pub fn linear_normal(p: nn::Path, i: i64, o: i64, std: f64) -> nn::Linear {
+pub(crate) fn linear_normal(p: nn::Path, i: i64, o: i64, std: f64) -> nn::Linear {
     let cfg = nn::LinearConfig {
         ws_init: Init::Randn {
             mean: 0.0,
@@ -63,13 +63,13 @@ pub fn linear_normal(p: nn::Path, i: i64, o: i64, std: f64) -> nn::Linear {
 /// The final classification layer: weight normal with std 0.01 (as torchvision's VGG), bias 0.
 /// Its logits start near zero, so the initial loss is close to ln(classes); a Kaiming-initialised
 /// head started ResNet-20 at 1.29 ln 10 and made the first epochs slow and seed-dependent.
-pub fn head(p: nn::Path, i: i64, o: i64) -> nn::Linear {
+pub(crate) fn head(p: nn::Path, i: i64, o: i64) -> nn::Linear {
     linear_normal(p, i, o, 0.01)
 }
 
 /// Draws the weight matrices of the linear layers under `prefix` afresh from [`kaiming`]
 /// (std = sqrt(2 / fan_in)); biases are left as they are.
-pub fn kaiming_reinit(vs: &nn::VarStore, prefix: &str) {
+pub(crate) fn kaiming_reinit(vs: &nn::VarStore, prefix: &str) {
     let _no_grad = tch::no_grad_guard();
     for (name, mut t) in vs.variables() {
         if name.starts_with(prefix) && name.ends_with("weight") && t.dim() == 2 {
