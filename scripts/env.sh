@@ -27,6 +27,12 @@ if [ ! -f "$VENV/.complete-python-3" ]; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check lightning accelerate
   touch "$VENV/.complete-python-3"
 fi
+# The S3-compatible server that the remote-shard tests start on the loopback interface (moto's
+# standalone server) and boto3, which uploads their shards.
+if [ ! -f "$VENV/.complete-python-4" ]; then
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]" boto3
+  touch "$VENV/.complete-python-4"
+fi
 # nasm, for the SIMD of the libjpeg-turbo that the Python wheel builds from source.
 source "$(dirname "${BASH_SOURCE[0]}")/nasm.sh" || true
 TORCH_DIR="$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"

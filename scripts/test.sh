@@ -15,7 +15,7 @@ source scripts/nasm.sh
 cargo fmt --all -- --check
 cargo clippy --quiet -p augloader -p augloader-cli --no-default-features --all-targets -- "${lint[@]}"
 cargo clippy --quiet -p augloader-python -- "${lint[@]}"
-RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p augloader
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p augloader --features remote
 scripts/check_lean.sh
 python3 scripts/headline.py
 AUGLOADER_NO_LIBJPEG=1 cargo test --quiet -p augloader -p augloader-cli --no-default-features \

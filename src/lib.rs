@@ -46,6 +46,8 @@ pub(crate) mod loader;
 pub mod observe;
 pub mod output;
 pub(crate) mod pool;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod rng;
 pub(crate) mod sample;
 mod sampler;

@@ -63,9 +63,19 @@ pub struct LoaderBuilder {
     layout: Layout,
     decode: DecodeOptions,
     per_sample: Option<Arc<dyn PerSample>>,
+    shuffle_window: Option<usize>,
 }
 
 impl LoaderBuilder {
+    /// Shuffle in blocks instead of over the whole epoch (sharded sources): each epoch the
+    /// shards are permuted, taken `shards` at a time, and the samples of each such window
+    /// permuted. A reader then holds `shards` shards at a time (what a bounded cache of remote
+    /// shards needs); the order is a function of (seed, epoch) as the full shuffle's is.
+    pub fn shuffle_window(mut self, shards: usize) -> Self {
+        self.shuffle_window = Some(shards);
+        self
+    }
+
     /// What each sample becomes instead of one image augmented by the pipeline: for example
     /// the test-time augmentation views of a [`crate::tta::TtaConfig`], a batch then holding
     /// `B x V` images with the views of each sample together (see [`Batch::views`]).
@@ -189,6 +199,24 @@ impl LoaderBuilder {
         Ok(classes)
     }
 
+    /// The block shuffle's shard sizes and window, checked.
+    fn window(&self) -> Result<Option<crate::sampler::Window>, LoadError> {
+        let bad = |m: &str| Err(LoadError::Config(m.into()));
+        Ok(match self.shuffle_window {
+            None => None,
+            Some(0) => return bad("the shuffle window must hold at least 1 shard"),
+            Some(n) => match self.source.shard_sizes() {
+                Some(sizes) => Some((Arc::new(sizes), n)),
+                None => {
+                    return bad(
+                        "a shuffle window permutes shards: this source is not sharded (tar \
+                         shards are)",
+                    )
+                }
+            },
+        })
+    }
+
     /// Validates the settings.
     pub fn build(self) -> Result<Loader, LoadError> {
         let bad = |m: String| Err(LoadError::Config(m));
@@ -212,6 +240,7 @@ impl LoaderBuilder {
         }
         self.pipeline.validate().map_err(LoadError::Pipeline)?;
         let classes = self.target_width()?;
+        let window = self.window()?;
         let per_sample = self
             .per_sample
             .unwrap_or_else(|| Arc::new(Augment(self.pipeline.clone())));
@@ -237,6 +266,7 @@ impl LoaderBuilder {
                 even: self.even,
                 pad_tail: self.pad_tail,
                 batch_size: self.batch_size,
+                window,
             },
             shared: Arc::new(Shared {
                 source: self.source,
@@ -312,6 +342,7 @@ impl Loader {
             layout: Layout::Nchw,
             decode: DecodeOptions::default(),
             per_sample: None,
+            shuffle_window: None,
         }
     }
 
@@ -400,6 +431,7 @@ impl Loader {
         batches: Vec<Vec<usize>>,
     ) -> EpochIter {
         let batches: Arc<Vec<Vec<usize>>> = Arc::new(batches);
+        self.shared.source.plan(&batches.concat());
         let (job_tx, job_rx) = unbounded::<Job>();
         let (res_tx, res_rx) = unbounded();
         let cancel = Arc::new(AtomicBool::new(false));

@@ -6,7 +6,7 @@ use rand::seq::SliceRandom;
 use crate::rng::{rng_for, stream};
 
 /// Settings of the sampler.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Sampler {
     /// Dataset size.
     pub len: usize,
@@ -32,6 +32,35 @@ pub(crate) struct Sampler {
     pub pad_tail: bool,
     /// Samples per batch.
     pub batch_size: usize,
+    /// Block shuffle: the samples per shard, in order, and the shards per window (see
+    /// [`window_order`]); `None`, a full shuffle.
+    pub window: Option<Window>,
+}
+
+/// A block shuffle's samples per shard, and shards per window.
+pub(crate) type Window = (std::sync::Arc<Vec<usize>>, usize);
+
+/// The block shuffle of an epoch, a function of (seed, epoch) alone: the shards permuted, taken
+/// `window` at a time, the samples of each window permuted. A reader holds `window` shards at a
+/// time, and reads each shard in one window of the epoch.
+pub(crate) fn window_order(sizes: &[usize], window: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(sizes.len());
+    let mut at = 0;
+    for &n in sizes {
+        starts.push(at);
+        at += n;
+    }
+    let mut shards: Vec<usize> = (0..sizes.len()).collect();
+    shards.shuffle(&mut rng_for(seed, stream::SHUFFLE, epoch, 1));
+    let mut order = Vec::with_capacity(at);
+    for (w, group) in shards.chunks(window.max(1)).enumerate() {
+        let from = order.len();
+        for &s in group {
+            order.extend(starts[s]..starts[s] + sizes[s]);
+        }
+        order[from..].shuffle(&mut rng_for(seed, stream::SHUFFLE, epoch, 2 + w as u64));
+    }
+    order
 }
 
 impl Sampler {
@@ -48,8 +77,11 @@ impl Sampler {
     /// among this sampler's ranks (possibly another number of them). With `start` = 0, the
     /// whole epoch.
     pub(crate) fn indices_from(&self, epoch: u64, start: usize) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.len).collect();
-        if self.shuffle {
+        let mut order: Vec<usize> = match (&self.window, self.shuffle) {
+            (Some((sizes, w)), true) => window_order(sizes, *w, self.seed, epoch),
+            _ => (0..self.len).collect(),
+        };
+        if self.shuffle && self.window.is_none() {
             order.shuffle(&mut rng_for(self.seed, stream::SHUFFLE, epoch, 0));
         }
         let mut order = order.split_off(start.min(self.len));
@@ -161,7 +193,41 @@ mod tests {
             even: true,
             pad_tail: false,
             batch_size: 4,
+            window: None,
         }
+    }
+
+    #[test]
+    fn window_shuffle_is_a_permutation_that_keeps_shards_in_their_window() {
+        let sizes = vec![5, 7, 3, 6, 4, 5];
+        let starts = [0, 5, 12, 15, 21, 25];
+        let shard_of = |i: usize| starts.iter().rposition(|&s| s <= i).unwrap();
+        let a = window_order(&sizes, 2, 9, 0);
+        let mut sorted = a.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..30).collect::<Vec<_>>());
+        // A reader never has more than a window's shards open (started and not finished).
+        let mut left = sizes.clone();
+        let mut open = std::collections::BTreeSet::new();
+        for &i in &a {
+            let s = shard_of(i);
+            open.insert(s);
+            assert!(open.len() <= 2, "{open:?} open at once");
+            left[s] -= 1;
+            if left[s] == 0 {
+                open.remove(&s);
+            }
+        }
+        assert_ne!(
+            a,
+            window_order(&sizes, 2, 9, 1),
+            "another epoch, another order"
+        );
+        assert_eq!(
+            a,
+            window_order(&sizes, 2, 9, 0),
+            "a function of (seed, epoch)"
+        );
     }
 
     #[test]

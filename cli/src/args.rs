@@ -207,6 +207,56 @@ pub struct LoaderArgs {
     /// (the pixels are the same; to measure what the cut saves).
     #[arg(long)]
     pub no_restart_cuts: bool,
+    /// Shuffle in blocks of N shards (sharded data): each epoch the shards are permuted, taken
+    /// N at a time, and the samples of each window permuted; a function of (seed, epoch) as
+    /// the full shuffle (the default) is. What a bounded cache of remote shards needs.
+    #[arg(long, value_parser = ranges::count)]
+    pub shuffle_window: Option<usize>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Shards at URLs: `--data 'https://host/train-{000000..000099}.tar'`, `s3://`, `gs://`,
+/// `az://` (credentials from the usual environment variables), or `pipe:CMD`.
+#[derive(Args)]
+pub struct RemoteArgs {
+    /// Folder of the local cache of remote shards, shared by the processes of a node (default:
+    /// ~/.cache/augloader/shards).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Most bytes the cache holds (for example 20GB, 512MiB); least recently used shards are
+    /// evicted.
+    #[arg(long, default_value = "20GB", value_parser = augloader::remote::parse_size)]
+    pub cache_size: u64,
+    /// Shards fetched ahead of the one being read.
+    #[arg(long, default_value_t = 4, value_parser = ranges::count)]
+    pub fetch_ahead: usize,
+    /// A shard that cannot be reached: fail (naming its URL), or skip it and list it.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub on_missing_shard: OnError,
+}
+
+impl RemoteArgs {
+    /// The cache and fetch settings.
+    pub fn options(&self) -> augloader::remote::RemoteOptions {
+        let mut o = augloader::remote::RemoteOptions::default();
+        if let Some(d) = &self.cache_dir {
+            o.cache_dir = d.clone();
+        }
+        o.cache_size = self.cache_size;
+        o.ahead = self.fetch_ahead;
+        o.skip_missing = matches!(self.on_missing_shard, OnError::Skip);
+        o
+    }
+
+    /// The shards at the URL pattern `url`, with the skipped ones listed.
+    pub fn open(&self, url: &str) -> Result<Arc<dyn Source>> {
+        let s = augloader::source::TarShards::open_url_pattern(url, self.options())?;
+        for (u, why) in s.missing() {
+            crate::out::note!("skipped shard {u}: {why}");
+        }
+        Ok(Arc::new(s))
+    }
 }
 
 impl LoaderArgs {
@@ -217,6 +267,9 @@ impl LoaderArgs {
     }
 
     fn open_targets(&self, dir: &Path) -> Result<Arc<dyn Source>> {
+        if let Some(url) = dir.to_str().filter(|d| augloader::remote::is_url(d)) {
+            return self.remote.open(url);
+        }
         let kind = match self.targets {
             TargetsArg::Class => return open_split(dir, Split::Train),
             TargetsArg::Multilabel => TargetKind::MultiLabel(0),

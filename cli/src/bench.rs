@@ -189,6 +189,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if let Some(p) = a.loader.prefetch {
         b = b.prefetch(p);
     }
+    if let Some(w) = a.loader.shuffle_window {
+        b = b.shuffle_window(w);
+    }
     // MixUp / CutMix only when asked (the recipes' defaults are the trainer's).
     if let Some(m) = a.mix.resolve(None, 0.0) {
         b = b.mix(m);

@@ -65,6 +65,14 @@ pub enum Payload {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
+    /// A remote shard (or a file beside it) could not be fetched or read.
+    #[error("{url}: {reason}")]
+    Remote {
+        /// The URL.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
     /// An I/O error on a named path.
     #[error("{}: {cause}", path.display())]
     Io {
@@ -224,6 +232,14 @@ pub trait Source: Send + Sync {
     }
     /// Writes sample `index`'s float target row (of [`TargetKind::width`]) into `out`.
     fn write_target(&self, _index: usize, _out: &mut [f32]) {}
+    /// For sharded sources: the samples of each shard, in index order (shard 0's samples come
+    /// first). What a block shuffle (`LoaderBuilder::shuffle_window`) permutes.
+    fn shard_sizes(&self) -> Option<Vec<usize>> {
+        None
+    }
+    /// The order in which an epoch will read the samples (this rank's): a source that fetches
+    /// its data (remote shards) fetches it ahead in this order.
+    fn plan(&self, _order: &[usize]) {}
 }
 
 /// A source shows its size and classes, and the name of its first sample.
@@ -261,6 +277,12 @@ impl<S: Source + ?Sized> Source for Arc<S> {
     }
     fn name_bytes(&self, index: usize) -> Vec<u8> {
         (**self).name_bytes(index)
+    }
+    fn shard_sizes(&self) -> Option<Vec<usize>> {
+        (**self).shard_sizes()
+    }
+    fn plan(&self, order: &[usize]) {
+        (**self).plan(order)
     }
 }
 

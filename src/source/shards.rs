@@ -32,12 +32,18 @@ const INDEX_VERSION: u32 = 2;
 /// Most bytes of shard paths a brace pattern may expand to.
 const MAX_PATTERN_BYTES: usize = 64 << 20;
 
-/// A dataset of WebDataset tar shards.
+#[cfg(feature = "remote")]
+mod remote;
+
+/// A dataset of WebDataset tar shards: local files, or (feature `remote`) URLs read through a
+/// cache ([`TarShards::open_urls`]).
 #[derive(Debug)]
 pub struct TarShards {
     shards: Vec<Shard>,
     samples: Vec<Sample>,
     classes: Vec<String>,
+    #[cfg(feature = "remote")]
+    remote: Option<remote::Set>,
 }
 
 #[derive(Debug)]
@@ -185,11 +191,22 @@ impl TarShards {
                 path: first.clone(),
             });
         }
-        let classes = class_names(first, &mut samples)?;
+        let file = first.with_file_name("classes.txt");
+        let text = if file.is_file() {
+            Some(
+                crate::file::read_to_string(&file, crate::file::FileKind::Classes)
+                    .map_err(|e| SourceError::io(&file, e))?,
+            )
+        } else {
+            None
+        };
+        let classes = class_names(text.as_deref(), &file.display().to_string(), &mut samples);
         Ok(Self {
             shards,
             samples,
             classes,
+            #[cfg(feature = "remote")]
+            remote: None,
         })
     }
 
@@ -204,11 +221,8 @@ impl TarShards {
 }
 
 /// `classes.txt` beside `first`, or numbers; labels outside the classes make broken samples.
-fn class_names(first: &Path, samples: &mut [Sample]) -> Result<Vec<String>, SourceError> {
-    let file = first.with_file_name("classes.txt");
-    let classes: Vec<String> = if file.is_file() {
-        let text = crate::file::read_to_string(&file, crate::file::FileKind::Classes)
-            .map_err(|e| SourceError::io(&file, e))?;
+fn class_names(text: Option<&str>, file: &str, samples: &mut [Sample]) -> Vec<String> {
+    let classes: Vec<String> = if let Some(text) = text {
         text.lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
@@ -229,16 +243,12 @@ fn class_names(first: &Path, samples: &mut [Sample]) -> Result<Vec<String>, Sour
         if let Entry::Image { label, .. } = s.entry {
             if label >= classes.len() {
                 s.entry = Entry::Broken {
-                    reason: format!(
-                        "label {label}, but {} names {} classes",
-                        file.display(),
-                        classes.len()
-                    ),
+                    reason: format!("label {label}, but {file} names {} classes", classes.len()),
                 };
             }
         }
     }
-    Ok(classes)
+    classes
 }
 
 impl Source for TarShards {
@@ -257,6 +267,21 @@ impl Source for TarShards {
         &self.classes
     }
 
+    fn shard_sizes(&self) -> Option<Vec<usize>> {
+        let mut sizes = vec![0; self.shards.len()];
+        for s in &self.samples {
+            sizes[s.shard as usize] += 1;
+        }
+        Some(sizes)
+    }
+
+    fn plan(&self, _order: &[usize]) {
+        #[cfg(feature = "remote")]
+        if let Some(r) = &self.remote {
+            r.plan(self, _order);
+        }
+    }
+
     fn name(&self, index: usize) -> String {
         let s = &self.samples[index];
         format!("{}:{}", self.shards[s.shard as usize].path.display(), s.key)
@@ -267,6 +292,10 @@ impl Source for TarShards {
             Entry::Image { offset, size, .. } => (*offset, *size),
             Entry::Broken { reason } => return Err(self.shard_error(index, reason.clone())),
         };
+        #[cfg(feature = "remote")]
+        if let Some(r) = &self.remote {
+            return r.read(self, index, (offset, size));
+        }
         let shard = &self.shards[self.samples[index].shard as usize];
         let io = |e| self.shard_error(index, format!("read failed: {e}"));
         let (file, _) = crate::file::open_regular(&shard.path).map_err(io)?;
