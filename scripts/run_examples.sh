@@ -17,4 +17,6 @@ ex=target/debug/examples
 "$bin/augloader" train --data "$tmp/data" --model resnet8 --epochs 1 --batch 16 --quiet --out "$tmp/run" >/dev/null
 "$ex/tta_eval" "$tmp/run/model.safetensors" "$tmp/data"
 "$ex/decode_rate" "$tmp/data/train" >/dev/null
+"$bin/augloader" shard --data "$tmp/data" --out "$tmp/shards" --keep-order --per-shard 16 >/dev/null
+"$ex/shuffle_window" "$tmp/shards" 8 >/dev/null
 echo "examples ran"

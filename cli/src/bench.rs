@@ -82,6 +82,8 @@ pub struct BenchReport {
     pub skipped: usize,
     /// The JPEG decoder of this build ([`augloader::decode::JPEG_DECODER`]).
     pub jpeg_decoder: &'static str,
+    /// Bytes of remote shards downloaded during the timed epochs (0 for local data).
+    pub fetched_bytes: u64,
 }
 
 /// Peak resident set size of this process in MiB (Linux; 0 elsewhere).
@@ -123,6 +125,7 @@ pub fn measure(
     let mut hasher = checksum.then(Xxh3::new);
     let mut images = 0;
     let mut skipped = Vec::new();
+    let fetched_before = augloader::remote::fetched_bytes();
     let start = std::time::Instant::now();
     let per_epoch = loader.samples_per_epoch();
     for epoch in 0..epochs {
@@ -161,6 +164,7 @@ pub fn measure(
             checksum: hasher.map(|h| format!("{:016x}", h.digest())),
             skipped: skipped.len(),
             jpeg_decoder: augloader::decode::JPEG_DECODER,
+            fetched_bytes: augloader::remote::fetched_bytes() - fetched_before,
         },
         skipped,
     ))

@@ -385,6 +385,7 @@ _LOADER_ARGS = [
     "drop_last", "even_batches", "rank", "world_size", "on_error", "return_indices", "tta",
     "channels_last", "device", "dtype", "normalize", "mixup", "cutmix", "mix_switch_prob",
     "label_smoothing", "transform", "labels", "target", "num_classes", "exclude",
+    "shuffle_window", "cache_dir", "cache_size", "fetch_ahead", "on_missing_shard",
 ]  # fmt: skip
 
 
@@ -413,6 +414,15 @@ class Loader:
         num_classes: the width of multi-label rows (default: one past the largest index).
         exclude: a file naming samples to leave out, one per line, as ``augloader check
             --write-exclude`` writes them (paths relative to ``data``).
+        shuffle_window: shuffle sharded data in blocks of this many shards (shards permuted,
+            taken this many at a time, samples permuted within each window; a function of
+            (seed, epoch) as the full shuffle is). What streamed shards need.
+        cache_dir, cache_size, fetch_ahead, on_missing_shard: for shards at URLs (``data=
+            "https://host/train-{000000..000099}.tar"``, ``s3://``, ``gs://``, ``az://`` or
+            ``pipe:CMD``): the local cache shared by the processes of a node (default
+            ``~/.cache/augloader/shards``, ``"20GB"``), shards fetched ahead (4), and whether a
+            shard that cannot be reached fails (``"fail"``) or is skipped with a warning
+            (``"skip"``). See docs/shards.md.
         split: ``"train"`` or ``"val"``.
         pipeline: a preset name (see ``augloader.PIPELINES``); default ``resnet-train`` for the
             training split and ``eval`` for validation.
@@ -547,6 +557,11 @@ class Loader:
         target: str = "class",
         num_classes: Optional[int] = None,
         exclude: "os.PathLike[str] | str | None" = None,
+        shuffle_window: Optional[int] = None,
+        cache_dir: "os.PathLike[str] | str | None" = None,
+        cache_size: "int | str" = "20GB",
+        fetch_ahead: int = 4,
+        on_missing_shard: str = "fail",
         **overrides: Any,
     ) -> None:
         if split not in ("train", "val"):
@@ -574,7 +589,13 @@ class Loader:
         source = _source(data, labels, target, num_classes)
         if exclude is not None and not isinstance(source, str):
             raise ValueError("exclude= names files of a dataset path; leave the samples out of data= instead")
-        if isinstance(source, str) and split == "val" and not _augloader.has_split(source, "val"):
+        if on_missing_shard not in ("fail", "skip"):
+            raise ValueError(f"on_missing_shard must be 'fail' or 'skip', not {on_missing_shard!r}")
+        window = 0 if shuffle_window is None else _int("shuffle_window", shuffle_window, 1, 1 << 30)
+        remote = (window, "" if cache_dir is None else os.fspath(cache_dir), str(cache_size),
+                  on_missing_shard == "skip", _int("fetch_ahead", fetch_ahead, 1, 1 << 16))
+        is_url = isinstance(source, str) and _augloader.is_url(source)
+        if isinstance(source, str) and not is_url and split == "val" and not _augloader.has_split(source, "val"):
             raise ValueError(
                 f"split='val', but {source!r} has no validation split (no val/ folder, "
                 "val.csv, val-*.tar shards or CIFAR test file): it is one ImageFolder, whose "
@@ -606,7 +627,7 @@ class Loader:
             source, split, self.pipeline, over, batch_size, workers,
             max(1, workers) * prefetch_factor, seed, self.shuffle, self.drop_last, self.even_batches,
             pad, rank, world, on_error == "skip", tta, self.channels_last, cpu_float, stats, mix,
-            hook, None if exclude is None else os.fspath(exclude),
+            hook, None if exclude is None else os.fspath(exclude), remote,
         )  # fmt: skip
         self._inners: Dict[Tuple[int, int, bool], Any] = {}
         self._explicit = (rank, world_size)
@@ -627,7 +648,8 @@ class Loader:
             tta=tta, channels_last=self.channels_last, device=str(device),
             dtype=self.dtype_name, normalize=normalize, mixup=mixup, cutmix=cutmix,
             mix_switch_prob=mix_switch_prob, label_smoothing=label_smoothing, transform=transform,
-            **overrides,
+            shuffle_window=shuffle_window, cache_dir=cache_dir, cache_size=cache_size,
+            fetch_ahead=fetch_ahead, on_missing_shard=on_missing_shard, **overrides,
         )  # fmt: skip
         self._epoch = 0  # the epoch of the next iter()
         self._resume_at: Optional[int] = None  # where the next iter() starts, after load_state_dict

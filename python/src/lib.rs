@@ -214,7 +214,7 @@ struct PyLoader {
 #[pymethods]
 impl PyLoader {
     #[new]
-    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, even, pad_tail, rank, world_size, skip_errors, tta, channels_last, float32, stats, mix=None, transform=None, exclude=None))]
+    #[pyo3(signature = (data, split, pipeline, overrides, batch_size, workers, prefetch, seed, shuffle, drop_last, even, pad_tail, rank, world_size, skip_errors, tta, channels_last, float32, stats, mix=None, transform=None, exclude=None, remote=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         data: sources::DataArg<'_>,
@@ -239,6 +239,7 @@ impl PyLoader {
         mix: Option<(Option<f64>, Option<f64>, f64, f64)>,
         transform: Option<(Py<PyAny>, Py<PyAny>)>,
         exclude: Option<std::path::PathBuf>,
+        remote: Option<sources::RemoteArgs>,
     ) -> PyResult<Self> {
         let (mut pipeline, decode) = build_pipeline(pipeline, overrides)?;
         if let Some((func, runner)) = transform {
@@ -281,9 +282,12 @@ impl PyLoader {
         } else {
             Split::Val
         };
-        let source = sources::open(data, split, exclude)?;
+        let source = sources::open(data, split, exclude, remote.as_ref())?;
         let fingerprint = augloader::source::fingerprint(source.as_ref());
         let mut builder = Loader::builder(source, pipeline);
+        if let Some(w) = remote.as_ref().map(|r| r.0).filter(|w| *w > 0) {
+            builder = builder.shuffle_window(w);
+        }
         if let Some(cfg) = tta {
             builder = builder.per_sample(cfg);
         }
@@ -787,5 +791,6 @@ fn _augloader(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(override_names, m)?)?;
     m.add_function(wrap_pyfunction!(add_restart_markers, m)?)?;
     m.add_function(wrap_pyfunction!(defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(sources::is_url, m)?)?;
     Ok(())
 }

@@ -27,13 +27,56 @@ pub enum DataArg<'py> {
 
 /// The dataset `data` names: a [`PySource`] as it is, or `split` of a path, less the samples
 /// an exclude list names.
+/// Shards at URLs: (shuffle window or 0, cache folder or "", cache size, skip missing shards,
+/// shards fetched ahead).
+pub type RemoteArgs = (usize, String, String, bool, usize);
+
+/// Whether `data` names shards at URLs (`http(s)://`, `s3://`, `gs://`, `az://`, `pipe:`).
+#[pyfunction]
+pub fn is_url(data: &str) -> bool {
+    augloader::remote::is_url(data)
+}
+
+/// The cache and fetch settings of `r`.
+fn remote_options(r: Option<&RemoteArgs>) -> PyResult<augloader::remote::RemoteOptions> {
+    let mut o = augloader::remote::RemoteOptions::default();
+    if let Some((_, dir, size, skip, ahead)) = r {
+        if !dir.is_empty() {
+            o.cache_dir = PathBuf::from(dir);
+        }
+        o.cache_size = augloader::remote::parse_size(size).map_err(value_err)?;
+        o.skip_missing = *skip;
+        o.ahead = *ahead;
+    }
+    Ok(o)
+}
+
 pub fn open(
     data: DataArg<'_>,
     split: augloader::source::Split,
     exclude: Option<PathBuf>,
+    remote: Option<&RemoteArgs>,
 ) -> PyResult<Arc<dyn Source>> {
     Ok(match data {
         DataArg::Source(s) => s.source.clone(),
+        DataArg::Path(p) if p.to_str().is_some_and(augloader::remote::is_url) => {
+            let url = p.to_str().expect("checked");
+            let s = augloader::source::TarShards::open_url_pattern(url, remote_options(remote)?)
+                .map_err(load_err)?;
+            for (u, why) in s.missing() {
+                // Listed where Python sees it: a warning naming each shard left out.
+                Python::with_gil(|py| {
+                    let msg = format!("skipped shard {u}: {why}");
+                    let _ = PyErr::warn(
+                        py,
+                        &py.get_type::<pyo3::exceptions::PyUserWarning>(),
+                        &std::ffi::CString::new(msg).unwrap_or_default(),
+                        1,
+                    );
+                });
+            }
+            Arc::new(s)
+        }
         // A path, not text: file names that are not UTF-8 arrive as surrogate escapes.
         DataArg::Path(p) => {
             let s = augloader::source::open_dataset(&p, split).map_err(load_err)?;

@@ -59,7 +59,11 @@ impl Cache {
         let (tar, side, lock) = self.names(url);
         let guard = lock_file(&lock)?;
         // Opened under the shard's lock: an eviction after it leaves this handle whole.
-        let open = |tar: &Path| File::open(tar).map_err(|e| self.disk_error(tar, e));
+        let open = |tar: &Path| {
+            crate::file::open_regular(tar)
+                .map(|(f, _)| f)
+                .map_err(|e| self.disk_error(tar, e))
+        };
         if let Some(have) = cached_meta(&tar, &side) {
             if want.is_none_or(|w| *w == have) {
                 let f = open(&tar)?;
@@ -218,7 +222,8 @@ impl Cache {
 
 /// The size and version of a cached shard, when it is whole (its sidecar agrees with it).
 fn cached_meta(tar: &Path, side: &Path) -> Option<Meta> {
-    let meta: Meta = serde_json::from_slice(&std::fs::read(side).ok()?).ok()?;
+    let bytes = crate::file::read(side, crate::file::FileKind::Index).ok()?;
+    let meta: Meta = serde_json::from_slice(&bytes).ok()?;
     let len = std::fs::metadata(tar).ok()?.len();
     (len == meta.size).then_some(meta)
 }

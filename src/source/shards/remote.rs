@@ -142,7 +142,8 @@ fn start_fetchers(
     let largest = objects.iter().map(|o| o.2.size).max().unwrap_or(1).max(1);
     let fit = (opts.cache_size / largest) as usize;
     let (cache, objects) = (cache.clone(), objects.clone());
-    Ahead::start(2, opts.ahead.min(fit).max(1), move |s| {
+    // One place stays free for a shard that a reader needs before the fetchers reach it.
+    Ahead::start(2, opts.ahead.min(fit.saturating_sub(1)).max(1), move |s| {
         let (url, obj, meta) = &objects[s];
         // Errors come back to the reader, which fetches again and names them.
         let _ = cache.fetch(url, obj, Some(meta), &[]);
@@ -170,7 +171,8 @@ fn index_remote(
                 .ok()
             })
             .flatten();
-        let kept = std::fs::read(cache.index_path(url, meta)).ok();
+        let kept =
+            crate::file::read(&cache.index_path(url, meta), crate::file::FileKind::Index).ok();
         for bytes in [beside, kept].into_iter().flatten() {
             if let Some(i) = serde_json::from_slice::<Index>(&bytes).ok().filter(usable) {
                 return Ok((meta.clone(), i));
