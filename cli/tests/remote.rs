@@ -412,3 +412,44 @@ fn s3_shards_give_the_local_batches() {
         "s3 batches equal the local ones"
     );
 }
+
+#[test]
+fn a_shard_changed_on_the_server_is_refused_then_indexed_again() {
+    let (d, out) = shards();
+    let server = http_server(&out, &[]);
+    let url = format!("http://127.0.0.1:{}/{PATTERN}", server.port);
+    let opts = |dir: &str| RemoteOptions {
+        cache_dir: d.path().join(dir),
+        ..RemoteOptions::default()
+    };
+    let first = TarShards::open_url_pattern(&url, opts("cache")).unwrap();
+    assert!(first.read(0).is_ok());
+    // The server's shard 0 is rewritten (one sample fewer: another size, another ETag) and the
+    // cached copy is gone (evicted): the next fetch sees the change and refuses it.
+    let shard = out.join("train-000000.tar");
+    let other = out.join("train-000001.tar");
+    std::fs::copy(&other, &shard).unwrap();
+    for e in std::fs::read_dir(d.path().join("cache")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "tar" || x == "json") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let e = first
+        .read(0)
+        .expect_err("a changed shard is never read")
+        .to_string();
+    assert!(
+        e.contains("changed on the server") && e.contains("train-000000.tar"),
+        "{e}"
+    );
+    // Opened again, it is indexed again (its .idx beside it no longer fits its size): shard 0
+    // now holds shard 1's samples, so shard 1's are duplicates, named as such.
+    let again = TarShards::open_url_pattern(&url, opts("cache")).unwrap();
+    assert!(again.read(0).is_ok());
+    let e = again
+        .read(7)
+        .expect_err("duplicate keys are named")
+        .to_string();
+    assert!(e.contains("duplicate key"), "{e}");
+}

@@ -255,28 +255,7 @@ impl PyLoader {
             pipeline.normalize = n;
         }
         let dtype = if float32 { Dtype::F32 } else { Dtype::U8 };
-        let tta = match tta {
-            None => None,
-            Some(name) => {
-                let mode = TtaMode::parse(name).ok_or_else(|| {
-                    let known: Vec<&str> = TTA_MODES.iter().map(|m| m.1).collect();
-                    value_err(format!(
-                        "unknown tta `{name}` (known: {})",
-                        known.join(", ")
-                    ))
-                })?;
-                // Views inside the pipeline's own geometry (for eval: resize 256, crops 224).
-                let cfg = TtaConfig::from_training(mode, &pipeline, &pipeline);
-                // Batches here are tensors [B, V, 3, H, W]: every view of one size.
-                if !augloader::tta::fixed_size(&cfg) {
-                    return Err(value_err(format!(
-                        "tta `{name}` makes views of several sizes: batches of views need one \
-                         size (use a crop mode)"
-                    )));
-                }
-                Some(cfg)
-            }
-        };
+        let tta = tta_config(tta, &pipeline)?;
         let split = if split == "train" {
             Split::Train
         } else {
@@ -755,6 +734,33 @@ fn policies() -> Vec<(&'static str, &'static str)> {
 #[pyfunction]
 fn presets() -> Vec<(&'static str, &'static str)> {
     PRESETS.iter().map(|p| (p.name, p.about)).collect()
+}
+
+/// The TTA views named `tta` inside the pipeline's own geometry, when batches of them can be
+/// tensors (views of one size).
+fn tta_config(tta: Option<&str>, pipeline: &Pipeline) -> PyResult<Option<TtaConfig>> {
+    Ok(match tta {
+        None => None,
+        Some(name) => {
+            let mode = TtaMode::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = TTA_MODES.iter().map(|m| m.1).collect();
+                value_err(format!(
+                    "unknown tta `{name}` (known: {})",
+                    known.join(", ")
+                ))
+            })?;
+            // Views inside the pipeline's own geometry (for eval: resize 256, crops 224).
+            let cfg = TtaConfig::from_training(mode, pipeline, pipeline);
+            // Batches here are tensors [B, V, 3, H, W]: every view of one size.
+            if !augloader::tta::fixed_size(&cfg) {
+                return Err(value_err(format!(
+                    "tta `{name}` makes views of several sizes: batches of views need one \
+                     size (use a crop mode)"
+                )));
+            }
+            Some(cfg)
+        }
+    })
 }
 
 /// The loader's defaults (the one table of `augloader::defaults`): batch size, workers,
