@@ -341,6 +341,14 @@ def _targets(labels: Any, target: str, num_classes: Optional[int], n: int) -> Tu
     return values.astype(np.float32).ravel().tolist(), 1 if values.ndim == 1 else values.shape[1]
 
 
+def _is_url(path: str) -> bool:
+    """Whether ``path`` names shards at URLs; a path that is not UTF-8 never does."""
+    try:
+        return _augloader.is_url(path)
+    except UnicodeEncodeError:
+        return False
+
+
 def _source(data: Any, labels: Any, target: str, num_classes: Optional[int]) -> Any:
     """What the binding takes as data: a path (folder, shards, CSV list of class labels) or a
     ``_augloader.Source`` (files or images given as data, a CSV list of other targets)."""
@@ -594,7 +602,7 @@ class Loader:
         window = 0 if shuffle_window is None else _int("shuffle_window", shuffle_window, 1, 1 << 30)
         remote = (window, "" if cache_dir is None else os.fspath(cache_dir), str(cache_size),
                   on_missing_shard == "skip", _int("fetch_ahead", fetch_ahead, 1, 1 << 16))
-        is_url = isinstance(source, str) and _augloader.is_url(source)
+        is_url = isinstance(source, str) and _is_url(source)
         if isinstance(source, str) and not is_url and split == "val" and not _augloader.has_split(source, "val"):
             raise ValueError(
                 f"split='val', but {source!r} has no validation split (no val/ folder, "

@@ -63,7 +63,9 @@ impl TarShards {
             let (meta, index) = match index_remote(&cache, url, &obj) {
                 Ok(x) => x,
                 Err((e, reachable)) if opts.skip_missing && !reachable => {
-                    missing.push((url.clone(), e.to_string()));
+                    let why = e.to_string();
+                    let why = why.strip_prefix(&format!("{url}: ")).unwrap_or(&why);
+                    missing.push((url.clone(), why.to_string()));
                     continue;
                 }
                 Err((e, _)) => return Err(e),
