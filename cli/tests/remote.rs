@@ -303,6 +303,18 @@ fn the_cache_never_holds_more_than_its_size() {
             "{s}"
         );
     }
+    // A cache folder pointed at the served shards (the user's own files) evicts none of them.
+    let before: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let own = cache_flag(&out);
+    let flags = with_cache(&own, &["--cache-size", &size]);
+    assert_eq!(bench(&url, &flags).unwrap().0, want);
+    assert!(
+        before.iter().all(|p| p.exists()),
+        "a shard of the user's was evicted"
+    );
     // A cache smaller than one shard is refused by name.
     let err = bench(
         &url,

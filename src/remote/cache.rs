@@ -166,10 +166,15 @@ impl Cache {
         let mut files: Vec<(SystemTime, u64, PathBuf)> = std::fs::read_dir(&self.opts.cache_dir)
             .map_err(|e| self.disk_error(&self.opts.cache_dir, e))?
             .filter_map(|e| e.ok())
+            // Only the cache's own files (16 hex digits, then .tar or .partPID): a cache folder
+            // pointed at a folder of the user's shards never evicts them.
             .filter(|e| {
                 let n = e.file_name();
                 let n = n.to_string_lossy();
-                n.ends_with(".tar") || n.contains(".part")
+                let ours = n.len() > 17
+                    && n.as_bytes()[16] == b'.'
+                    && n[..16].bytes().all(|b| b.is_ascii_hexdigit());
+                ours && (n.ends_with(".tar") || n[17..].starts_with("part"))
             })
             .filter_map(|e| {
                 let m = e.metadata().ok()?;
